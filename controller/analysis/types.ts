@@ -1,0 +1,56 @@
+/** Ports between the rollout core and the judge: metrics in, verdicts out. */
+import type { Slos, AnalysisSettings } from '../../schemas/index.js';
+import type { Track } from '../targets/types.js';
+
+export interface MetricsWindow {
+  environment: string;
+  service: string;
+  track: Track;
+  start: Date;
+  end: Date;
+}
+
+/** What one track did in one window. Missing data is `undefined`, never 0. */
+export interface TrackMetrics {
+  requests: number;
+  errors: number;
+  /** Raw per-request latencies when the provider has them (builtin). */
+  latenciesMs?: number[];
+  /** Latency quantiles (e.g. { '0.99': 120 }) when only aggregates exist (prometheus). */
+  latencyQuantilesMs?: Record<string, number>;
+}
+
+export interface MetricsProvider {
+  readonly name: string;
+  fetch(window: MetricsWindow): Promise<TrackMetrics>;
+}
+
+export type Outcome = 'pass' | 'fail' | 'inconclusive';
+
+export interface SloVerdict {
+  slo: string;
+  outcome: Outcome;
+  summary: string;
+  numbers: Record<string, number | string | null>;
+}
+
+export interface Verdict {
+  outcome: Outcome;
+  summary: string;
+  slos: SloVerdict[];
+  at: string;
+}
+
+export interface AnalysisContext {
+  environment: string;
+  service: string;
+  slos: Slos;
+  settings: AnalysisSettings;
+  start: Date;
+  end: Date;
+}
+
+/** What a canary `analysis` step (or a blue-green preview check) asks each interval. */
+export interface AnalysisProvider {
+  analyze(ctx: AnalysisContext): Promise<Verdict>;
+}
