@@ -3,6 +3,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
+for setup in test/support/setup.d/*.sh; do
+  [ -e "$setup" ] || continue
+  echo "setup: $setup"
+  bash "$setup"
+done
 npm run build
 npm run typecheck
 npm run lint
