@@ -54,3 +54,24 @@ export interface AnalysisContext {
 export interface AnalysisProvider {
   analyze(ctx: AnalysisContext): Promise<Verdict>;
 }
+
+/** One proxied request, as the local target's proxy records it. */
+export interface RequestSample {
+  at: number;
+  status: number;
+  latencyMs: number;
+}
+
+/** Read side of the local proxy's per-track request record (the `builtin` metrics provider reads it). */
+export interface RequestLog {
+  samples(ref: { environment: string; service: string }, track: Track, start: Date, end: Date): RequestSample[];
+}
+
+/**
+ * Prometheus series the local proxy exposes at /metrics (and the Kubernetes target relabels to), so the
+ * prometheus provider's default queries work on both targets. Labels: environment, service, track, code.
+ */
+export const PROXY_METRICS = {
+  requests: 'slipway_proxy_requests_total',
+  duration: 'slipway_proxy_request_duration_seconds',
+} as const;

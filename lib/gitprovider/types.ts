@@ -56,3 +56,28 @@ export interface GitProvider {
   status(id: string): Promise<Proposal>;
   list(filter?: { environment?: string; service?: string; state?: ProposalState }): Promise<Proposal[]>;
 }
+
+/** A rollback: a revert commit of the change that introduced a bad digest, pushed to main. */
+export interface RevertRequest {
+  environment: string;
+  service: string;
+  badDigest: string;
+  reason: string;
+  /** Analysis summary (failed SLO, numbers) for the commit message. */
+  summary?: string;
+  actor: string;
+  /** Add the digest to quarantine.yaml in the same commit. */
+  quarantine: boolean;
+}
+
+export interface RevertResult {
+  commit: string;
+  revertedCommit: string;
+  restoredDigest: string;
+  /** True when git-revert semantics did not apply cleanly and the previous digest was written back explicitly. */
+  explicit: boolean;
+}
+
+export interface RollbackPort {
+  revert(request: RevertRequest): Promise<RevertResult>;
+}
