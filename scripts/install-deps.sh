@@ -6,7 +6,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  npm ci --no-audit --no-fund
+  # npm ci refuses this lock file on npm 11 (it lists only the linux builds of optional native
+  # bindings, as the registry here serves them); install exactly what the lock pins instead.
+  npm install --no-audit --no-fund --no-save
 fi
 
 need=()
