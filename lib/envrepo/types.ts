@@ -7,16 +7,9 @@ import type {
   SlipwayConfig,
 } from '../../schemas/index.js';
 
-/** One problem in one file: where, which rule, and a sentence a person can act on. */
-export interface Problem {
-  file: string;
-  line: number;
-  column: number;
-  /** Field path, dotted: `spec.image.digest`, `spec.strategy.canary.steps[2].setWeight`. */
-  path: string;
-  message: string;
-  rule: string;
-}
+/** Problems are defined with the schemas (validateFile reports them too); re-exported here. */
+export type { Problem } from '../../schemas/index.js';
+import type { Problem } from '../../schemas/index.js';
 
 export interface EnvironmentState {
   name: string;
