@@ -1,0 +1,336 @@
+/**
+ * The judge: one analysis interval, canary against baseline, per SLO. Pure: plain data in, a Verdict out.
+ *
+ * Not crying wolf: a relative fail needs statistical significance (one-sided, `alpha`) AND a practical effect
+ * (the canary is worse by a ratio and by an absolute margin). An absolute SLO limit fails only when the canary
+ * is over it with significance and the baseline is not over it too (then the whole environment is in trouble,
+ * rolling the canary back would not help, and the interval is inconclusive). Missing data is never a pass.
+ */
+import type { AnalysisSettings, Slos } from '../../schemas/index.js';
+import type { Outcome, SloVerdict, TrackMetrics, Verdict } from './types.js';
+import { compareProportions, exceedsLimit, mannWhitneyU, quantileSorted, sortedCopy } from './stats.js';
+
+export interface JudgeOptions {
+  /** One-sided significance level for every test. */
+  alpha: number;
+  /** Relative error-rate fail also needs canary rate >= baseline rate x this. */
+  minErrorRatio: number;
+  /** ... and canary rate >= baseline rate + this (a rate, 0.002 = 0.2 percentage points). */
+  minErrorIncrease: number;
+  /** Relative latency fail needs the canary quantile >= baseline quantile x (1 + this) (raw samples). */
+  latencyMargin: number;
+  /** ... and at least this many milliseconds slower. */
+  minLatencyIncreaseMs: number;
+  /** Relative latency fail with quantiles only (no test possible): canary quantile >= baseline x (1 + this). */
+  quantileOnlyMargin: number;
+  /** Raw latency samples per track fed to the rank test (even stride beyond this). */
+  maxLatencySamples: number;
+  /** Requests per track below which an interval is inconclusive, when neither the service nor the environment says. */
+  minSamples: number;
+}
+
+export const DEFAULT_JUDGE_OPTIONS: JudgeOptions = {
+  alpha: 0.001,
+  minErrorRatio: 1.5,
+  minErrorIncrease: 0.002,
+  latencyMargin: 0.2,
+  minLatencyIncreaseMs: 5,
+  quantileOnlyMargin: 0.5,
+  maxLatencySamples: 5000,
+  minSamples: 100,
+};
+
+/** Smallest sample the rank test's normal approximation is trusted with. */
+const MIN_RANK_SAMPLES = 20;
+
+export interface JudgeInput {
+  canary: TrackMetrics | undefined;
+  baseline: TrackMetrics | undefined;
+  slos: Slos | undefined;
+  settings?: AnalysisSettings;
+  /** When the interval ended; goes into the verdict. */
+  at: Date;
+  options?: Partial<JudgeOptions>;
+}
+
+export function judge(input: JudgeInput): Verdict {
+  const options = { ...DEFAULT_JUDGE_OPTIONS, ...input.options };
+  const slos = input.slos ?? {};
+  const minRequests = slos.minRequests ?? input.settings?.minSamples ?? options.minSamples;
+  const compare = slos.compareToBaseline !== false;
+  const at = input.at.toISOString();
+  const { canary, baseline } = input;
+
+  const dataProblem = describeDataProblem(canary, 'canary') ?? (compare || needsBaseline(slos) ? describeDataProblem(baseline, 'baseline') : undefined);
+  if (dataProblem) {
+    return verdictOf([{ slo: 'data', outcome: 'inconclusive', summary: dataProblem, numbers: countsOf(canary, baseline) }], at);
+  }
+  const c = canary!;
+  const b = baseline!;
+  if (c.requests < minRequests || (compare && b.requests < minRequests)) {
+    const which = c.requests < minRequests ? `canary had ${c.requests}` : `baseline had ${b.requests}`;
+    return verdictOf(
+      [
+        {
+          slo: 'data',
+          outcome: 'inconclusive',
+          summary: `too few requests to judge: ${which}, at least ${minRequests} needed`,
+          numbers: { ...countsOf(c, b), minRequests },
+        },
+      ],
+      at,
+    );
+  }
+
+  const verdicts: SloVerdict[] = [];
+  if (compare || slos.maxErrorRate !== undefined) verdicts.push(judgeErrorRate(c, b, slos, compare, options));
+  for (const limit of slos.latency ?? []) verdicts.push(judgeLatency(c, b, limit, compare, minRequests, options));
+  if (verdicts.length === 0) {
+    verdicts.push({
+      slo: 'slos',
+      outcome: 'inconclusive',
+      summary: 'nothing to judge: the service sets no SLO and compareToBaseline is false',
+      numbers: {},
+    });
+  }
+  return verdictOf(verdicts, at);
+}
+
+function needsBaseline(slos: Slos): boolean {
+  // Absolute limits consult the baseline to tell a canary problem from an environment-wide one.
+  return slos.maxErrorRate !== undefined || (slos.latency?.length ?? 0) > 0;
+}
+
+function describeDataProblem(m: TrackMetrics | undefined, track: string): string | undefined {
+  if (!m) return `no metrics for the ${track} track`;
+  if (!Number.isFinite(m.requests) || !Number.isFinite(m.errors)) return `${track} metrics are not numbers (requests ${m.requests}, errors ${m.errors})`;
+  if (m.requests < 0 || m.errors < 0 || m.errors > m.requests + 1e-9) {
+    return `${track} metrics are inconsistent (requests ${m.requests}, errors ${m.errors})`;
+  }
+  return undefined;
+}
+
+function judgeErrorRate(c: TrackMetrics, b: TrackMetrics, slos: Slos, compare: boolean, o: JudgeOptions): SloVerdict {
+  const canaryRate = c.errors / c.requests;
+  const baselineRate = b.requests > 0 ? b.errors / b.requests : NaN;
+  const numbers: SloVerdict['numbers'] = {
+    canaryRequests: c.requests,
+    canaryErrors: c.errors,
+    canaryRate: round(canaryRate),
+    baselineRequests: b.requests,
+    baselineErrors: b.errors,
+    baselineRate: Number.isFinite(baselineRate) ? round(baselineRate) : null,
+    alpha: o.alpha,
+  };
+  const reasons: string[] = [];
+  let outcome: Outcome = 'pass';
+
+  if (slos.maxErrorRate !== undefined) {
+    const limit = slos.maxErrorRate;
+    const canaryOver = exceedsLimit(c.errors, c.requests, limit);
+    numbers.maxErrorRate = limit;
+    numbers.limitPValue = round(canaryOver.pValue);
+    if (canaryOver.pValue < o.alpha) {
+      const baselineOver = b.requests > 0 ? exceedsLimit(b.errors, b.requests, limit) : undefined;
+      if (baselineOver && baselineOver.pValue < o.alpha) {
+        outcome = 'inconclusive';
+        reasons.push(`both tracks are over maxErrorRate ${pct(limit)} (canary ${pct(canaryRate)}, baseline ${pct(baselineRate)}): an environment-wide problem, not the canary's`);
+      } else {
+        outcome = 'fail';
+        reasons.push(`canary error rate ${pct(canaryRate)} is over maxErrorRate ${pct(limit)} (p=${fmtP(canaryOver.pValue)})`);
+      }
+    }
+  }
+
+  if (compare) {
+    const test = compareProportions(c.errors, c.requests, b.errors, b.requests);
+    const ratio = baselineRate > 0 ? canaryRate / baselineRate : canaryRate > 0 ? Infinity : 1;
+    numbers.method = test.method;
+    numbers.pValue = round(test.pValue);
+    numbers.ratio = Number.isFinite(ratio) ? round(ratio) : null;
+    numbers.increase = round(canaryRate - baselineRate);
+    const significant = test.pValue < o.alpha;
+    const practical = canaryRate >= baselineRate * o.minErrorRatio && canaryRate - baselineRate >= o.minErrorIncrease;
+    if (significant && practical) {
+      outcome = 'fail';
+      reasons.push(
+        `canary error rate ${pct(canaryRate)} vs baseline ${pct(baselineRate)} (${Number.isFinite(ratio) ? ratio.toFixed(2) + 'x' : 'baseline had none'}, ${test.method} p=${fmtP(test.pValue)})`,
+      );
+    }
+  }
+  if (outcome === 'pass') {
+    reasons.push(`canary error rate ${pct(canaryRate)}${compare || Number.isFinite(baselineRate) ? `, baseline ${pct(baselineRate)}` : ''}`);
+  }
+  return { slo: 'errorRate', outcome, summary: reasons.join('; '), numbers };
+}
+
+function judgeLatency(
+  c: TrackMetrics,
+  b: TrackMetrics,
+  limit: { quantile: number; maxMs: number },
+  compare: boolean,
+  minRequests: number,
+  o: JudgeOptions,
+): SloVerdict {
+  const q = limit.quantile;
+  const name = `latency p${trimQuantile(q)}`;
+  if (c.latenciesMs && c.latenciesMs.length > 0 && (!compare || (b.latenciesMs && b.latenciesMs.length > 0))) {
+    return judgeLatencySamples(name, c.latenciesMs, b.latenciesMs ?? [], limit, compare, minRequests, o);
+  }
+  const key = quantileKey(q, c.latencyQuantilesMs);
+  const canaryQ = key !== undefined ? c.latencyQuantilesMs![key] : undefined;
+  const baseKey = quantileKey(q, b.latencyQuantilesMs);
+  const baselineQ = baseKey !== undefined ? b.latencyQuantilesMs![baseKey] : undefined;
+  const numbers: SloVerdict['numbers'] = { quantile: q, maxMs: limit.maxMs, canaryMs: finiteOrNull(canaryQ), baselineMs: finiteOrNull(baselineQ) };
+  if (canaryQ === undefined || !Number.isFinite(canaryQ) || (compare && (baselineQ === undefined || !Number.isFinite(baselineQ)))) {
+    return { slo: name, outcome: 'inconclusive', summary: `no latency data for p${trimQuantile(q)}`, numbers };
+  }
+  const reasons: string[] = [];
+  let outcome: Outcome = 'pass';
+  if (canaryQ > limit.maxMs) {
+    if (baselineQ !== undefined && Number.isFinite(baselineQ) && baselineQ > limit.maxMs) {
+      outcome = 'inconclusive';
+      reasons.push(`both tracks are over ${limit.maxMs} ms at p${trimQuantile(q)} (canary ${ms(canaryQ)}, baseline ${ms(baselineQ)}): environment-wide`);
+    } else {
+      outcome = 'fail';
+      reasons.push(`canary p${trimQuantile(q)} ${ms(canaryQ)} is over ${limit.maxMs} ms`);
+    }
+  }
+  if (compare && baselineQ !== undefined && Number.isFinite(baselineQ)) {
+    numbers.margin = o.quantileOnlyMargin;
+    if (canaryQ >= baselineQ * (1 + o.quantileOnlyMargin) && canaryQ - baselineQ >= o.minLatencyIncreaseMs) {
+      outcome = 'fail';
+      reasons.push(`canary p${trimQuantile(q)} ${ms(canaryQ)} is more than ${Math.round(o.quantileOnlyMargin * 100)}% over baseline ${ms(baselineQ)}`);
+    }
+  }
+  if (outcome === 'pass') reasons.push(`canary p${trimQuantile(q)} ${ms(canaryQ)}${baselineQ !== undefined ? `, baseline ${ms(baselineQ)}` : ''}, limit ${limit.maxMs} ms`);
+  return { slo: name, outcome, summary: reasons.join('; '), numbers };
+}
+
+function judgeLatencySamples(
+  name: string,
+  canary: number[],
+  baseline: number[],
+  limit: { quantile: number; maxMs: number },
+  compare: boolean,
+  minRequests: number,
+  o: JudgeOptions,
+): SloVerdict {
+  const q = limit.quantile;
+  const cs = sortedCopy(canary, o.maxLatencySamples);
+  const bs = sortedCopy(baseline, o.maxLatencySamples);
+  const canaryQ = quantileSorted(cs, q);
+  const baselineQ = bs.length > 0 ? quantileSorted(bs, q) : NaN;
+  const numbers: SloVerdict['numbers'] = {
+    quantile: q,
+    maxMs: limit.maxMs,
+    canarySamples: canary.length,
+    baselineSamples: baseline.length,
+    canaryMs: finiteOrNull(round(canaryQ)),
+    baselineMs: finiteOrNull(round(baselineQ)),
+  };
+  const needed = Math.max(minRequests, MIN_RANK_SAMPLES);
+  if (canary.length < needed || (compare && baseline.length < needed) || cs.some(Number.isNaN) || bs.some(Number.isNaN)) {
+    return { slo: name, outcome: 'inconclusive', summary: `too few latency samples (canary ${canary.length}, baseline ${baseline.length}; ${needed} needed)`, numbers };
+  }
+  const reasons: string[] = [];
+  let outcome: Outcome = 'pass';
+  // Absolute limit: the canary's quantile over maxMs, and the share of canary requests slower than maxMs
+  // significantly above the share the SLO allows (1 - q).
+  const slowerCount = cs.length - upperBound(cs, limit.maxMs);
+  const slow = exceedsLimit(slowerCount, cs.length, 1 - q);
+  numbers.slowShare = round(slowerCount / cs.length);
+  numbers.limitPValue = round(slow.pValue);
+  if (canaryQ > limit.maxMs && slow.pValue < o.alpha) {
+    const baselineSlow = bs.length > 0 ? exceedsLimit(bs.length - upperBound(bs, limit.maxMs), bs.length, 1 - q) : undefined;
+    if (baselineQ > limit.maxMs && baselineSlow && baselineSlow.pValue < o.alpha) {
+      outcome = 'inconclusive';
+      reasons.push(`both tracks are over ${limit.maxMs} ms at p${trimQuantile(q)} (canary ${ms(canaryQ)}, baseline ${ms(baselineQ)}): environment-wide`);
+    } else {
+      outcome = 'fail';
+      reasons.push(`canary p${trimQuantile(q)} ${ms(canaryQ)} is over ${limit.maxMs} ms (p=${fmtP(slow.pValue)})`);
+    }
+  }
+  if (compare) {
+    const test = mannWhitneyU(cs, bs);
+    numbers.u = test.u;
+    numbers.pValue = round(test.pValue);
+    numbers.effect = round(test.effect);
+    const practical = canaryQ >= baselineQ * (1 + o.latencyMargin) && canaryQ - baselineQ >= o.minLatencyIncreaseMs;
+    if (test.pValue < o.alpha && practical) {
+      outcome = 'fail';
+      reasons.push(
+        `canary is slower: p${trimQuantile(q)} ${ms(canaryQ)} vs baseline ${ms(baselineQ)} (Mann-Whitney p=${fmtP(test.pValue)}, P(canary slower)=${test.effect.toFixed(2)})`,
+      );
+    }
+  }
+  if (outcome === 'pass') reasons.push(`canary p${trimQuantile(q)} ${ms(canaryQ)}${compare ? `, baseline ${ms(baselineQ)}` : ''}, limit ${limit.maxMs} ms`);
+  return { slo: name, outcome, summary: reasons.join('; '), numbers };
+}
+
+/** Overall outcome: any fail is a fail; otherwise any inconclusive is inconclusive; only all-pass passes. */
+export function verdictOf(slos: SloVerdict[], at: string): Verdict {
+  const outcome: Outcome = slos.some((s) => s.outcome === 'fail')
+    ? 'fail'
+    : slos.length === 0 || slos.some((s) => s.outcome === 'inconclusive')
+      ? 'inconclusive'
+      : 'pass';
+  const shown = outcome === 'pass' ? slos : slos.filter((s) => s.outcome === outcome);
+  const summary = `${outcome}: ${shown.map((s) => `${s.slo}: ${s.summary}`).join('; ')}`;
+  return { outcome, summary, slos, at };
+}
+
+/** An inconclusive verdict for a provider that could not answer (network, timeout, bad query). */
+export function inconclusiveVerdict(reason: string, at: Date): Verdict {
+  return verdictOf([{ slo: 'data', outcome: 'inconclusive', summary: reason, numbers: {} }], at.toISOString());
+}
+
+function countsOf(c: TrackMetrics | undefined, b: TrackMetrics | undefined): SloVerdict['numbers'] {
+  return {
+    canaryRequests: finiteOrNull(c?.requests),
+    canaryErrors: finiteOrNull(c?.errors),
+    baselineRequests: finiteOrNull(b?.requests),
+    baselineErrors: finiteOrNull(b?.errors),
+  };
+}
+
+/** Index of the first value > x in a sorted array. */
+function upperBound(sorted: Float64Array, x: number): number {
+  let lo = 0;
+  let hi = sorted.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (sorted[mid]! <= x) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+function quantileKey(q: number, quantiles: Record<string, number> | undefined): string | undefined {
+  if (!quantiles) return undefined;
+  return Object.keys(quantiles).find((k) => Math.abs(Number(k) - q) < 1e-9);
+}
+
+function trimQuantile(q: number): string {
+  return String(Math.round(q * 1000) / 10).replace(/\.0$/, '');
+}
+
+function finiteOrNull(x: number | undefined): number | null {
+  return x !== undefined && Number.isFinite(x) ? x : null;
+}
+
+function round(x: number): number {
+  return Number.isFinite(x) ? Number(x.toPrecision(6)) : x;
+}
+
+function pct(rate: number): string {
+  return Number.isFinite(rate) ? `${(rate * 100).toFixed(2)}%` : 'n/a';
+}
+
+function ms(x: number): string {
+  return `${Math.round(x * 10) / 10} ms`;
+}
+
+function fmtP(p: number): string {
+  return p < 1e-4 ? p.toExponential(1) : p.toFixed(4);
+}
