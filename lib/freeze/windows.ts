@@ -173,3 +173,18 @@ export function frozenUntil(windows: readonly FreezeWindow[], at: Date): Date | 
   }
   return until;
 }
+
+export type FreezeVerdict =
+  | { frozen: false; next?: WindowOccurrence }
+  | { frozen: true; window: WindowOccurrence; until: Date; next?: WindowOccurrence };
+
+/**
+ * Is a change frozen at `now`? When it is: the window in force that ends last, and `until`, the instant
+ * every chained or overlapping window is over (a merge is allowed again from then on).
+ */
+export function isFrozen(windows: readonly FreezeWindow[], now: Date): FreezeVerdict {
+  const active = activeWindows(windows, now);
+  if (active.length === 0) return { frozen: false, next: nextWindow(windows, now) };
+  const until = frozenUntil(windows, now)!;
+  return { frozen: true, window: active[0]!, until, next: nextWindow(windows, until) };
+}
