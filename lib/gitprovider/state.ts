@@ -34,9 +34,14 @@ export function servicePath(environment: string, service: string): string {
   return `${environment}/services/${service}.yaml`;
 }
 
-export async function readPromotionState(repo: Repo, commit: string, environment: string): Promise<PromotionState> {
+export async function readSlipwayConfig(repo: Repo, commit: string): Promise<SlipwayConfig> {
   const config = await readValidated(repo, commit, 'Slipway', 'slipway.yaml');
   if (!config) throw new SlipwayError('NO_SLIPWAY_YAML', `slipway.yaml is missing at ${commit.slice(0, 12)}; is this an environments repository?`, 'stalling', {});
+  return config;
+}
+
+export async function readPromotionState(repo: Repo, commit: string, environment: string): Promise<PromotionState> {
+  const config = await readSlipwayConfig(repo, commit);
   if (!config.spec.environments.includes(environment)) {
     throw new SlipwayError(
       'UNKNOWN_ENVIRONMENT',
