@@ -6,7 +6,10 @@
  */
 import { formatProblem, validateFile, type EnvironmentConfig, type FileKind, type FileKinds, type FreezeWindow, type QuarantineEntry, type SlipwayConfig } from '../../schemas/index.js';
 import { SlipwayError } from '../errors.js';
-import type { Repo } from './repo.js';
+/** Reads one file at one commit (a repository on disk, or the GitHub contents API). */
+export interface FileReader {
+  readFile(commit: string, path: string): Promise<string | undefined>;
+}
 
 export interface PromotionState {
   commit: string;
@@ -17,7 +20,7 @@ export interface PromotionState {
   publicKeys: Record<string, string>;
 }
 
-async function readValidated<K extends FileKind>(repo: Repo, commit: string, kind: K, path: string): Promise<FileKinds[K] | undefined> {
+async function readValidated<K extends FileKind>(repo: FileReader, commit: string, kind: K, path: string): Promise<FileKinds[K] | undefined> {
   const text = await repo.readFile(commit, path);
   if (text === undefined) return undefined;
   const result = validateFile(kind, text, path);
@@ -34,13 +37,13 @@ export function servicePath(environment: string, service: string): string {
   return `${environment}/services/${service}.yaml`;
 }
 
-export async function readSlipwayConfig(repo: Repo, commit: string): Promise<SlipwayConfig> {
+export async function readSlipwayConfig(repo: FileReader, commit: string): Promise<SlipwayConfig> {
   const config = await readValidated(repo, commit, 'Slipway', 'slipway.yaml');
   if (!config) throw new SlipwayError('NO_SLIPWAY_YAML', `slipway.yaml is missing at ${commit.slice(0, 12)}; is this an environments repository?`, 'stalling', {});
   return config;
 }
 
-export async function readPromotionState(repo: Repo, commit: string, environment: string): Promise<PromotionState> {
+export async function readPromotionState(repo: FileReader, commit: string, environment: string): Promise<PromotionState> {
   const config = await readSlipwayConfig(repo, commit);
   if (!config.spec.environments.includes(environment)) {
     throw new SlipwayError(
