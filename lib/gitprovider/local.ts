@@ -211,11 +211,12 @@ export class LocalGitProvider implements GitProvider {
       const main = await this.repo.mustResolve(this.main, 'the main branch');
       const now = options.now ?? this.clock();
       const state = await readPromotionState(this.repo, main, p.environment);
-      const verification =
-        p.state === 'open'
-          ? await this.verify({ repository: record.repository, digest: p.digest, service: p.service, policy: state.config.spec.trust, publicKeys: state.publicKeys, now })
-          : ({ ok: false, code: 'MALFORMED', message: 'not checked' } as const);
-      const gate = mergeGate({ proposal: p, rollback: record.rollback, state, verification, now, override: options.override });
+      const gateInput = { proposal: p, rollback: record.rollback, state, now, override: options.override };
+      let gate = mergeGate(gateInput);
+      if (gate.allowed) {
+        const verification = await this.verify({ repository: record.repository, digest: p.digest, service: p.service, policy: state.config.spec.trust, publicKeys: state.publicKeys, now });
+        gate = mergeGate({ ...gateInput, verification });
+      }
       if (!gate.allowed) {
         this.record({ action: 'refused', proposal: p.id, environment: p.environment, service: p.service, digest: p.digest, actor: actor.name, code: gate.reason, reason: gate.message });
         throw new SlipwayError(gate.reason, gate.message, refusalKind(gate.reason), { proposal: p.id, ...gate.data });
