@@ -119,6 +119,20 @@ export function validateFile<K extends FileKind>(kind: K, text: string, file: st
 // ---------------------------------------------------------------------------------------------------
 // Positions
 
+/**
+ * Line and column (1-based) of the node at `path` in a YAML text: its value, or with `anchor: 'key'`
+ * the key naming it. Falls back to the deepest ancestor that exists, then to 1:1. For rules that span
+ * files (the repo loader reports problems in slipway.yaml this way).
+ */
+export function locateInYaml(text: string, path: (string | number)[], anchor: 'value' | 'key' = 'value'): { line: number; column: number } {
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false });
+  const offset = locateNode(doc, path.map(String), anchor);
+  if (offset === undefined) return { line: 1, column: 1 };
+  const { line, col } = lineCounter.linePos(offset);
+  return { line, column: col };
+}
+
 function keyName(node: unknown): string | undefined {
   if (isScalar(node)) return String(node.value);
   return undefined;
