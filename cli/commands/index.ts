@@ -1,10 +1,12 @@
 import type { Command } from 'commander';
+import * as init from './init.js';
+import * as validate from './validate.js';
 
 /**
  * Every command module exports `register(program)`. Add yours to this list (one line each, keep the
  * order of the README's command table).
  */
-const modules: { register(program: Command): void }[] = [];
+const modules: { register(program: Command): void }[] = [init, validate];
 
 export function registerCommands(program: Command): void {
   for (const m of modules) m.register(program);

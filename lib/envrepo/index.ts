@@ -22,3 +22,4 @@ export {
   SERVICES_DIR,
 } from './load.js';
 export { diffCommits, diffTrees, changedServicesByEnvironment, affectedEnvironments, type DiffStats, type ChangedFile } from './diff.js';
+export { initEnvironmentsRepo, exampleEnvironmentsDir, repoNameFrom, type InitResult } from './init.js';

@@ -35,6 +35,8 @@ export function servicePath(environment: string, service: string): string {
 interface ParsedFile {
   value?: unknown;
   problems: Problem[];
+  /** metadata.name as written and where, when the file parsed (also when it names the wrong thing). */
+  declared?: { name: string; line: number; column: number };
 }
 
 /**
@@ -72,6 +74,7 @@ async function parseBlob(repo: EnvRepo, kind: FileKind, path: string, oid: strin
     const name = (result.value as { metadata?: { name?: string } }).metadata?.name;
     if (name !== expectedName) {
       const at = locateInYaml(text, ['metadata', 'name']);
+      if (name !== undefined) parsed.declared = { name, ...at };
       parsed.problems.push({
         file: path,
         ...at,
@@ -156,27 +159,36 @@ async function loadServices(repo: EnvRepo, env: string, treeOid: string, out: Lo
     const path = `${env}/${SERVICES_DIR}/${entry.path}`;
     if (entry.type !== 'blob') continue;
     if (entry.path.endsWith('.yml')) {
-      out.problems.push(fileProblem(path, `service files end in .yaml; rename it to ${entry.path.replace(/\.yml$/, '.yaml')}`, 'file-extension'));
+      const renamed = entry.path.replace(/\.yml$/, '.yaml');
+      if (entries.some((e) => e.path === renamed)) {
+        out.problems.push(fileProblem(path, `duplicate service ${JSON.stringify(renamed.slice(0, -5))}: ${env}/${SERVICES_DIR}/${renamed} declares it already; delete one of the two files`, 'duplicate-service'));
+      } else {
+        out.problems.push(fileProblem(path, `service files end in .yaml; rename it to ${renamed}`, 'file-extension'));
+      }
       continue;
     }
     if (!entry.path.endsWith('.yaml')) continue;
     files.push({ entry, path, name: entry.path.slice(0, -'.yaml'.length) });
   }
   const parsed = await mapLimited(files, 32, (f) => parseBlob(repo, 'Service', f.path, f.entry.oid, f.name));
-  const firstFileOfName = new Map<string, string>();
+  // Each file is named after its service, so two files naming one service means one names the wrong one.
+  const fileOfName = new Map(files.map((f) => [f.name, f.path]));
   parsed.forEach((p, i) => {
     const f = files[i]!;
     out.problems.push(...p.problems);
-    const service = p.value as ServiceConfig | undefined;
-    if (!service) return;
-    const name = service.metadata.name;
-    const first = firstFileOfName.get(name);
-    if (first !== undefined) {
-      out.problems.push({ file: f.path, line: 1, column: 1, path: 'metadata.name', message: `duplicate service name ${JSON.stringify(name)}: ${first} declares it already`, rule: 'duplicate-service' });
-      return;
+    const declared = p.declared;
+    if (declared && declared.name !== f.name && fileOfName.has(declared.name)) {
+      out.problems.push({
+        file: f.path,
+        line: declared.line,
+        column: declared.column,
+        path: 'metadata.name',
+        message: `duplicate service name ${JSON.stringify(declared.name)}: ${fileOfName.get(declared.name)} declares it already; each service appears once per environment`,
+        rule: 'duplicate-service',
+      });
     }
-    firstFileOfName.set(name, f.path);
-    out.services[name] = service;
+    const service = p.value as ServiceConfig | undefined;
+    if (service) out.services[service.metadata.name] = service;
   });
 }
 

@@ -150,6 +150,22 @@ async function peelToCommit(repo: EnvRepo, oid: string, ref: string): Promise<st
 export async function resolveCommit(opts: { repo: EnvRepo; ref?: string }): Promise<string> {
   const { repo } = opts;
   const ref = opts.ref ?? 'HEAD';
+  // `main~2`, `HEAD^`, `v1^2`: resolve the base, then walk parents like git does.
+  const suffix = /^(.+?)((?:~\d*|\^\d*)+)$/.exec(ref);
+  if (suffix) {
+    let oid = await resolveCommit({ repo, ref: suffix[1]! });
+    for (const [, op, digits] of suffix[2]!.matchAll(/([~^])(\d*)/g)) {
+      const n = digits === '' ? 1 : Number(digits);
+      const steps = op === '~' ? Array.from({ length: n }, () => 0) : n === 0 ? [] : [n - 1];
+      for (const parentIndex of steps) {
+        const { commit } = await git.readCommit({ fs, gitdir: repo.gitdir, oid, cache: repo.cache });
+        const parent = commit.parent[parentIndex];
+        if (!parent) throw new SlipwayError('REF_NOT_FOUND', `${ref}: commit ${oid.slice(0, 12)} has no parent ${parentIndex + 1}`, 'stalling', { ref, repo: repo.source });
+        oid = parent;
+      }
+    }
+    return oid;
+  }
   const candidates = repo.url
     ? ref === 'HEAD'
       ? ['refs/remotes/origin/HEAD', 'HEAD']

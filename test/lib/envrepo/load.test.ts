@@ -48,6 +48,15 @@ describe('loading the desired state from a commit', () => {
       expect(await resolveRef({ repo: env, ref: repo.first.slice(0, 8) })).toBe(repo.first);
     });
 
+    it('walks parents for ~N and ^ as git does', async () => {
+      repo.commit({ 'a.txt': 'a' });
+      repo.commit({ 'b.txt': 'b' });
+      for (const ref of ['HEAD~1', 'HEAD^', 'main~2', 'HEAD^^', 'HEAD~1^']) {
+        expect(await resolveRef({ repo: env, ref })).toBe(git(repo.dir, 'rev-parse', ref));
+      }
+      await expect(resolveRef({ repo: env, ref: 'HEAD~3' })).rejects.toMatchObject({ code: 'REF_NOT_FOUND' });
+    });
+
     it('refuses an unknown ref with a sentence naming it', async () => {
       await expect(resolveRef({ repo: env, ref: 'nope' })).rejects.toMatchObject({ code: 'REF_NOT_FOUND', message: expect.stringContaining('nope') });
     });
