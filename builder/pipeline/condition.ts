@@ -49,8 +49,8 @@ function tokenize(text: string): Token[] {
     if (['==', '!=', '=~', '!~', '&&', '||'].includes(two)) {
       tokens.push({ type: 'op', text: two, offset: i });
       i += 2;
-    } else if (c === '!') {
-      tokens.push({ type: 'op', text: '!', offset: i });
+    } else if (c === '!' || c === '=') {
+      tokens.push({ type: 'op', text: c, offset: i });
       i++;
     } else if (c === '(' || c === ')') {
       tokens.push({ type: c, text: c, offset: i });
@@ -118,7 +118,8 @@ export function parseCondition(text: string): Condition {
     }
     const op = next();
     if (op.type !== 'op' || !['==', '!=', '=~', '!~'].includes(op.text)) {
-      throw new ConditionSyntaxError(`expected ==, !=, =~ or !~ after "${v.text}" at column ${op.offset + 1}`, op.offset);
+      const hint = op.text === '=' ? ' (use == to compare)' : '';
+      throw new ConditionSyntaxError(`expected ==, !=, =~ or !~ after "${v.text}" at column ${op.offset + 1}${hint}`, op.offset);
     }
     const value = next();
     if (value.type !== 'word' && value.type !== 'string') {
