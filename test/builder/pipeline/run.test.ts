@@ -1,4 +1,4 @@
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parsePipeline, runPipeline, createProgressReporter, type PipelineEvent, type RunPipelineOptions } from '../../../builder/pipeline/index.js';
