@@ -1,0 +1,5 @@
+/** Signing: provenance statements into sigstore DSSE bundles, with a key (offline) or keyless (Fulcio + Rekor). */
+export { signStatement } from './sign.js';
+export type { SignedAttestation, SigningOptions } from './sign.js';
+export { KeySigner, SUPPORTED_CURVE, createKeySigner } from './key-signer.js';
+export type { SigningKeyMaterial } from './key-signer.js';
