@@ -3,3 +3,5 @@ export { signStatement } from './sign.js';
 export type { SignedAttestation, SigningOptions } from './sign.js';
 export { KeySigner, SUPPORTED_CURVE, createKeySigner } from './key-signer.js';
 export type { SigningKeyMaterial } from './key-signer.js';
+export { signAndAttach } from './attach.js';
+export type { SignAndAttachRequest, SignAndAttachResult } from './attach.js';

@@ -48,8 +48,28 @@ export async function attachAttestation(req: AttachRequest): Promise<AttachResul
   }
   const subject: Descriptor = { mediaType: image.mediaType, digest: image.digest, size: image.bytes.length };
   const att = await appendToAttestationManifest(store, digest, Buffer.from(JSON.stringify(envelope)), req.predicateType);
-  const referrer = await pushBundleReferrer(store, subject, req);
+  const referrer = await pushBundleReferrer(store, subject, Buffer.from(JSON.stringify(req.bundle)), req.predicateType, req.created);
   return { attestationTag: attestationTag(digest), ...att, ...referrer };
+}
+
+export interface AttachBundleRequest {
+  store: ImageStore;
+  digest: string;
+  /** A serialized sigstore bundle, stored exactly as given (e.g. one another tool wrote). */
+  bundleBytes: Uint8Array;
+  predicateType: string;
+  created: Date;
+}
+
+/** Only the referrer half: the bundle bytes as they are, as an OCI 1.1 referrer of the image. */
+export async function attachBundleReferrer(req: AttachBundleRequest): Promise<{ referrerManifest: string; referrersTag?: string }> {
+  hexOfDigest(req.digest);
+  const image = await req.store.getManifest(req.digest);
+  if (!image) {
+    throw new SlipwayError('IMAGE_NOT_FOUND', `cannot attach a bundle: ${req.store.repository}@${req.digest} is not in the store`, 'stalling', { digest: req.digest });
+  }
+  const subject: Descriptor = { mediaType: image.mediaType, digest: image.digest, size: image.bytes.length };
+  return pushBundleReferrer(req.store, subject, Buffer.from(req.bundleBytes), req.predicateType, req.created);
 }
 
 /** cosign's `.att` manifest: keeps the layers already there and appends this envelope (once). */
@@ -106,16 +126,15 @@ async function appendToAttestationManifest(store: ImageStore, digest: string, en
 }
 
 /** The bundle as an OCI 1.1 referrer of the image, plus the tag-schema index when the store has no referrers API. */
-async function pushBundleReferrer(store: ImageStore, subject: Descriptor, req: AttachRequest) {
-  const bundleBytes = Buffer.from(JSON.stringify(req.bundle));
+async function pushBundleReferrer(store: ImageStore, subject: Descriptor, bundleBytes: Buffer, predicateType: string, created: Date) {
   const bundleDigest = sha256Digest(bundleBytes);
   await store.putBlob(bundleDigest, bundleBytes);
   if (!(await store.hasBlob(EMPTY_JSON_DIGEST))) await store.putBlob(EMPTY_JSON_DIGEST, EMPTY_JSON);
 
   const annotations = {
     [ANNOTATIONS.bundleContent]: 'dsse-envelope',
-    [ANNOTATIONS.bundlePredicateType]: req.predicateType,
-    [ANNOTATIONS.created]: req.created.toISOString(),
+    [ANNOTATIONS.bundlePredicateType]: predicateType,
+    [ANNOTATIONS.created]: created.toISOString(),
   };
   const manifest: ImageManifest = {
     schemaVersion: 2,

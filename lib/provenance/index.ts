@@ -22,3 +22,5 @@ export { VerificationCache, cacheKeyOf } from './cache.js';
 export type { VerificationCacheOptions } from './cache.js';
 export { globMatch, keySetHashOf, policyHashOf, preparePolicy, sourceAllowed } from './policy.js';
 export type { PreparedPolicy, TrustedKeyEntry } from './policy.js';
+export { loadTrustPolicyFile } from './policy-file.js';
+export type { LoadedTrustPolicy } from './policy-file.js';
