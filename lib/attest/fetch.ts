@@ -29,21 +29,21 @@ export interface FetchedAttestations {
   referrersVia: 'api' | 'tag' | 'none';
 }
 
+/**
+ * Everything attached to `digest`, read concurrently (the referrers listing and the `.att` manifest, then every
+ * bundle and layer): a verification against a remote registry costs two round trips, not six.
+ */
 export async function fetchAttestations(store: ImageStore, digest: string): Promise<FetchedAttestations> {
   const result: FetchedAttestations = { digest, attestations: [], problems: [], referrersVia: 'none' };
-  const seen = new Set<string>();
-
-  for (const descriptor of await listBundleReferrers(store, digest, result)) {
-    const origin = `referrer ${descriptor.digest}`;
-    const bundle = await readOrReport(result, origin, () => readReferrerBundle(store, digest, descriptor));
-    if (bundle === undefined) continue;
-    const key = envelopeKey((bundle as { dsseEnvelope?: unknown }).dsseEnvelope);
-    if (key) seen.add(key);
-    result.attestations.push({ origin, via: 'referrer', bundle });
-  }
-
   const tag = attestationTag(digest);
-  const att = await store.getManifest(tag);
+  const [descriptors, att] = await Promise.all([listBundleReferrers(store, digest, result), store.getManifest(tag)]);
+
+  const referrerReads = descriptors.map((descriptor) => {
+    const origin = `referrer ${descriptor.digest}`;
+    return readOrReport(result, origin, () => readReferrerBundle(store, digest, descriptor)).then((bundle) => ({ origin, bundle }));
+  });
+
+  let layerReads: Promise<{ origin: string; envelope: unknown }>[] = [];
   if (att) {
     const manifest = parseJson(att.bytes) as Partial<ImageManifest> | undefined;
     const mediaType = (manifest?.mediaType as string | undefined) ?? att.mediaType;
@@ -52,20 +52,32 @@ export async function fetchAttestations(store: ImageStore, digest: string): Prom
     } else if (mediaType !== MT.imageManifest && mediaType !== MT.dockerManifest) {
       result.problems.push({ origin: tag, message: `${tag} has media type ${mediaType}, expected ${MT.imageManifest}` });
     } else {
-      for (const [i, layer] of manifest.layers.entries()) {
+      layerReads = manifest.layers.map((layer, i) => {
         const origin = `${tag} layer ${i}`;
         if (layer?.mediaType !== MT.dsseEnvelope) {
           result.problems.push({ origin, message: `${origin} has media type ${String(layer?.mediaType)}, expected ${MT.dsseEnvelope}` });
-          continue;
+          return Promise.resolve({ origin, envelope: undefined });
         }
-        const envelope = await readOrReport(result, origin, async () => parseOrThrow(await store.getBlob(layer.digest), 'DSSE envelope'));
-        if (envelope === undefined) continue;
-        const key = envelopeKey(envelope);
-        if (key && seen.has(key)) continue;
-        if (key) seen.add(key);
-        result.attestations.push({ origin, via: 'attestation-manifest', bundle: envelopeAsBundle(envelope) });
-      }
+        return readOrReport(result, origin, async () => parseOrThrow(await store.getBlob(layer.digest), 'DSSE envelope')).then((envelope) => ({ origin, envelope }));
+      });
     }
+  }
+
+  const [bundles, envelopes] = await Promise.all([Promise.all(referrerReads), Promise.all(layerReads)]);
+  // The same envelope is usually both a referrer bundle and a .att layer: keep it once, as the bundle.
+  const seen = new Set<string>();
+  for (const { origin, bundle } of bundles) {
+    if (bundle === undefined) continue;
+    const key = envelopeKey((bundle as { dsseEnvelope?: unknown }).dsseEnvelope);
+    if (key) seen.add(key);
+    result.attestations.push({ origin, via: 'referrer', bundle });
+  }
+  for (const { origin, envelope } of envelopes) {
+    if (envelope === undefined) continue;
+    const key = envelopeKey(envelope);
+    if (key && seen.has(key)) continue;
+    if (key) seen.add(key);
+    result.attestations.push({ origin, via: 'attestation-manifest', bundle: envelopeAsBundle(envelope) });
   }
   return result;
 }

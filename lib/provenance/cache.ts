@@ -71,7 +71,7 @@ export class VerificationCache {
   private readDisk(key: string): Entry | undefined {
     if (!this.dir) return undefined;
     try {
-      const entry = JSON.parse(readFileSync(join(this.dir, `${key}.json`), 'utf8')) as Entry;
+      const entry = JSON.parse(readFileSync(join(this.dir, fileNameOf(key)), 'utf8')) as Entry;
       return entry?.result?.ok === true ? entry : undefined;
     } catch {
       return undefined;
@@ -82,7 +82,7 @@ export class VerificationCache {
     if (!this.dir) return;
     try {
       mkdirSync(this.dir, { recursive: true });
-      const file = join(this.dir, `${key}.json`);
+      const file = join(this.dir, fileNameOf(key));
       const tmp = `${file}.${process.pid}.tmp`;
       writeFileSync(tmp, JSON.stringify(entry));
       renameSync(tmp, file);
@@ -92,8 +92,13 @@ export class VerificationCache {
   }
 }
 
+/** The in-memory key: plain concatenation (no hashing on the warm path); hashed only to name the disk file. */
 export function cacheKeyOf(digest: string, service: string, prepared: PreparedPolicy): string {
-  return createHash('sha256').update(`${digest}\n${service}\n${prepared.policyHash}\n${prepared.keySetHash}`).digest('hex');
+  return `${digest}\n${service}\n${prepared.policyHash}\n${prepared.keySetHash}`;
+}
+
+function fileNameOf(key: string): string {
+  return `${createHash('sha256').update(key).digest('hex')}.json`;
 }
 
 function withinWindow(entry: Entry, now: number): boolean {

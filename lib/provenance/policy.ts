@@ -24,8 +24,24 @@ export interface PreparedPolicy {
 const preparedByHash = new Map<string, PreparedPolicy>();
 const MAX_PREPARED = 64;
 
-/** Parses the trusted keys once per (policy, keys) content; later calls with equal content reuse the result. */
+/** The same policy and key objects (the controller passes one DesiredState around) skip even the hashing. */
+const preparedByIdentity = new WeakMap<TrustPolicy, WeakMap<Record<string, string>, PreparedPolicy>>();
+
+/**
+ * Parses the trusted keys once per (policy, keys) content; later calls with equal content reuse the result.
+ * Callers must not mutate a policy or key map after passing it in (the result is remembered by identity).
+ */
 export function preparePolicy(policy: TrustPolicy, publicKeys: Record<string, string>): PreparedPolicy {
+  const byKeys = preparedByIdentity.get(policy);
+  const same = byKeys?.get(publicKeys);
+  if (same) return same;
+  const prepared = prepareByContent(policy, publicKeys);
+  if (byKeys) byKeys.set(publicKeys, prepared);
+  else preparedByIdentity.set(policy, new WeakMap([[publicKeys, prepared]]));
+  return prepared;
+}
+
+function prepareByContent(policy: TrustPolicy, publicKeys: Record<string, string>): PreparedPolicy {
   const policyHash = policyHashOf(policy);
   const keySetHash = keySetHashOf(publicKeys);
   const id = `${policyHash}:${keySetHash}`;
