@@ -5,3 +5,5 @@ export { KeySigner, SUPPORTED_CURVE, createKeySigner } from './key-signer.js';
 export type { SigningKeyMaterial } from './key-signer.js';
 export { signAndAttach } from './attach.js';
 export type { SignAndAttachRequest, SignAndAttachResult } from './attach.js';
+export { resolveSigning } from './resolve.js';
+export type { SigningChoice } from './resolve.js';

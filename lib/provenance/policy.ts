@@ -16,6 +16,8 @@ export interface TrustedKeyEntry {
 export interface PreparedPolicy {
   policy: TrustPolicy;
   keys: Map<string, TrustedKeyEntry>;
+  /** The same entries by sha256 of the DER public key (hex): the key id other signers put in a bundle's hint. */
+  byFingerprint: Map<string, TrustedKeyEntry>;
   /** sha256 of the policy and of the key set: together they identify what a cached result was decided under. */
   policyHash: string;
   keySetHash: string;
@@ -49,6 +51,7 @@ function prepareByContent(policy: TrustPolicy, publicKeys: Record<string, string
   if (known) return known;
 
   const keys = new Map<string, TrustedKeyEntry>();
+  const byFingerprint = new Map<string, TrustedKeyEntry>();
   for (const trusted of policy.keys) {
     const entry: TrustedKeyEntry = { name: trusted.name };
     if (trusted.validFrom) entry.validFrom = new Date(trusted.validFrom);
@@ -64,6 +67,7 @@ function prepareByContent(policy: TrustPolicy, publicKeys: Record<string, string
           entry.problem = `trusted key '${trusted.name}' is not an ECDSA P-256 key`;
         } else {
           entry.key = key;
+          byFingerprint.set(createHash('sha256').update(key.export({ type: 'spki', format: 'der' })).digest('hex'), entry);
         }
       } catch (err) {
         entry.problem = `trusted key '${trusted.name}' is not a PEM public key (${errorMessage(err)})`;
@@ -71,7 +75,7 @@ function prepareByContent(policy: TrustPolicy, publicKeys: Record<string, string
     }
     keys.set(trusted.name, entry);
   }
-  const prepared: PreparedPolicy = { policy, keys, policyHash, keySetHash };
+  const prepared: PreparedPolicy = { policy, keys, byFingerprint, policyHash, keySetHash };
   if (preparedByHash.size >= MAX_PREPARED) preparedByHash.delete(preparedByHash.keys().next().value as string);
   preparedByHash.set(id, prepared);
   return prepared;

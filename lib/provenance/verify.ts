@@ -120,11 +120,12 @@ function verifyOne(attestation: FetchedAttestation, req: VerifyRequest, prepared
     );
   }
 
-  // The hint names the key; an empty hint (cosign writes none) means: try every trusted key.
+  // The hint names the key (Slipway writes the key name; other signers its sha256 fingerprint); an empty hint
+  // (cosign writes none) means: try every trusted key.
   const hint = material.publicKey.hint;
   let candidates: TrustedKeyEntry[];
   if (hint) {
-    const entry = prepared.keys.get(hint);
+    const entry = prepared.keys.get(hint) ?? prepared.byFingerprint.get(hint.replace(/^sha256:/, '').toLowerCase());
     if (!entry) {
       return refuse('UNTRUSTED_KEY', `${at} is signed by key '${hint}', which the policy does not trust (trusted: ${[...prepared.keys.keys()].join(', ')})`);
     }
