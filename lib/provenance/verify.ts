@@ -120,19 +120,11 @@ function verifyOne(attestation: FetchedAttestation, req: VerifyRequest, prepared
     );
   }
 
-  // The hint names the key (Slipway writes the key name; other signers its sha256 fingerprint); an empty hint
-  // (cosign writes none) means: try every trusted key.
+  // The hint names the key (Slipway writes the key name; other signers its sha256 fingerprint). An empty or
+  // unknown hint (cosign writes none; a re-hinted bundle) means: try every trusted key, as cosign does.
   const hint = material.publicKey.hint;
-  let candidates: TrustedKeyEntry[];
-  if (hint) {
-    const entry = prepared.keys.get(hint) ?? prepared.byFingerprint.get(hint.replace(/^sha256:/, '').toLowerCase());
-    if (!entry) {
-      return refuse('UNTRUSTED_KEY', `${at} is signed by key '${hint}', which the policy does not trust (trusted: ${[...prepared.keys.keys()].join(', ')})`);
-    }
-    candidates = [entry];
-  } else {
-    candidates = [...prepared.keys.values()];
-  }
+  const named = hint ? (prepared.keys.get(hint) ?? prepared.byFingerprint.get(hint.replace(/^sha256:/, '').toLowerCase())) : undefined;
+  const candidates = named ? [named] : [...prepared.keys.values()];
 
   let signer: TrustedKeyEntry | undefined;
   let lastRefusal: Refusal | undefined;
@@ -142,22 +134,25 @@ function verifyOne(attestation: FetchedAttestation, req: VerifyRequest, prepared
       lastRefusal = refuse('UNTRUSTED_KEY', `${at}: ${entry.problem}`);
       continue;
     }
-    const problem = keyWindowProblem(entry, now);
-    if (problem) {
-      lastRefusal = refuse('KEY_EXPIRED', `${at}: ${problem}`);
-      continue;
-    }
     try {
       verifierFor(entry).verify(entity);
-      signer = entry;
-      break;
     } catch (err) {
       lastRefusal = signatureRefusal(at, entry.name, err);
+      continue;
     }
+    // Only a signature the key really made can be refused for the key's age.
+    const problem = keyWindowProblem(entry, now);
+    if (problem) return refuse('KEY_EXPIRED', `${at}: ${problem}`);
+    signer = entry;
+    break;
   }
   if (!signer) {
-    if (!hint && candidates.length > 1) {
-      return refuse('BAD_SIGNATURE', `${at} has no key hint and its signature matches none of the trusted keys`);
+    const trusted = [...prepared.keys.keys()].join(', ');
+    if (hint && !named) {
+      return refuse('UNTRUSTED_KEY', `${at} is signed by key '${hint}', which the policy does not trust, and no trusted key verifies it (trusted: ${trusted})`);
+    }
+    if (!named && candidates.length > 1) {
+      return refuse('BAD_SIGNATURE', `${at} has no key hint and its signature verifies with none of the trusted keys (${trusted}): altered, or signed by another key`);
     }
     return lastRefusal ?? refuse('UNTRUSTED_KEY', `${at}: the policy trusts no key`);
   }
