@@ -1,6 +1,8 @@
 /** Provenance the builder writes for every image it pushes. */
 export { buildProvenance, statementBytes } from './statement.js';
 export type { BuildDescription, ImageReference } from './statement.js';
+export { describeBuild } from './from-build.js';
+export type { BuildFacts } from './from-build.js';
 export {
   DEFAULT_BUILDER_ID,
   IN_TOTO_PAYLOAD_TYPE,

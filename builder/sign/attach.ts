@@ -3,6 +3,7 @@ import { SlipwayError } from '../../lib/errors.js';
 import { attachAttestation, type AttachResult } from '../../lib/attest/index.js';
 import type { ImageStore } from '../../lib/oci/index.js';
 import type { ProvenanceStatement } from '../../lib/provenance/index.js';
+import { buildProvenance, describeBuild, type BuildFacts } from '../provenance/index.js';
 import { signStatement, type SignedAttestation, type SigningOptions } from './sign.js';
 import type { SigningKeyMaterial } from './key-signer.js';
 
@@ -50,4 +51,19 @@ export async function signAndAttach(req: SignAndAttachRequest): Promise<SignAndA
     created,
   });
   return { signed, attached };
+}
+
+/**
+ * The `afterPush` hook for `build()`: provenance of the build, signed, attached next to the image.
+ * `slipway build` passes `attestAfterPush(resolveSigning({ keyPath, keyless }))`; a failure fails the build.
+ */
+export function attestAfterPush(
+  signing: SigningOptions,
+  onAttached?: (result: SignAndAttachResult) => void,
+): (build: BuildFacts, ctx: { store: ImageStore }) => Promise<void> {
+  return async (build, { store }) => {
+    const statement = buildProvenance(describeBuild(build));
+    const done = await signAndAttach({ store, digest: build.digest, statement, signing });
+    onAttached?.(done);
+  };
 }

@@ -3,7 +3,7 @@ export { signStatement } from './sign.js';
 export type { SignedAttestation, SigningOptions } from './sign.js';
 export { KeySigner, SUPPORTED_CURVE, createKeySigner } from './key-signer.js';
 export type { SigningKeyMaterial } from './key-signer.js';
-export { signAndAttach } from './attach.js';
+export { attestAfterPush, signAndAttach } from './attach.js';
 export type { SignAndAttachRequest, SignAndAttachResult } from './attach.js';
 export { resolveSigning } from './resolve.js';
 export type { SigningChoice } from './resolve.js';

@@ -24,3 +24,5 @@ export { globMatch, keySetHashOf, policyHashOf, preparePolicy, sourceAllowed } f
 export type { PreparedPolicy, TrustedKeyEntry } from './policy.js';
 export { loadTrustPolicyFile } from './policy-file.js';
 export type { LoadedTrustPolicy } from './policy-file.js';
+export { createProvenanceVerifier } from './verifier.js';
+export type { ImageProvenanceVerifier, ProvenanceVerifierOptions } from './verifier.js';
