@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import * as build from './build.js';
 import * as init from './init.js';
 import * as validate from './validate.js';
+import * as verify from './verify.js';
 
 /**
  * Every command module exports `register(program)`. Add yours with one import line and one list line
@@ -12,6 +13,7 @@ const modules: { register(program: Command): void }[] = [
   validate,
   build,
 ];
+const modules: { register(program: Command): void }[] = [verify];
 
 export function registerCommands(program: Command): void {
   for (const m of modules) m.register(program);
