@@ -198,6 +198,12 @@ export class ServiceProxy {
       return;
     }
 
+    // A weighted pick of a canary with no healthy instance (crashed, restarting) goes to stable: users never pay
+    // for a canary that is down, and the track's readiness already tells the rollout. A forced track does not.
+    if (track === 'canary' && forced === undefined && this.pools.canary.upstreams.length === 0 && this.pools.stable.upstreams.length > 0) {
+      track = 'stable';
+    }
+
     let recorded = false;
     const record = () => {
       if (recorded) return;

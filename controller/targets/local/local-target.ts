@@ -214,7 +214,7 @@ export function createLocalTarget(options: LocalTargetOptions): LocalTarget {
       if (slot.pending) {
         const stale = slot.pending;
         slot.pending = slot.pendingSpec = slot.pendingReady = undefined;
-        await stale.stop();
+        await stale.stop('superseded');
       }
       if (slot.active.replicas !== spec.replicas) await slot.active.scale(spec.replicas);
       slot.activeSpec = spec;
@@ -225,7 +225,7 @@ export function createLocalTarget(options: LocalTargetOptions): LocalTarget {
       if (slot.pending) {
         const stale = slot.pending;
         slot.pending = slot.pendingSpec = slot.pendingReady = undefined;
-        await stale.stop();
+        await stale.stop('superseded');
       }
       const group = await startGroup(entry, track, spec);
       slot.pending = group;
@@ -246,6 +246,18 @@ export function createLocalTarget(options: LocalTargetOptions): LocalTarget {
     if (previous) await previous.stop();
   }
 
+  /** A version still starting is stopped now, so the ensureTrack waiting on it gives way instead of blocking the queue. */
+  function abortPending(entry: ServiceEntry, track: Track): void {
+    const slot = entry.tracks[track];
+    if (slot.pending) {
+      if (track === 'canary') {
+        entry.canaryWeight = 0;
+        entry.proxy?.setWeight(0);
+      }
+      void slot.pending.stop('removed');
+    }
+  }
+
   async function removeSlot(entry: ServiceEntry, track: Track): Promise<void> {
     const slot = entry.tracks[track];
     const groups = [slot.active, slot.pending].filter((g): g is TrackGroup => g !== undefined);
@@ -264,9 +276,12 @@ export function createLocalTarget(options: LocalTargetOptions): LocalTarget {
     metricsRegistry: metrics.registry,
     reapedOrphans,
 
-    ensureTrack(ref, track, spec) {
+    async ensureTrack(ref, track, spec) {
       validateSpec(ref, track, spec);
       const entry = entryOf(ref);
+      // A different version waiting to become ready is superseded at once, not after its readiness deadline.
+      const slot = entry.tracks[track];
+      if (slot.pending && !sameRuntime(slot.pendingSpec, spec)) void slot.pending.stop('superseded');
       return serialized(entry, () => ensureTrackNow(entry, track, spec));
     },
 
@@ -308,15 +323,18 @@ export function createLocalTarget(options: LocalTargetOptions): LocalTarget {
       });
     },
 
-    removeTrack(ref, track) {
+    async removeTrack(ref, track) {
       const entry = services.get(key(ref));
-      if (!entry) return Promise.resolve();
+      if (!entry) return;
+      abortPending(entry, track);
       return serialized(entry, () => removeSlot(entry, track));
     },
 
-    removeService(ref) {
+    async removeService(ref) {
       const entry = services.get(key(ref));
-      if (!entry) return Promise.resolve();
+      if (!entry) return;
+      abortPending(entry, 'stable');
+      abortPending(entry, 'canary');
       return serialized(entry, async () => {
         await removeSlot(entry, 'canary');
         await removeSlot(entry, 'stable');

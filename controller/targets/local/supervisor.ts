@@ -270,6 +270,7 @@ export class TrackGroup {
   private readonly waiters = new Set<() => void>();
   private cancelDeadline: (() => void) | undefined;
   private stopped = false;
+  private stopReason: 'removed' | 'superseded' = 'removed';
 
   constructor(readonly options: GroupOptions) {
     this.track = options.track;
@@ -305,7 +306,12 @@ export class TrackGroup {
   }
 
   status(): TrackStatus {
-    const status: TrackStatus = { digest: this.digest, replicas: this.instances.length, readyReplicas: this.healthy().length };
+    const status: TrackStatus = {
+      digest: this.digest,
+      replicas: this.instances.length,
+      readyReplicas: this.healthy().length,
+      restarts: this.instances.reduce((sum, i) => sum + i.restarts, 0),
+    };
     if (this.failedReason) status.failed = this.failedReason;
     return status;
   }
@@ -340,7 +346,14 @@ export class TrackGroup {
       const check = () => {
         if (this.stopped) {
           this.waiters.delete(check);
-          reject(new SlipwayError('TRACK_REMOVED', `${this.options.name} ${this.track} (${this.digest}) was removed before it became ready`, 'generic'));
+          reject(
+            new SlipwayError(
+              this.stopReason === 'superseded' ? 'TRACK_SUPERSEDED' : 'TRACK_REMOVED',
+              `${this.options.name} ${this.track} (${this.digest}) was ${this.stopReason} before it became ready`,
+              'generic',
+              { digest: this.digest },
+            ),
+          );
           return;
         }
         if (this.failedReason) {
@@ -356,6 +369,11 @@ export class TrackGroup {
         const ready = this.healthy().length;
         if (ready >= this.instances.length) {
           this.waiters.delete(check);
+          // Nobody waits any more: a deadline left running would later fail a healthy group caught mid-restart.
+          if (this.waiters.size === 0) {
+            this.cancelDeadline?.();
+            this.cancelDeadline = undefined;
+          }
           resolve();
         }
       };
@@ -375,7 +393,9 @@ export class TrackGroup {
     });
   }
 
-  async stop(): Promise<void> {
+  /** Stops every instance; anyone waiting for readiness is told the group was `reason`. */
+  async stop(reason: 'removed' | 'superseded' = 'removed'): Promise<void> {
+    if (!this.stopped) this.stopReason = reason;
     this.stopped = true;
     this.cancelDeadline?.();
     await Promise.all(this.instances.map((i) => i.stop()));

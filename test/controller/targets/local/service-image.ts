@@ -4,7 +4,9 @@
  *   FAIL_STATUS=500      every non-health request answers 500
  *   HEALTH_DIR=<dir>     /healthz answers 503 while the file <dir>/<PORT> exists
  *   NEVER_HEALTHY=1      /healthz always answers 503
- * GET /crash exits with code 3; GET /pid answers the pid; every response body is JSON naming the instance.
+ *   EXIT_AT_START=<code> writes a line to stderr and exits at once (a crash loop)
+ * GET /crash exits with code 3; every other request is logged to stdout ("served GET /") and answered with JSON
+ * naming the instance (track, version, pid, port).
  */
 import { canonicalJson, computeDigest, MEDIA_TYPES, pushImage, type ImageStore } from '../../../../lib/oci/index.js';
 import { tarGz } from '../../../support/images.js';
@@ -13,6 +15,10 @@ const SERVER = `
 const http = require('node:http');
 const fs = require('node:fs');
 const path = require('node:path');
+if (process.env.EXIT_AT_START) {
+  console.error('fatal: cannot open the database (EXIT_AT_START)');
+  process.exit(Number(process.env.EXIT_AT_START));
+}
 const port = Number(process.env.PORT);
 const me = { track: process.env.SLIPWAY_TRACK, version: process.env.VERSION, pid: process.pid, port };
 const server = http.createServer((req, res) => {
@@ -23,6 +29,7 @@ const server = http.createServer((req, res) => {
     res.end(failing ? 'unhealthy\\n' : 'ok\\n');
     return;
   }
+  console.log('served ' + req.method + ' ' + req.url);
   if (req.url === '/crash') {
     res.end('bye\\n', () => process.exit(3));
     return;
