@@ -44,6 +44,8 @@ export class Reconciler {
   private readonly records = new Map<string, ServiceRecord>();
   private readonly envRecords = new Map<string, EnvironmentRecord>();
   private readonly locks = new Map<string, Promise<unknown>>();
+  /** Called after any service changed when it wants to be woken (the loop re-arms its timer). */
+  onWakeUpChanged?: () => void;
   private lastHead?: string;
   private lastState?: DesiredState;
   private loaded = false;
@@ -247,6 +249,7 @@ export class Reconciler {
       }
       this.records.set(k, rec);
       await this.store.saveService(rec);
+      this.onWakeUpChanged?.();
       if (isNew) {
         this.metrics.refusals.inc({ environment: env.name, code: gate.code });
         await this.audit({
@@ -382,6 +385,7 @@ export class Reconciler {
       this.log(`${key(rec.environment, rec.service)}: ${errorMessage(err)} (retry in ${RETRY_MS / 1000}s)`);
     } finally {
       this.records.set(key(rec.environment, rec.service), rec);
+      this.onWakeUpChanged?.();
     }
   }
 

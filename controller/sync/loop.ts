@@ -30,6 +30,7 @@ export class SyncLoop {
 
   constructor(private readonly options: SyncLoopOptions) {
     this.schedule = options.schedule ?? DEFAULT_SCHEDULE;
+    options.reconciler.onWakeUpChanged = () => this.arm();
     if (!cron.validate(this.schedule)) {
       throw new SlipwayError('BAD_SCHEDULE', `"${this.schedule}" is not a cron expression; e.g. "*/30 * * * * *" (every 30 s)`, 'stalling');
     }
@@ -78,7 +79,7 @@ export class SyncLoop {
 
   /** Sleep until the earliest wake-up any service asked for. */
   private arm(): void {
-    if (this.stopped) return;
+    if (this.stopped || !this.task) return;
     if (this.timer) clearTimeout(this.timer);
     const next = this.options.reconciler.nextWakeUp();
     const delay = next ? Math.max(0, Math.min(MAX_SLEEP_MS, next.getTime() - Date.now())) : MAX_SLEEP_MS;
