@@ -1,6 +1,7 @@
 /** Rollback by git: revert commits of the change that introduced a bad digest, quarantine, and telling rollbacks apart. */
 export {
   createLocalRollback,
+  currentDigest,
   findIntroducingCommit,
   serviceFile,
   QUARANTINE_FILE,

@@ -378,3 +378,18 @@ async function assertClean(repo: Repo, dir: string, head: string, paths: string[
     );
   }
 }
+
+/** The digest a service runs at the tip of the branch (what `slipway rollback` rolls back by default). */
+export async function currentDigest(args: { fs: typeof NodeFs; dir?: string; gitdir?: string; branch?: string; environment: string; service: string }): Promise<string> {
+  const gitdir = args.gitdir ?? (args.dir ? join(args.dir, '.git') : undefined);
+  if (!gitdir) throw new SlipwayError('NO_REPOSITORY', 'currentDigest needs dir or gitdir', 'stalling');
+  const repo: Repo = { fs: args.fs, gitdir, maxDepth: 1 };
+  const ref = `refs/heads/${args.branch ?? 'main'}`;
+  const head = await resolveBranch(repo, ref);
+  const path = serviceFile(args.environment, args.service);
+  const file = await readFile(repo, head, path);
+  if (!file) throw new SlipwayError('NO_SERVICE', `${path} does not exist on ${ref}: there is no ${args.service} in ${args.environment}`, 'stalling', { file: path });
+  const digest = digestOf(file.text, path);
+  if (!digest) throw new SlipwayError('NO_DIGEST', `${path}: spec.image.digest is missing`, 'stalling', { file: path, path: 'spec.image.digest' });
+  return digest;
+}
