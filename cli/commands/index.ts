@@ -3,6 +3,7 @@ import * as build from './build.js';
 import * as init from './init.js';
 import * as validate from './validate.js';
 import * as verify from './verify.js';
+import * as rollback from './rollback.js';
 
 /**
  * Every command module exports `register(program)`. Add yours with one import line and one list line
@@ -14,6 +15,7 @@ const modules: { register(program: Command): void }[] = [
   build,
 ];
 const modules: { register(program: Command): void }[] = [verify];
+const modules: { register(program: Command): void }[] = [rollback];
 
 export function registerCommands(program: Command): void {
   for (const m of modules) m.register(program);
