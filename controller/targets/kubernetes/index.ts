@@ -19,3 +19,4 @@ export {
 } from './objects.js';
 export { deploymentReadiness, trackStatusOf, type DeploymentReadiness } from './readiness.js';
 export { createKubernetesTarget, differences, type KubernetesTarget, type KubernetesTargetOptions, type DriftReport } from './target.js';
+export { createConfigMapStateStore, stateConfigMapName, type RolloutStateStore, type StoredState } from './statestore.js';
