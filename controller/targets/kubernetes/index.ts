@@ -20,3 +20,4 @@ export {
 export { deploymentReadiness, trackStatusOf, type DeploymentReadiness } from './readiness.js';
 export { createKubernetesTarget, differences, type KubernetesTarget, type KubernetesTargetOptions, type DriftReport } from './target.js';
 export { createConfigMapStateStore, stateConfigMapName, type RolloutStateStore, type StoredState } from './statestore.js';
+export { kubeConfigFor, createEnvironmentTarget, fanOut, mergeObservations, type EnvironmentTargetOptions, type KubeConfigSource, type MultiClusterTarget } from './clusters.js';
