@@ -9,7 +9,7 @@ import { SlipwayError, errorMessage, isSlipwayError } from '../errors.js';
 import { homePath } from '../home.js';
 import { fileAuditLog, GitHubProvider, LocalGitProvider, readPromotionState, readSlipwayConfig, servicePath, type GitProvider, type Verifier } from '../gitprovider/index.js';
 import { readDigest, readRepository } from '../bump/index.js';
-import type { VerificationResult, VerifyRequest } from '../provenance/types.js';
+import { createProvenanceVerifier } from '../provenance/index.js';
 import { repoStateReader, type DesiredStateReader } from './reader.js';
 
 export interface RepoFlags {
@@ -48,21 +48,10 @@ export function actorOf(as: string | undefined): string {
   return actor;
 }
 
-type VerifyImage = (req: VerifyRequest & { store: unknown }) => Promise<VerificationResult>;
-
-/**
- * The sigstore verifier of lib/provenance, reading attestations from the image's own registry or OCI
- * layout. Loaded lazily: promotion commands that only read (proposals, freeze status) never need it.
- */
+/** The sigstore verifier of lib/provenance, reading attestations from the image's own registry or OCI layout. */
 export function defaultVerifier(): Verifier {
-  return async (req) => {
-    const provenanceModule = '../provenance/index.js';
-    const [{ verifyImage }, { openImageStore }] = await Promise.all([
-      import(provenanceModule) as Promise<{ verifyImage: VerifyImage }>,
-      import('../oci/index.js'),
-    ]);
-    return verifyImage({ ...req, store: openImageStore(req.repository) });
-  };
+  const verifier = createProvenanceVerifier({ cache: false });
+  return (req) => verifier.verify(req);
 }
 
 export interface Opened {
