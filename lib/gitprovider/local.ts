@@ -260,10 +260,18 @@ export class LocalGitProvider implements GitProvider {
     return (await this.find(id)).proposal;
   }
 
-  async list(filter: { environment?: string; service?: string; state?: ProposalState } = {}): Promise<Proposal[]> {
-    const refs = [...(await this.repo.listRefs(OPEN_PREFIX)), ...(await this.repo.listRefs(CLOSED_PREFIX))];
+  async list(filter: { environment?: string; service?: string; state?: ProposalState } = {}, scope: { openOnly?: boolean } = {}): Promise<Proposal[]> {
+    const refs = [...(await this.repo.listRefs(OPEN_PREFIX)), ...(scope.openOnly ? [] : await this.repo.listRefs(CLOSED_PREFIX))];
+    // Branch names carry environment and service, so most refs are skipped without reading a commit.
+    const named = (ref: string) => ref.slice(ref.startsWith(OPEN_PREFIX) ? OPEN_PREFIX.length : CLOSED_PREFIX.length);
+    const candidates = refs.filter((ref) => {
+      const [env, rest] = named(ref).split('/', 2);
+      if (filter.environment && env !== filter.environment) return false;
+      if (filter.service && !(rest ?? '').startsWith(`${filter.service}-`)) return false;
+      return true;
+    });
     const out: Proposal[] = [];
-    for (const ref of refs) {
+    for (const ref of candidates) {
       const record = await this.read(ref).catch(() => undefined);
       if (!record) continue;
       const p = record.proposal;
@@ -293,7 +301,7 @@ export class LocalGitProvider implements GitProvider {
   }
 
   private async supersedeOthers(newer: Proposal): Promise<void> {
-    const open = await this.list({ environment: newer.environment, service: newer.service, state: 'open' });
+    const open = await this.list({ environment: newer.environment, service: newer.service, state: 'open' }, { openOnly: true });
     for (const older of open) {
       if (older.id === newer.id) continue;
       await this.close(older, `Superseded by ${newer.id}`, [[TRAILER.supersededBy, newer.id]]);
