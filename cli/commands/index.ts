@@ -9,6 +9,7 @@ import * as proposals from './proposals.js';
 import * as approve from './approve.js';
 import * as merge from './merge.js';
 import * as freeze from './freeze.js';
+import * as log from './log.js';
 
 /**
  * Every command module exports `register(program)`. Add yours with one import line and one list line
@@ -25,6 +26,7 @@ const modules: { register(program: Command): void }[] = [
   approve,
   merge,
   freeze,
+  log,
 ];
 
 export function registerCommands(program: Command): void {
