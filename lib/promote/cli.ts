@@ -7,7 +7,7 @@ import { userInfo } from 'node:os';
 import type { Command } from 'commander';
 import { SlipwayError, errorMessage, isSlipwayError } from '../errors.js';
 import { homePath } from '../home.js';
-import { fileAuditLog, GitHubProvider, LocalGitProvider, readPromotionState, readSlipwayConfig, servicePath, type GitProvider, type Verifier } from '../gitprovider/index.js';
+import { fileAuditLog, type AuditSink, GitHubProvider, LocalGitProvider, readPromotionState, readSlipwayConfig, servicePath, type GitProvider, type Verifier } from '../gitprovider/index.js';
 import { readDigest, readRepository } from '../bump/index.js';
 import { createProvenanceVerifier } from '../provenance/index.js';
 import { repoStateReader, type DesiredStateReader } from './reader.js';
@@ -21,7 +21,7 @@ export interface RepoFlags {
 }
 
 export const REPO_FLAG_HELP = {
-  repo: ['--repo <path>', 'the environments repository on disk, bare or not (default: the current directory)'],
+  repo: ['--repo <path|url>', 'the environments repository: a path on disk (bare or not), or https://github.com/<owner>/<name> (default: the current directory)'],
   github: ['--github <owner/name>', 'use the GitHub provider for this repository (token from GITHUB_TOKEN)'],
   githubApi: ['--github-api <url>', 'GitHub API base URL (default https://api.github.com; GitHub Enterprise: https://host/api/v3)'],
   auditLog: ['--audit-log <path>', 'append audit events here (default $SLIPWAY_AUDIT_LOG or $SLIPWAY_HOME/audit/promotion.jsonl)'],
@@ -58,20 +58,23 @@ export interface Opened {
   provider: GitProvider;
   reader: DesiredStateReader;
   verify: Verifier;
+  audit: AuditSink;
 }
 
 export function openProvider(flags: RepoFlags, verify: Verifier = defaultVerifier()): Opened {
   const audit = fileAuditLog(auditPath(flags));
+  const fromUrl = flags.repo ? /^https:\/\/github\.com\/([^/\s]+)\/([^/\s]+?)(?:\.git)?\/?$/.exec(flags.repo) : null;
+  if (fromUrl) flags = { ...flags, repo: undefined, github: `${fromUrl[1]}/${fromUrl[2]}` };
   if (flags.github) {
     const m = /^([^/\s]+)\/([^/\s]+)$/.exec(flags.github);
     if (!m) throw new SlipwayError('BAD_FLAG', `--github "${flags.github}" must be owner/name`, 'stalling', {});
     const token = process.env.GITHUB_TOKEN;
     if (!token) throw new SlipwayError('NO_TOKEN', 'the github provider needs a token in GITHUB_TOKEN', 'stalling', {});
     const provider = new GitHubProvider({ owner: m[1]!, repo: m[2]!, token, baseUrl: flags.githubApi, verify, audit, mainBranch: flags.branch });
-    return { provider, reader: githubStateReader(provider), verify };
+    return { provider, reader: githubStateReader(provider), verify, audit };
   }
   const provider = new LocalGitProvider({ repo: flags.repo ?? '.', verify, audit, mainBranch: flags.branch });
-  return { provider, reader: repoStateReader(provider.repo, flags.branch), verify };
+  return { provider, reader: repoStateReader(provider.repo, flags.branch), verify, audit };
 }
 
 export function githubStateReader(provider: GitHubProvider): DesiredStateReader {

@@ -3,3 +3,4 @@ export { attestationLocation, landBuild, promote, type BuildOutput, type Landing
 export { repoStateReader, type DesiredStateReader, type ServiceImage } from './reader.js';
 export { actorOf, auditPath, defaultVerifier, githubStateReader, openProvider, parseInstant, REPO_FLAG_HELP, reportFailure, withRepoFlags, type Opened, type RepoFlags } from './cli.js';
 export { promotionHistory, type HistoryEntry, type HistoryKind, type HistoryQuery } from './history.js';
+export { describeLanding, landAfterBuild, type BuiltImage } from './after-build.js';

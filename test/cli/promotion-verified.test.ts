@@ -1,6 +1,6 @@
 /** `slipway promote`, `merge` and `log` as a user runs them, with images signed in an OCI layout and the real verifier. */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -67,5 +67,8 @@ describe('slipway promote and merge with signed provenance', () => {
     expect(out.code).toBe(1);
     expect(out.stderr).toContain('does not verify (NO_ATTESTATION)');
     expect(r.git(['branch', '--list', 'slipway/*'])).toBe('');
+    const audit = readFileSync(join(home, 'audit', 'promotion.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    expect(audit.map((e) => e.action)).toEqual(['proposed', 'merged', 'refused']);
+    expect(audit[2]).toMatchObject({ code: 'NOT_VERIFIED', environment: 'production', service: 'web', digest: unsigned, actor: 'Robin' });
   });
 });

@@ -2,7 +2,7 @@
 import { rmSync } from 'node:fs';
 import { LocalGitProvider } from '../../../lib/gitprovider/index.js';
 import { landBuild, promote, repoStateReader, type PromotionDeps } from '../../../lib/promote/index.js';
-import { defaultVerifier } from '../../../lib/promote/index.js';
+import { defaultVerifier, describeLanding, landAfterBuild } from '../../../lib/promote/index.js';
 import { imageShelf, SHOP_SOURCE, type ImageShelf } from '../../support/promotion-images.js';
 import { makeEnvRepo, type TestRepo } from '../../support/promotion-repo.js';
 
@@ -35,6 +35,15 @@ describe('promotion with signed provenance', () => {
     const merged = await deps.provider.merge(promoted.proposal.id, { actor: 'Sam <sam@example.com>' });
     expect(r.git(['show', 'main:production/services/web.yaml'], r.repo)).toContain(`digest: ${signed}`);
     expect(r.git(['log', '-1', '--format=%(trailers:key=Slipway-Source-Commit,valueonly)', merged.mergeCommit], r.repo)).toBe(SHOP_SOURCE.commit);
+  });
+
+  it('lands a build after slipway build --envs <path>, and skips a build made on no branch', async () => {
+    const built = { service: 'web', repository: shelf.repository, digest: signed, source: { url: SHOP_SOURCE.repo, commit: SHOP_SOURCE.commit, branch: 'main' } };
+    const landing = await landAfterBuild(r.repo, built, { actor: 'builder-bot' });
+    expect(describeLanding(landing)).toMatch(/^merged into staging: staging\/web-[0-9a-f]{12} \([0-9a-f]{12}\)$/);
+    expect(r.git(['log', '-1', '--format=%an|%(trailers:key=Slipway-Source-Repo,valueonly)', `slipway/${landing.outcome === 'merged' ? landing.proposal.id : ''}`], r.repo)).toBe(`builder-bot|${SHOP_SOURCE.repo}`);
+    const detached = await landAfterBuild(r.repo, { ...built, source: { ...built.source, branch: undefined } });
+    expect(describeLanding(detached)).toBe('not proposed: the build is not on a branch (detached HEAD); only builds of deployable branches are proposed');
   });
 
   it('holds an unsigned build in an open proposal with the refusal code', async () => {
