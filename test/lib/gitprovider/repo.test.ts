@@ -71,6 +71,11 @@ describe('repository object access', () => {
     }
   });
 
+  it('says what to pass when a path is not a repository, and that remote URLs need a clone or the github provider', () => {
+    expect(() => Repo.open(tmpdir())).toThrow(/is not a git repository \(no \.git, not bare\); pass --repo <path> of the environments repository/);
+    expect(() => Repo.open('https://git.example/shop/envs.git')).toThrow(/clone it first, or use the github provider/);
+  });
+
   it('reads files and directories at a commit, and nothing where there is nothing', async () => {
     const repo = Repo.open(dir);
     const main = git('rev-parse', 'main');
