@@ -5,7 +5,7 @@
  * so the walk never opens it. The work done is proportional to the number of changed paths times their
  * depth, not to the size of the repository.
  */
-import { commitTree, readTreeEntries, type EnvRepo, type TreeEntry } from './repo.js';
+import { commitTree, readTreeEntries, snapshot, type EnvRepo, type TreeEntry } from './repo.js';
 import type { CommitDiff, ServiceChange, ServiceChangeKind } from './types.js';
 
 const SERVICE_FILE = /^([^/.][^/]*)\/services\/([^/]+)\.yaml$/;
@@ -26,7 +26,7 @@ export interface ChangedFile {
  */
 export async function diffTrees(repo: EnvRepo, fromTree: string | undefined, toTree: string | undefined, stats: DiffStats = { treesRead: 0 }): Promise<ChangedFile[]> {
   const out: ChangedFile[] = [];
-  const read = async (oid: string | undefined): Promise<TreeEntry[]> => {
+  const read = async (oid: string | undefined): Promise<readonly TreeEntry[]> => {
     if (!oid) return [];
     stats.treesRead++;
     return readTreeEntries(repo, oid);
@@ -64,7 +64,8 @@ export async function diffTrees(repo: EnvRepo, fromTree: string | undefined, toT
  * Pure git object reads; no validation (load the `to` commit for that).
  */
 export async function diffCommits(opts: { repo: EnvRepo; from: string | undefined; to: string; stats?: DiffStats }): Promise<CommitDiff> {
-  const { repo, from, to } = opts;
+  const repo = snapshot(opts.repo);
+  const { from, to } = opts;
   const stats = opts.stats ?? { treesRead: 0 };
   const [fromTree, toTree] = await Promise.all([from ? commitTree(repo, from) : undefined, commitTree(repo, to)]);
   const files = await diffTrees(repo, fromTree, toTree, stats);

@@ -18,7 +18,7 @@ import {
   type SlipwayConfig,
 } from '../../schemas/index.js';
 import { publicKeyProblem } from '../keys/index.js';
-import { commitTree, readBlobText, readTreeEntries, type EnvRepo, type TreeEntry } from './repo.js';
+import { commitTree, readBlobText, readTreeEntries, snapshot, type EnvRepo, type TreeEntry } from './repo.js';
 import type { EnvironmentState, LoadResult } from './types.js';
 
 export const SLIPWAY_FILE = 'slipway.yaml';
@@ -110,7 +110,7 @@ function fileProblem(file: string, message: string, rule: string): Problem {
 
 interface EnvDir {
   name: string;
-  entries: TreeEntry[];
+  entries: readonly TreeEntry[];
 }
 
 interface LoadedEnv {
@@ -193,7 +193,7 @@ async function loadServices(repo: EnvRepo, env: string, treeOid: string, out: Lo
 }
 
 /** Find a blob by repo-relative path, reading only the trees on the way. */
-async function findBlob(repo: EnvRepo, root: TreeEntry[], path: string): Promise<string | undefined> {
+async function findBlob(repo: EnvRepo, root: readonly TreeEntry[], path: string): Promise<string | undefined> {
   const parts = posix.normalize(path).replace(/^\.\//, '').split('/').filter(Boolean);
   if (parts.length === 0 || parts[0] === '..') return undefined;
   let entries = root;
@@ -212,7 +212,8 @@ async function findBlob(repo: EnvRepo, root: TreeEntry[], path: string): Promise
  * objects only. Returns every problem found, each with file:line:col, or the whole state.
  */
 export async function loadDesiredState(opts: { repo: EnvRepo; commit: string }): Promise<LoadResult> {
-  const { repo, commit } = opts;
+  const repo = snapshot(opts.repo);
+  const { commit } = opts;
   const problems: Problem[] = [];
   const root = await readTreeEntries(repo, await commitTree(repo, commit));
   const byName = new Map(root.map((e) => [e.path, e]));

@@ -10,6 +10,7 @@ import git from 'isomorphic-git';
 import http from 'isomorphic-git/http/node';
 import { SlipwayError } from '../errors.js';
 import { slipwayHome } from '../home.js';
+import { objectStoreView, type ObjectFs } from './objectfs.js';
 
 export interface EnvRepo {
   /** What the caller passed: a path or a URL. */
@@ -22,6 +23,21 @@ export interface EnvRepo {
   url?: string;
   /** isomorphic-git's object cache (pack indexes); shared by every read of this repo. */
   cache: object;
+  /** Set on a per-operation view (see `snapshot`): the file system object reads go through. */
+  objectFs?: ObjectFs;
+}
+
+/**
+ * The same repository, reading objects through a view that lists each object directory once (see
+ * objectfs.ts). Take one per operation (a load, a diff), never keep it: it does not see new objects.
+ */
+export function snapshot(repo: EnvRepo): EnvRepo {
+  return { ...repo, objectFs: objectStoreView(repo.gitdir) };
+}
+
+/** The fs isomorphic-git reads objects with: the operation's view, or node's fs. */
+function objectsFs(repo: EnvRepo): typeof fs {
+  return (repo.objectFs ?? fs) as typeof fs;
 }
 
 export function isRemoteUrl(source: string): boolean {
@@ -197,18 +213,57 @@ export interface TreeEntry {
   type: 'blob' | 'tree' | 'commit';
 }
 
-export async function readTreeEntries(repo: EnvRepo, oid: string): Promise<TreeEntry[]> {
-  const { tree } = await git.readTree({ fs, gitdir: repo.gitdir, oid, cache: repo.cache });
-  return tree as TreeEntry[];
+/**
+ * Parsed trees by id. A tree id fixes its content, so entries never go stale and may be shared across
+ * repositories. Bounded by the total number of entries held (a `services/` tree of 10,000 services is
+ * 10,000 entries), least recently used out first. A controller diffs last-applied → new head on every
+ * sync, so the `from` side of a diff is usually here already.
+ */
+const MAX_CACHED_TREE_ENTRIES = 400_000;
+const treeCache = new Map<string, readonly TreeEntry[]>();
+let cachedTreeEntries = 0;
+const treeStats = { read: 0, cached: 0 };
+
+export function clearTreeCache(): void {
+  treeCache.clear();
+  cachedTreeEntries = 0;
+}
+
+/** Trees parsed from objects vs served from the cache since the process started. */
+export function treeCacheStats(): { read: number; cached: number } {
+  return { ...treeStats };
+}
+
+export async function readTreeEntries(repo: EnvRepo, oid: string): Promise<readonly TreeEntry[]> {
+  const hit = treeCache.get(oid);
+  if (hit) {
+    treeStats.cached++;
+    treeCache.delete(oid);
+    treeCache.set(oid, hit);
+    return hit;
+  }
+  treeStats.read++;
+  const { tree } = await git.readTree({ fs: objectsFs(repo), gitdir: repo.gitdir, oid, cache: repo.cache });
+  const entries = Object.freeze((tree as TreeEntry[]).map((e) => Object.freeze({ mode: e.mode, path: e.path, oid: e.oid, type: e.type })));
+  if (entries.length <= MAX_CACHED_TREE_ENTRIES / 4) {
+    treeCache.set(oid, entries);
+    cachedTreeEntries += entries.length;
+    while (cachedTreeEntries > MAX_CACHED_TREE_ENTRIES) {
+      const [oldest, old] = treeCache.entries().next().value as [string, readonly TreeEntry[]];
+      treeCache.delete(oldest);
+      cachedTreeEntries -= old.length;
+    }
+  }
+  return entries;
 }
 
 export async function readBlobText(repo: EnvRepo, oid: string): Promise<string> {
-  const { blob } = await git.readBlob({ fs, gitdir: repo.gitdir, oid, cache: repo.cache });
+  const { blob } = await git.readBlob({ fs: objectsFs(repo), gitdir: repo.gitdir, oid, cache: repo.cache });
   return Buffer.from(blob).toString('utf8');
 }
 
 export async function commitTree(repo: EnvRepo, commit: string): Promise<string> {
-  const { commit: c } = await git.readCommit({ fs, gitdir: repo.gitdir, oid: commit, cache: repo.cache });
+  const { commit: c } = await git.readCommit({ fs: objectsFs(repo), gitdir: repo.gitdir, oid: commit, cache: repo.cache });
   return c.tree;
 }
 
