@@ -23,6 +23,8 @@ export interface EnvRepo {
   url?: string;
   /** isomorphic-git's object cache (pack indexes); shared by every read of this repo. */
   cache: object;
+  /** HTTP headers for a URL repository (e.g. `Authorization`), sent on every fetch. */
+  headers?: Record<string, string>;
   /** Set on a per-operation view (see `snapshot`): the file system object reads go through. */
   objectFs?: ObjectFs;
 }
@@ -79,9 +81,11 @@ function gitDirOf(workTree: string): string | undefined {
  * is found like git does) or an http(s) URL. A URL is cloned into the cache on first use and fetched
  * on every open unless `fetch: false`.
  */
-export async function openRepo(opts: { repo?: string; env?: NodeJS.ProcessEnv; cwd?: string; fetch?: boolean } = {}): Promise<EnvRepo> {
+export async function openRepo(
+  opts: { repo?: string; env?: NodeJS.ProcessEnv; cwd?: string; fetch?: boolean; headers?: Record<string, string> } = {},
+): Promise<EnvRepo> {
   const source = opts.repo ?? opts.cwd ?? process.cwd();
-  if (isRemoteUrl(source)) return openRemote(source, opts.env ?? process.env, opts.fetch !== false);
+  if (isRemoteUrl(source)) return openRemote(source, opts.env ?? process.env, opts.fetch !== false, opts.headers ?? {});
 
   const path = resolve(opts.cwd ?? process.cwd(), source);
   if (!fs.existsSync(path)) {
@@ -111,16 +115,16 @@ export function remoteCacheDir(url: string, env: NodeJS.ProcessEnv = process.env
   return join(slipwayHome(env), 'repos', hash);
 }
 
-async function openRemote(url: string, env: NodeJS.ProcessEnv, doFetch: boolean): Promise<EnvRepo> {
+async function openRemote(url: string, env: NodeJS.ProcessEnv, doFetch: boolean, headers: Record<string, string>): Promise<EnvRepo> {
   const dir = remoteCacheDir(url, env);
   const gitdir = join(dir, '.git');
-  const repo: EnvRepo = { source: redactUrl(url), gitdir, url, cache: {} };
+  const repo: EnvRepo = { source: redactUrl(url), gitdir, url, cache: {}, headers };
   try {
     if (!fs.existsSync(join(gitdir, 'HEAD'))) {
       fs.mkdirSync(dir, { recursive: true });
-      await git.clone({ fs, http, dir, gitdir, url, noCheckout: true, noTags: false, cache: repo.cache });
+      await git.clone({ fs, http, headers, dir, gitdir, url, noCheckout: true, noTags: false, cache: repo.cache });
     } else if (doFetch) {
-      await git.fetch({ fs, http, dir, gitdir, url, remote: 'origin', tags: true, prune: true, singleBranch: false, cache: repo.cache });
+      await git.fetch({ fs, http, headers, dir, gitdir, url, remote: 'origin', tags: true, prune: true, singleBranch: false, cache: repo.cache });
     }
   } catch (err) {
     if (!fs.existsSync(join(gitdir, 'HEAD'))) fs.rmSync(dir, { recursive: true, force: true });
@@ -140,7 +144,7 @@ export async function fetchRepo(repo: EnvRepo): Promise<void> {
   if (!repo.url) return;
   const dir = resolve(repo.gitdir, '..');
   try {
-    await git.fetch({ fs, http, dir, gitdir: repo.gitdir, url: repo.url, remote: 'origin', tags: true, prune: true, singleBranch: false, cache: repo.cache });
+    await git.fetch({ fs, http, headers: repo.headers ?? {}, dir, gitdir: repo.gitdir, url: repo.url, remote: 'origin', tags: true, prune: true, singleBranch: false, cache: repo.cache });
   } catch (err) {
     throw new SlipwayError('FETCH_FAILED', `cannot fetch ${repo.source}: ${(err as Error).message}`, 'waiting', { url: repo.source }, { cause: err });
   }

@@ -185,11 +185,12 @@ describe('slipway init and slipway validate', () => {
   });
 
   describe('slipway --help', () => {
-    it('lists init and validate with one line each', () => {
+    it('lists init and validate with their one-line summaries', () => {
       const run = slipway(['--help']);
       expect(run.status).toBe(0);
-      expect(run.stdout).toMatch(/^\s+init \[options\] <dir>\s+create an environments repository and a signing key$/m);
-      expect(run.stdout).toMatch(/^\s+validate \[options\] \[dir\]\s+validate a commit of the environments repository$/m);
+      const text = run.stdout.replace(/\s+/g, ' ');
+      expect(text).toContain('init [options] <dir> create an environments repo and a signing key');
+      expect(text).toContain('validate [options] [dir] validate a commit of the environments repo');
     });
   });
 });
