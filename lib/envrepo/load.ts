@@ -4,6 +4,7 @@
  * problem yields no state at all, so nothing is ever half-applied.
  */
 import { posix } from 'node:path';
+import { parse } from 'yaml';
 import {
   locateInYaml,
   sortProblems,
@@ -57,6 +58,16 @@ export function clearLoaderCache(): void {
   parsedFiles.clear();
 }
 
+/** `metadata.name` of a YAML text when it is a string, whatever else is wrong with the file. */
+function declaredName(text: string): string | undefined {
+  try {
+    const name = (parse(text, { maxAliasCount: 100 }) as { metadata?: { name?: unknown } } | null)?.metadata?.name;
+    return typeof name === 'string' ? name : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 async function parseBlob(repo: EnvRepo, kind: FileKind, path: string, oid: string, expectedName?: string): Promise<ParsedFile> {
   const key = `${kind}\0${path}\0${oid}\0${expectedName ?? ''}`;
   const hit = parsedFiles.get(key);
@@ -70,9 +81,11 @@ async function parseBlob(repo: EnvRepo, kind: FileKind, path: string, oid: strin
   const text = await readBlobText(repo, oid);
   const result = validateFile(kind, text, path);
   const parsed: ParsedFile = result.ok ? { value: result.value, problems: [] } : { problems: result.problems };
-  if (result.ok && expectedName !== undefined) {
-    const name = (result.value as { metadata?: { name?: string } }).metadata?.name;
-    if (name !== expectedName) {
+  if (expectedName !== undefined) {
+    // Read the name even from a file with other problems, so a misnamed copy is reported as one.
+    const name = result.ok ? (result.value as { metadata?: { name?: string } }).metadata?.name : declaredName(text);
+    const nameIsBroken = !result.ok && result.problems.some((p) => p.path === 'metadata.name' || p.rule === 'yaml');
+    if (name !== expectedName && !nameIsBroken && (result.ok || typeof name === 'string')) {
       const at = locateInYaml(text, ['metadata', 'name']);
       if (name !== undefined) parsed.declared = { name, ...at };
       parsed.problems.push({
@@ -251,6 +264,16 @@ export async function loadDesiredState(opts: { repo: EnvRepo; commit: string }):
       .map(async (e) => {
         const entries = await readTreeEntries(repo, e.oid);
         if (entries.some((x) => x.path === ENVIRONMENT_FILE && x.type === 'blob')) envDirs.push({ name: e.path, entries });
+        else if (entries.some((x) => x.path === SERVICES_DIR && x.type === 'tree')) {
+          // Services nobody would deploy: most likely environment.yaml was deleted or misnamed.
+          problems.push(
+            fileProblem(
+              `${e.path}/${ENVIRONMENT_FILE}`,
+              `missing: ${e.path}/ holds ${SERVICES_DIR}/ but no ${ENVIRONMENT_FILE}, so its services are not deployed anywhere; add ${e.path}/${ENVIRONMENT_FILE} (and "${e.path}" to the promotion order) or remove the directory`,
+              'missing-file',
+            ),
+          );
+        }
       }),
   );
   envDirs.sort((a, b) => a.name.localeCompare(b.name));

@@ -1,10 +1,13 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { fetchRepo, loadDesiredState, openRepo, remoteCacheDir, resolveRef } from '../../../lib/envrepo/index.js';
 import { exampleRepo, git, type TestRepo } from './gitrepo.js';
 import { startGitHttpServer, type GitHttpServer } from './githttp.js';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 
 describe('an environments repository opened by URL', () => {
   let work: string;
@@ -42,6 +45,23 @@ describe('an environments repository opened by URL', () => {
     expect(await resolveRef({ repo, ref: 'main' })).toBe(source.first);
     await fetchRepo(repo);
     expect(await resolveRef({ repo, ref: 'main' })).toBe(next);
+  });
+
+  it('is what `slipway validate --repo <url>` reads', async () => {
+    // Asynchronous: the git server runs in this process, so a synchronous spawn would starve it.
+    const run = await new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
+      const child = spawn(process.execPath, [join(ROOT, 'bin', 'slipway.js'), 'validate', '--json', '--repo', `${server.url}/envs.git`, '--ref', 'main'], {
+        env: { PATH: process.env.PATH, SLIPWAY_HOME: join(work, 'cli-home'), SLIPWAY_FROM_SOURCE: '1' },
+      });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      child.on('close', (status) => resolve({ status, stdout, stderr }));
+    });
+    expect(run.stderr).toBe('');
+    expect(run.status).toBe(0);
+    expect(JSON.parse(run.stdout)).toMatchObject({ ok: true, repo: `${server.url}/envs.git`, environments: [{ name: 'staging' }, { name: 'production' }] });
   });
 
   it('keeps credentials out of the cache path and of messages', async () => {
