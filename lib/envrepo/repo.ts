@@ -11,6 +11,9 @@ import http from 'isomorphic-git/http/node';
 import { SlipwayError } from '../errors.js';
 import { slipwayHome } from '../home.js';
 import { objectStoreView, type ObjectFs } from './objectfs.js';
+import { parseTree, type TreeEntry } from './tree.js';
+
+export type { TreeEntry } from './tree.js';
 
 export interface EnvRepo {
   /** What the caller passed: a path or a URL. */
@@ -210,35 +213,46 @@ export async function resolveCommit(opts: { repo: EnvRepo; ref?: string }): Prom
   throw new SlipwayError('REF_NOT_FOUND', `${ref} is not a branch, tag or commit of ${repo.source}`, 'stalling', { ref, repo: repo.source });
 }
 
-export interface TreeEntry {
-  mode: string;
-  path: string;
-  oid: string;
-  type: 'blob' | 'tree' | 'commit';
-}
-
 /**
- * Parsed trees by id. A tree id fixes its content, so entries never go stale and may be shared across
- * repositories. Bounded by the total number of entries held (a `services/` tree of 10,000 services is
- * 10,000 entries), least recently used out first. A controller diffs last-applied → new head on every
- * sync, so the `from` side of a diff is usually here already.
+ * Trees by id, as bytes and (once asked for) parsed. A tree id fixes its content, so an entry never goes
+ * stale and may be shared across repositories. Bounded by bytes held, least recently used out first.
+ * A controller diffs last-applied → new head on every sync, so the `from` side is usually here already.
  */
-const MAX_CACHED_TREE_ENTRIES = 400_000;
-const treeCache = new Map<string, readonly TreeEntry[]>();
-let cachedTreeEntries = 0;
+const MAX_CACHED_TREE_BYTES = 64 * 1024 * 1024;
+interface CachedTree {
+  raw: Buffer;
+  entries?: readonly TreeEntry[];
+  bytes: number;
+}
+const treeCache = new Map<string, CachedTree>();
+let cachedTreeBytes = 0;
 const treeStats = { read: 0, cached: 0 };
 
 export function clearTreeCache(): void {
   treeCache.clear();
-  cachedTreeEntries = 0;
+  cachedTreeBytes = 0;
 }
 
-/** Trees parsed from objects vs served from the cache since the process started. */
+/** Trees read from objects vs served from the cache since the process started. */
 export function treeCacheStats(): { read: number; cached: number } {
   return { ...treeStats };
 }
 
-export async function readTreeEntries(repo: EnvRepo, oid: string): Promise<readonly TreeEntry[]> {
+function remember(oid: string, tree: CachedTree): void {
+  const old = treeCache.get(oid);
+  if (old) cachedTreeBytes -= old.bytes;
+  treeCache.delete(oid);
+  if (tree.bytes > MAX_CACHED_TREE_BYTES / 4) return;
+  treeCache.set(oid, tree);
+  cachedTreeBytes += tree.bytes;
+  while (cachedTreeBytes > MAX_CACHED_TREE_BYTES) {
+    const [oldest, entry] = treeCache.entries().next().value as [string, CachedTree];
+    treeCache.delete(oldest);
+    cachedTreeBytes -= entry.bytes;
+  }
+}
+
+async function cachedTree(repo: EnvRepo, oid: string): Promise<CachedTree> {
   const hit = treeCache.get(oid);
   if (hit) {
     treeStats.cached++;
@@ -247,18 +261,27 @@ export async function readTreeEntries(repo: EnvRepo, oid: string): Promise<reado
     return hit;
   }
   treeStats.read++;
-  const { tree } = await git.readTree({ fs: objectsFs(repo), gitdir: repo.gitdir, oid, cache: repo.cache });
-  const entries = Object.freeze((tree as TreeEntry[]).map((e) => Object.freeze({ mode: e.mode, path: e.path, oid: e.oid, type: e.type })));
-  if (entries.length <= MAX_CACHED_TREE_ENTRIES / 4) {
-    treeCache.set(oid, entries);
-    cachedTreeEntries += entries.length;
-    while (cachedTreeEntries > MAX_CACHED_TREE_ENTRIES) {
-      const [oldest, old] = treeCache.entries().next().value as [string, readonly TreeEntry[]];
-      treeCache.delete(oldest);
-      cachedTreeEntries -= old.length;
-    }
+  const { type, object } = await git.readObject({ fs: objectsFs(repo), gitdir: repo.gitdir, oid, format: 'content', cache: repo.cache });
+  if (type !== 'tree') throw new SlipwayError('NOT_A_TREE', `object ${oid} is a ${type}, not a tree`, 'generic', { oid });
+  const raw = Buffer.from(object as Uint8Array);
+  const tree: CachedTree = { raw, bytes: raw.length };
+  remember(oid, tree);
+  return tree;
+}
+
+/** The bytes of a tree object (see tree.ts for its format). */
+export async function readRawTree(repo: EnvRepo, oid: string): Promise<Buffer> {
+  return (await cachedTree(repo, oid)).raw;
+}
+
+export async function readTreeEntries(repo: EnvRepo, oid: string): Promise<readonly TreeEntry[]> {
+  const tree = await cachedTree(repo, oid);
+  if (!tree.entries) {
+    tree.entries = Object.freeze(parseTree(tree.raw));
+    // Parsed entries take about four times the bytes of the raw tree.
+    remember(oid, { ...tree, bytes: tree.raw.length * 5 });
   }
-  return entries;
+  return tree.entries;
 }
 
 export async function readBlobText(repo: EnvRepo, oid: string): Promise<string> {
