@@ -256,6 +256,13 @@ export async function loadDesiredState(opts: { repo: EnvRepo; commit: string }):
     quarantine = parsed.value as QuarantineConfig | undefined;
   }
 
+  for (const entry of root) {
+    if (entry.type === 'blob' && /\.ya?ml$/.test(entry.path) && entry.path !== SLIPWAY_FILE && entry.path !== QUARANTINE_FILE) {
+      const hint = entry.path.replace(/\.yml$/, '.yaml') === SLIPWAY_FILE || entry.path.replace(/\.yml$/, '.yaml') === QUARANTINE_FILE ? `; rename it to ${entry.path.replace(/\.yml$/, '.yaml')}` : '';
+      problems.push(fileProblem(entry.path, `unknown file: the root of an environments repository holds ${SLIPWAY_FILE} and ${QUARANTINE_FILE}, environments are directories${hint}`, 'unknown-file'));
+    }
+  }
+
   // An environment directory is a top-level directory holding environment.yaml.
   const envDirs: EnvDir[] = [];
   await Promise.all(

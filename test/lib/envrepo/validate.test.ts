@@ -117,6 +117,16 @@ describe('validating a whole commit of the environments repository', () => {
     });
   });
 
+  describe('when the root holds a YAML file it does not know', () => {
+    it('names the file, with a hint when it is a misnamed known one', async () => {
+      const commit = repo.commit({ 'quarantine.yml': 'apiVersion: slipway.dev/v1\n', 'services.yaml': 'x: 1\n' });
+      expect(await problemsAt(commit)).toEqual([
+        'quarantine.yml:1:1 unknown file: the root of an environments repository holds slipway.yaml and quarantine.yaml, environments are directories; rename it to quarantine.yaml',
+        'services.yaml:1:1 unknown file: the root of an environments repository holds slipway.yaml and quarantine.yaml, environments are directories',
+      ]);
+    });
+  });
+
   describe('when several files are broken in one commit', () => {
     it('reports every problem of every file at once, ordered by file and position, and yields no state', async () => {
       const commit = repo.commit({
