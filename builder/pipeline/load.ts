@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { posix } from 'node:path';
 import { LineCounter, parseDocument, isMap, isSeq, isScalar, type Node } from 'yaml';
 import { SlipwayError } from '../../lib/errors.js';
-import { formatProblem, sortProblems, validateFile, type ImageConfigSpec, type PipelineConfig, type Problem } from '../../schemas/index.js';
+import type { ImageConfigSpec, PipelineConfig, Problem } from '../../schemas/index.js';
 import { ConditionSyntaxError, parseCondition, type Condition } from './condition.js';
 
 export const PIPELINE_FILE = '.slipway/pipeline.yaml';
@@ -45,22 +45,34 @@ export function durationMs(text: string): number {
 }
 
 export function pipelineInvalid(problems: Problem[], file: string): SlipwayError {
-  const sorted = sortProblems(problems);
+  const sorted = [...problems].sort((a, b) => a.line - b.line || a.column - b.column || a.path.localeCompare(b.path));
+  // Same shape as schemas' formatProblem (not imported: loading the validator costs a cache hit ~100 ms).
+  const line = (p: Problem) => `${p.file}:${p.line}:${p.column}${p.path ? ` ${p.path}:` : ''} ${p.message}`;
   return new SlipwayError(
     'PIPELINE_INVALID',
-    `${file} is invalid:\n${sorted.map((p) => `  ${formatProblem(p)}`).join('\n')}`,
+    `${file} is invalid:\n${sorted.map((p) => `  ${line(p)}`).join('\n')}`,
     'stalling',
     { file, problems: sorted },
   );
 }
 
-export function parsePipeline(text: string, file = PIPELINE_FILE): Pipeline {
+/** Validates `text` against the Pipeline schema (loaded on first use), then checks and normalizes it. */
+export async function parsePipeline(text: string, file = PIPELINE_FILE): Promise<Pipeline> {
+  const { validateFile } = await import('../../schemas/index.js');
   const result = validateFile('Pipeline', text, file);
   if (!result.ok) throw pipelineInvalid(result.problems, file);
-  const config = result.value;
+  return pipelineFromConfig(result.value, text, file);
+}
+
+/**
+ * The checks after the schema, and normalization. `config` must have passed schema validation (it is
+ * how a pipeline validated before is reused without compiling the schemas again).
+ */
+export function pipelineFromConfig(config: PipelineConfig, text: string, file = PIPELINE_FILE): Pipeline {
   const spec = config.spec;
   const problems: Problem[] = [];
-  const locate = positions(text);
+  let locator: ReturnType<typeof positions> | undefined;
+  const locate = (segments: string[], offset: number) => (locator ??= positions(text))(segments, offset);
   const problem = (segments: (string | number)[], message: string, rule: string, offsetInValue = 0) => {
     const at = locate(segments.map(String), offsetInValue);
     problems.push({ file, line: at.line, column: at.column, path: formatSegments(segments), message, rule });
