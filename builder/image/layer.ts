@@ -6,7 +6,9 @@
 import { lstat, readdir, readFile, readlink } from 'node:fs/promises';
 import { join, posix, relative, resolve, sep } from 'node:path';
 import { promisify } from 'node:util';
-import { gzip as gzipCallback, constants as zlibConstants } from 'node:zlib';
+import { createHash } from 'node:crypto';
+import { pipeline } from 'node:stream/promises';
+import { createGzip, gzip as gzipCallback, constants as zlibConstants } from 'node:zlib';
 import * as tar from 'tar-stream';
 import { SlipwayError } from '../../lib/errors.js';
 import { computeDigest } from '../../lib/oci/index.js';
@@ -14,6 +16,9 @@ import { computeDigest } from '../../lib/oci/index.js';
 const gzip = promisify(gzipCallback);
 
 export const GZIP_LEVEL = 6;
+const GZIP_OPTIONS = { level: GZIP_LEVEL, memLevel: 8, windowBits: 15, strategy: zlibConstants.Z_DEFAULT_STRATEGY, chunk: 64 * 1024 };
+/** Byte 9 of the gzip header names the OS that wrote it; zlib sets it per platform, we fix it. */
+const GZIP_OS_UNIX = 3;
 
 export interface LayerEntry {
   /** Path inside the image, relative, `/`-separated, no trailing slash. */
@@ -82,13 +87,24 @@ export async function collectEntries(dir: string, prefix = ''): Promise<LayerEnt
   return entries.sort((a, b) => Buffer.compare(Buffer.from(a.path), Buffer.from(b.path)));
 }
 
-export async function buildLayer(entries: LayerEntry[], epochSeconds: number): Promise<BuiltLayer & { tar: Buffer }> {
+/**
+ * Packs the entries as tar and gzips it as a stream: gzip runs on libuv's thread pool while the next
+ * files are read and packed, and both digests are computed on the way.
+ */
+export async function buildLayer(entries: LayerEntry[], epochSeconds: number): Promise<BuiltLayer> {
   const mtime = new Date(epochSeconds * 1000);
   const pack = tar.pack();
-  const chunks: Buffer[] = [];
-  const collected = (async () => {
-    for await (const c of pack) chunks.push(c as Buffer);
-  })();
+  const gz = createGzip(GZIP_OPTIONS);
+  const tarHash = createHash('sha256');
+  let tarSize = 0;
+  const out: Buffer[] = [];
+  pack.on('data', (c: unknown) => {
+    const chunk = c as Uint8Array;
+    tarHash.update(chunk);
+    tarSize += chunk.length;
+  });
+  gz.on('data', (c: Buffer) => out.push(c));
+  const gzDone = pipeline(pack, gz);
   let files = 0;
   for (const e of entries) {
     const header: tar.Header = {
@@ -115,15 +131,15 @@ export async function buildLayer(entries: LayerEntry[], epochSeconds: number): P
     }
   }
   pack.finalize();
-  await collected;
-  const tarBytes = Buffer.concat(chunks);
-  const bytes = await gzipFixed(tarBytes);
-  return { tar: tarBytes, bytes, digest: computeDigest(bytes), diffId: computeDigest(tarBytes), tarSize: tarBytes.length, files };
+  await gzDone;
+  const bytes = Buffer.concat(out);
+  bytes[9] = GZIP_OS_UNIX;
+  return { bytes, digest: computeDigest(bytes), diffId: `sha256:${tarHash.digest('hex')}`, tarSize, files };
 }
 
 /** gzip with fixed settings; the header's mtime is 0 and its OS byte is forced to 3 (Unix) so every platform agrees. */
 export async function gzipFixed(data: Buffer): Promise<Buffer> {
-  const out = await gzip(data, { level: GZIP_LEVEL, memLevel: 8, windowBits: 15, strategy: zlibConstants.Z_DEFAULT_STRATEGY });
-  out[9] = 3;
+  const out = await gzip(data, GZIP_OPTIONS);
+  out[9] = GZIP_OS_UNIX;
   return out;
 }
