@@ -75,6 +75,24 @@ try {
   }
   if (!hitOut.includes('from cache')) throw new Error(`expected a cache hit, got: ${hitOut}`);
   const [, nodeAlone] = await timed(() => execFileAsync(process.execPath, ['-e', '0']));
+  const [, helpAlone] = await timed(() => execFileAsync(process.execPath, [BIN, '--help'], { env, cwd: tmp }));
+  // The same command with only `build` registered: what the whole CLI costs once every command loads its
+  // implementation lazily (as build does). Needs dist/.
+  const onlyBuild: number[] = [];
+  if (compiled) {
+    const entry = [
+      `const { Command } = await import('commander');`,
+      `const build = await import(${JSON.stringify(join(root, 'dist/cli/commands/build.js'))});`,
+      `const program = new Command('slipway'); build.register(program); await program.parseAsync(process.argv);`,
+    ].join('\n');
+    for (let i = 0; i < 7; i++) {
+      const [out, t] = await timed(() =>
+        execFileAsync(process.execPath, ['--input-type=module', '-e', entry, '--', 'build', repo.dir, '--commit', repo.commit, '--registry', store], { env, cwd: root }),
+      );
+      if (!out.stderr.includes('from cache')) throw new Error(`expected a cache hit, got: ${out.stderr}`);
+      onlyBuild.push(t);
+    }
+  }
   const inProcess: number[] = [];
   for (let i = 0; i < 10; i++) {
     const [r, t] = await timed(() => build({ repoDir: repo.dir, commit: repo.commit, store, home: env.SLIPWAY_HOME, env }));
@@ -125,10 +143,16 @@ try {
   log(`| cold (stages run, image built and pushed to docker-registry) | ${ms(cold)} |`);
   log(`| cache hit, whole command, min of 7 | ${ms(min(hits))} |`);
   log(`| cache hit, whole command, median of 7 | ${ms(median(hits))} |`);
+  if (onlyBuild.length) log(`| cache hit, CLI with only the build command registered, min / median of 7 | ${ms(min(onlyBuild))} / ${ms(median(onlyBuild))} |`);
+  log(`| \`slipway --help\` (loads every command module) | ${ms(helpAlone)} |`);
   log(`| \`node -e 0\` alone on this machine right now | ${ms(nodeAlone)} |`);
   log(`| cache hit inside build() (no process start), median of 10 | ${ms(median(inProcess))} |`);
   log('');
-  log(`Target: cache hit under 200 ms for the whole command: ${min(hits) < 200 ? 'met' : `not met on this loaded machine (min ${ms(min(hits))}, of which Node start-up alone is ~${ms(nodeAlone)}); the builder's own share is ${ms(median(inProcess))}`}.`);
+  log(
+    `Target: cache hit under 200 ms for the whole command: ${min(hits) < 200 ? 'met' : `not met here (min ${ms(min(hits))})`}. ` +
+      `Node start-up alone takes ~${ms(nodeAlone)} on this machine right now and \`slipway --help\` ${ms(helpAlone)}: most of the command's time is ` +
+      `loading the other commands' modules at start-up; the build command loads the builder lazily, and a cache hit inside build() takes ${ms(median(inProcess))}.`,
+  );
   log('');
   log(`## 2. Image build + push, ${files} files, ${totalMB.toFixed(0)} MB`);
   log('');

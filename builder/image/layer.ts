@@ -3,6 +3,7 @@
  * epoch, uid/gid 0 with no user names, modes normalized (0755 directories and executables, 0644 other
  * files, 0777 symlinks), gzip at a fixed level with a zero mtime and a fixed OS byte.
  */
+import { readFileSync } from 'node:fs';
 import { lstat, readdir, readFile, readlink } from 'node:fs/promises';
 import { join, posix, relative, resolve, sep } from 'node:path';
 import { promisify } from 'node:util';
@@ -16,6 +17,7 @@ import { computeDigest } from '../../lib/oci/index.js';
 const gzip = promisify(gzipCallback);
 
 export const GZIP_LEVEL = 6;
+const SYNC_READ_MAX = 1024 * 1024;
 const GZIP_OPTIONS = { level: GZIP_LEVEL, memLevel: 8, windowBits: 15, strategy: zlibConstants.Z_DEFAULT_STRATEGY, chunk: 64 * 1024 };
 /** Byte 9 of the gzip header names the OS that wrote it; zlib sets it per platform, we fix it. */
 const GZIP_OS_UNIX = 3;
@@ -27,6 +29,8 @@ export interface LayerEntry {
   mode: number;
   /** Absolute path on disk (files). */
   source?: string;
+  /** Bytes (files). */
+  size?: number;
   linkname?: string;
 }
 
@@ -64,7 +68,7 @@ export async function collectEntries(dir: string, prefix = ''): Promise<LayerEnt
         entries.push({ path, type: 'directory', mode: 0o755 });
         await walk(full);
       } else if (s.isFile()) {
-        entries.push({ path, type: 'file', mode: s.mode & 0o111 ? 0o755 : 0o644, source: full });
+        entries.push({ path, type: 'file', mode: s.mode & 0o111 ? 0o755 : 0o644, source: full, size: s.size });
       } else if (s.isSymbolicLink()) {
         const target = await readlink(full);
         const landing = posix.normalize(posix.join(posix.dirname(rel), target));
@@ -105,6 +109,10 @@ export async function buildLayer(entries: LayerEntry[], epochSeconds: number): P
   });
   gz.on('data', (c: Buffer) => out.push(c));
   const gzDone = pipeline(pack, gz);
+  // Entries are queued without waiting for each to drain, so packing and gzip (thread pool) overlap.
+  // Small files are read synchronously: for thousands of small files that costs a fifth of the CPU
+  // of fs/promises, and nothing else runs while an image is assembled.
+  const written: Promise<void>[] = [];
   let files = 0;
   for (const e of entries) {
     const header: tar.Header = {
@@ -122,14 +130,16 @@ export async function buildLayer(entries: LayerEntry[], epochSeconds: number): P
       devminor: 0,
     };
     if (e.type === 'file') {
-      files++;
-      const body = await readFile(e.source!);
-      await new Promise<void>((res, rej) => pack.entry({ ...header, size: body.length }, body, (err) => (err ? rej(err) : res())));
+      // Let gzip take what is packed so far now and then, so the two run side by side.
+      if (++files % 256 === 0) await new Promise((r) => setImmediate(r));
+      const body = (e.size ?? 0) <= SYNC_READ_MAX ? readFileSync(e.source!) : await readFile(e.source!);
+      written.push(new Promise<void>((res, rej) => pack.entry({ ...header, size: body.length }, body, (err) => (err ? rej(err) : res()))));
     } else {
       if (e.type === 'symlink') header.linkname = e.linkname!;
-      await new Promise<void>((res, rej) => pack.entry(header, (err) => (err ? rej(err) : res())));
+      written.push(new Promise<void>((res, rej) => pack.entry(header, (err) => (err ? rej(err) : res()))));
     }
   }
+  await Promise.all(written);
   pack.finalize();
   await gzDone;
   const bytes = Buffer.concat(out);
