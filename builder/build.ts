@@ -206,7 +206,7 @@ async function loadPipelineAt(source: SourceCommit, cacheRoot: string): Promise<
   const memo = join(cacheRoot, 'pipelines', `${computeDigest(text).slice(7)}.json`);
   try {
     const saved = JSON.parse(await readFile(memo, 'utf8')) as { builderVersion: string; config: PipelineConfig };
-    if (saved.builderVersion === BUILDER_VERSION) return pipelineFromConfig(saved.config, text, PIPELINE_FILE);
+    if (saved.builderVersion === BUILDER_VERSION) return await pipelineFromConfig(saved.config, text, PIPELINE_FILE);
   } catch {
     /* not validated before */
   }

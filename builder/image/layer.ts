@@ -10,7 +10,7 @@ import { promisify } from 'node:util';
 import { createHash } from 'node:crypto';
 import { pipeline } from 'node:stream/promises';
 import { createGzip, gzip as gzipCallback, constants as zlibConstants } from 'node:zlib';
-import * as tar from 'tar-stream';
+import type * as tar from 'tar-stream';
 import { SlipwayError } from '../../lib/errors.js';
 import { computeDigest } from '../../lib/oci/index.js';
 
@@ -97,7 +97,8 @@ export async function collectEntries(dir: string, prefix = ''): Promise<LayerEnt
  */
 export async function buildLayer(entries: LayerEntry[], epochSeconds: number): Promise<BuiltLayer> {
   const mtime = new Date(epochSeconds * 1000);
-  const pack = tar.pack();
+  const { pack: createPack } = await import('tar-stream');
+  const pack = createPack();
   const gz = createGzip(GZIP_OPTIONS);
   const tarHash = createHash('sha256');
   let tarSize = 0;
