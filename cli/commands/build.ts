@@ -90,6 +90,7 @@ export function register(program: Command): void {
           process.stdout.write(`${result.imageRef}\n`);
           process.stderr.write(`${result.cached ? 'from cache' : 'built'}: ${result.source.commit.slice(0, 12)}${result.source.branch ? ` (${result.source.branch})` : ''}\n`);
           for (const stage of result.stages) process.stderr.write(`  ${stageLine(stage)}\n`);
+          if (result.logDir) process.stderr.write(`logs: ${result.logDir}\n`);
         }
       } catch (err) {
         progress.stop();

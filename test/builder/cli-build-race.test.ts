@@ -46,4 +46,17 @@ describe('slipway build', () => {
     });
   });
 
+
+  describe('with --no-cache', () => {
+    it('runs the stages again and prints the same digest', async () => {
+      const home = join(tmp, 'home-nocache');
+      const out = join(tmp, 'nocache-layout');
+      const first = await slipway(['build', repo.dir, '--registry', out], home);
+      const again = await slipway(['build', repo.dir, '--registry', out, '--no-cache'], home);
+      expect([first.code, again.code]).toEqual([0, 0]);
+      expect(again.stdout).toBe(first.stdout);
+      expect(again.stderr).toMatch(/^built: /m);
+      expect(again.stderr).toMatch(/^logs: .*\/builds\/[a-f0-9]{16}\/logs$/m);
+    });
+  });
 });
