@@ -28,7 +28,7 @@ const pair = generateKeyPairSync('ec', { namedCurve: 'P-256', privateKeyEncoding
 const key: SigningKeyMaterial = { name: 'release', privateKeyPem: pair.privateKey, publicKeyPem: pair.publicKey };
 const policy: TrustPolicy = {
   keys: [{ name: 'release', publicKey: 'keys/release.pub' }],
-  builders: ['https://slipway.dev/builder/local/v1'],
+  builders: ['https://slipway.dev/builder/v1'],
   sources: [{ repo: 'https://git.example/acme/*', branches: ['main'] }],
 };
 const publicKeys = { release: key.publicKeyPem };

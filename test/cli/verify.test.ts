@@ -24,7 +24,7 @@ spec:
       - name: release
         publicKey: keys/release.pub
     builders:
-      - https://slipway.dev/builder/local/v1
+      - https://slipway.dev/builder/v1
     sources:
       - repo: https://git.example/acme/*
         branches: [main]
@@ -80,7 +80,7 @@ describe('slipway verify', () => {
       expect(run.stderr).toBe('');
       expect(run.code).toBe(0);
       expect(run.stdout).toContain(`verified ${registry.host}/acme/web@${digest} (service web)`);
-      expect(run.stdout).toContain('built by   https://slipway.dev/builder/local/v1 (slipway 0.1.0)');
+      expect(run.stdout).toContain('built by   https://slipway.dev/builder/v1 (slipway 0.1.0)');
       expect(run.stdout).toContain(`from       https://git.example/acme/web refs/heads/main at ${COMMIT}`);
       expect(run.stdout).toContain('signed by  key release');
     }, 30_000);
@@ -119,7 +119,7 @@ describe('slipway verify', () => {
     }, 30_000);
 
     it('names the file, line and column of a broken policy, with exit 2', async () => {
-      await writeFile(join(work, 'envrepo', 'broken.yaml'), POLICY.replace('builders:\n      - https://slipway.dev/builder/local/v1\n', 'builders: []\n'));
+      await writeFile(join(work, 'envrepo', 'broken.yaml'), POLICY.replace('builders:\n      - https://slipway.dev/builder/v1\n', 'builders: []\n'));
       const run = await slipway(['verify', `${registry.host}/acme/web@sha256:${'a'.repeat(64)}`, '--policy', 'envrepo/broken.yaml']);
       expect(run.code).toBe(2);
       expect(run.stderr).toMatch(/envrepo\/broken\.yaml:\d+:\d+ spec\.trust\.builders/);

@@ -88,7 +88,7 @@ describe.each(stores)('provenance verification on %s', (_kind, openStore) => {
         ok: true,
         provenance: expect.objectContaining({
           digest,
-          builderId: 'https://slipway.dev/builder/local/v1',
+          builderId: 'https://slipway.dev/builder/v1',
           builderVersion: '0.1.0',
           sourceRepo: SOURCE_REPO,
           sourceRef: 'refs/heads/main',
