@@ -6,7 +6,6 @@
  * `--sign` makes a missing key an error. Must be registered after `build`.
  */
 import type { Command } from 'commander';
-import { attestAfterPush, resolveSigning } from '../../builder/sign/index.js';
 import { isSlipwayError } from '../../lib/errors.js';
 import { addAfterBuildHook } from './build.js';
 
@@ -32,6 +31,8 @@ export function register(program: Command): void {
       process.stderr.write('unsigned: --no-sign (deploys of this image will be refused NO_ATTESTATION)\n');
       return;
     }
+    // Loaded here, not at startup: sigstore-js is only needed when a build actually signs.
+    const { attestAfterPush, resolveSigning } = await import('../../builder/sign/index.js');
     const explicit = flags.sign === true || !!flags.key || !!flags.keyless || !!process.env.SLIPWAY_SIGNING_KEY || !!process.env.SLIPWAY_SIGNING;
     let signing;
     try {

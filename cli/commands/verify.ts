@@ -7,7 +7,7 @@ import type { Command } from 'commander';
 import { SlipwayError } from '../../lib/errors.js';
 import { homePath } from '../../lib/home.js';
 import { openImageStore, parseImageRef } from '../../lib/oci/index.js';
-import { VerificationCache, loadTrustPolicyFile, verifyImage, type VerificationResult } from '../../lib/provenance/index.js';
+import type { VerificationResult } from '../../lib/provenance/index.js';
 
 interface VerifyOptions {
   policy: string;
@@ -36,6 +36,8 @@ export function register(program: Command): void {
       if (!ref.digest) {
         throw new SlipwayError('INVALID_REFERENCE', `"${image}" names no digest: verify takes repo@sha256:<hex>, a tag is never verified or deployed`, 'stalling');
       }
+      // Loaded here, not at startup: sigstore-js is only needed when verifying.
+      const { VerificationCache, loadTrustPolicyFile, verifyImage } = await import('../../lib/provenance/index.js');
       const { policy, publicKeys } = loadTrustPolicyFile(opts.policy);
       const service = opts.service ?? serviceOf(ref.repository);
       const result = await verifyImage({
