@@ -1,7 +1,7 @@
 /** Attaching a signed attestation next to its image, in both of cosign's layouts. */
 import type { SerializedBundle } from '@sigstore/bundle';
 import { SlipwayError } from '../errors.js';
-import type { Descriptor, ImageManifest, ImageStore } from '../oci/types.js';
+import { OciLayoutStore, type Descriptor, type ImageManifest, type ImageStore } from '../oci/index.js';
 import {
   ANNOTATIONS,
   ATTESTATION_MEDIA_TYPES as MT,
@@ -164,7 +164,10 @@ async function pushBundleReferrer(store: ImageStore, subject: Descriptor, bundle
   const manifestBytes = Buffer.from(JSON.stringify(manifest));
   const referrerManifest = await store.putManifest(manifestBytes, MT.imageManifest);
 
-  if ((await store.referrers(subject.digest)) !== undefined) return { referrerManifest };
+  // An OCI layout answers referrers only by reading every manifest in it (slow once it holds many images), so
+  // the tag-schema index is written there too and read first; a registry gets it only when it has no API.
+  const writeTag = store instanceof OciLayoutStore || (await store.referrers(subject.digest)) === undefined;
+  if (!writeTag) return { referrerManifest };
 
   const tag = referrersTag(subject.digest);
   await updateTag({

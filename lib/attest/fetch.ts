@@ -1,7 +1,7 @@
 /** Reading every attestation attached to an image: referrer bundles first, then cosign `.att` layers. */
 import { BUNDLE_V03_MEDIA_TYPE } from '@sigstore/bundle';
 import { errorMessage, isSlipwayError } from '../errors.js';
-import type { Descriptor, ImageManifest, ImageStore } from '../oci/types.js';
+import { OciLayoutStore, type Descriptor, type FetchedManifest, type ImageManifest, type ImageStore } from '../oci/index.js';
 import { ATTESTATION_MEDIA_TYPES as MT, attestationTag, referrersTag } from './layout.js';
 
 export interface FetchedAttestation {
@@ -82,14 +82,24 @@ export async function fetchAttestations(store: ImageStore, digest: string): Prom
   return result;
 }
 
+/**
+ * A registry: its referrers API, else the `sha256-<hex>` tag index. An OCI layout: the tag index first (Slipway
+ * writes it there), and only without one the layout's scan of every manifest (for bundles other tools attached).
+ */
 async function listBundleReferrers(store: ImageStore, digest: string, result: FetchedAttestations): Promise<Descriptor[]> {
-  const viaApi = await store.referrers(digest, MT.sigstoreBundle);
-  if (viaApi !== undefined) {
-    result.referrersVia = 'api';
-    return viaApi.filter((d) => d.artifactType === undefined || d.artifactType === MT.sigstoreBundle);
-  }
   const tag = referrersTag(digest);
-  const fetched = await store.getManifest(tag);
+  let fetched: FetchedManifest | undefined;
+  if (store instanceof OciLayoutStore) {
+    fetched = await store.getManifest(tag);
+  }
+  if (!fetched) {
+    const viaApi = await store.referrers(digest, MT.sigstoreBundle);
+    if (viaApi !== undefined) {
+      result.referrersVia = 'api';
+      return viaApi.filter((d) => d.artifactType === undefined || d.artifactType === MT.sigstoreBundle);
+    }
+    fetched = await store.getManifest(tag);
+  }
   if (!fetched) return [];
   result.referrersVia = 'tag';
   const index = parseJson(fetched.bytes) as { mediaType?: string; manifests?: Descriptor[] } | undefined;
