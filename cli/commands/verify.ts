@@ -19,7 +19,7 @@ interface VerifyOptions {
 export function register(program: Command): void {
   program
     .command('verify')
-    .summary('verify who built an image from what (signed SLSA provenance)')
+    .summary('verify who built an image from what source')
     .description('verify the signed SLSA provenance of an image against the trust policy of slipway.yaml')
     .argument('<image>', 'image by digest: host:port/name@sha256:<hex> or oci:<dir>@sha256:<hex>')
     .requiredOption('--policy <file>', 'the slipway.yaml whose trust section decides (its keys are read relative to it)')
