@@ -23,7 +23,7 @@ beforeAll(async () => {
   tmp = await mkdtemp(join(tmpdir(), 'slipway-build-sign-'));
   repo = await createServiceRepo({ dir: join(tmp, 'hello') });
   registry = await startRegistry();
-}, 30_000);
+}, 45_000);
 afterAll(async () => {
   await registry?.stop();
   if (tmp) await rm(tmp, { recursive: true, force: true });
@@ -60,7 +60,7 @@ describe('slipway build then slipway verify', () => {
       const built = await slipway(['build', repo.dir, '--registry', join(tmp, 'must-sign'), '--sign'], home());
       expect(built.code).toBe(2);
       expect(built.stderr).toContain('run `slipway init`');
-    }, 30_000);
+    }, 45_000);
   });
 
   describe('after slipway init made the key and the policy that trusts it', () => {
@@ -73,7 +73,7 @@ describe('slipway build then slipway verify', () => {
       expect(built.stderr).toMatch(/signed: SLSA provenance by key slipway, attached as .*:sha256-[a-f0-9]{64}\.att/);
       expect(built.code).toBe(0);
       imageRef = built.stdout.trim();
-    }, 30_000);
+    }, 45_000);
 
     it('verifies the image and names the builder, the source repository, branch and commit', async () => {
       const run = await slipway(['verify', imageRef, '--policy', join(tmp, 'envrepo', 'slipway.yaml')], home());
@@ -83,7 +83,7 @@ describe('slipway build then slipway verify', () => {
       expect(run.stdout).toContain('built by   https://slipway.dev/builder/v1');
       expect(run.stdout).toContain(`refs/heads/main at ${repo.commit}`);
       expect(run.stdout).toContain('signed by  key slipway');
-    }, 30_000);
+    }, 45_000);
 
     it('left a cosign .att manifest skopeo can read', async () => {
       const hex = imageRef.split('@sha256:')[1];
@@ -98,6 +98,6 @@ describe('slipway build then slipway verify', () => {
       const [repository, digest] = unsignedRef.split('@') as [string, string];
       const result = await verifyImage({ store: openImageStore(repository), repository, digest, service: 'hello', policy, publicKeys });
       expect(result).toMatchObject({ ok: false, code: 'NO_ATTESTATION' });
-    }, 30_000);
+    }, 45_000);
   });
 });
