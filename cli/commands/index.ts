@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import * as build from './build.js';
+import * as signBuild from './sign-build.js';
 import * as init from './init.js';
 import * as validate from './validate.js';
 import * as verify from './verify.js';
@@ -13,6 +14,7 @@ const modules: { register(program: Command): void }[] = [
   init,
   validate,
   build,
+  signBuild,
   verify,
   rollback,
 ];
