@@ -5,6 +5,12 @@ import * as init from './init.js';
 import * as validate from './validate.js';
 import * as verify from './verify.js';
 import * as rollback from './rollback.js';
+import * as promote from './promote.js';
+import * as proposals from './proposals.js';
+import * as approve from './approve.js';
+import * as merge from './merge.js';
+import * as freeze from './freeze.js';
+import * as log from './log.js';
 
 /**
  * Every command module exports `register(program)`. Add yours with one import line and one list line
@@ -17,6 +23,12 @@ const modules: { register(program: Command): void }[] = [
   signBuild,
   verify,
   rollback,
+  promote,
+  proposals,
+  approve,
+  merge,
+  freeze,
+  log,
 ];
 
 export function registerCommands(program: Command): void {
