@@ -1,5 +1,6 @@
 import {
   Agent,
+  STATUS_CODES,
   createServer,
   request as httpRequest,
   type IncomingHttpHeaders,
@@ -16,6 +17,8 @@ import type { ProxyRequestLog } from './request-log.js';
 import { TrackSplitter } from './weighted.js';
 
 export const TRACK_HEADER = 'x-slipway-track';
+/** Recorded when the client went away before the answer was complete (nginx's 499); not a service error. */
+export const CLIENT_CLOSED = 499;
 
 /** One instance that can take traffic. */
 export interface Upstream {
@@ -89,6 +92,8 @@ export class ServiceProxy {
   private readonly upstreamTimeoutMs: number;
   private boundPort = 0;
   private readonly host: string;
+  /** Responses whose instance failed mid-body (to tell them from responses the client abandoned). */
+  private readonly brokenUpstream = new WeakSet<ServerResponse>();
 
   private constructor(private readonly options: ServiceProxyOptions) {
     this.environment = options.environment;
@@ -99,6 +104,7 @@ export class ServiceProxy {
     this.recorder = options.metrics.recorder(options.environment, options.service);
     this.agent = new Agent({ keepAlive: true, maxSockets: Infinity, maxFreeSockets: 1024, scheduling: 'lifo' });
     this.server = createServer((req, res) => this.handle(req, res));
+    this.server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => this.handleUpgrade(req, socket, head));
     this.server.keepAliveTimeout = 30_000;
     this.server.on('connection', (socket) => {
       this.sockets.add(socket);
@@ -184,34 +190,46 @@ export class ServiceProxy {
     this.boundPort = typeof address === 'object' && address ? address.port : port;
   }
 
+  /** The track a request goes to, or an error message for a bad track header. */
+  private chooseTrack(req: IncomingMessage): { track: Track; forced: boolean } | { error: string } {
+    const forced = req.headers[TRACK_HEADER];
+    if (forced !== undefined) {
+      if (forced === 'canary' || forced === 'stable') return { track: forced, forced: true };
+      return { error: `header ${TRACK_HEADER} must be "stable" or "canary", got ${JSON.stringify(forced)}\n` };
+    }
+    const track = this.splitter.next();
+    // A weighted pick of a canary with no healthy instance (crashed, restarting) goes to stable: users never pay
+    // for a canary that is down, and the track's readiness already tells the rollout. A forced track does not.
+    if (track === 'canary' && this.pools.canary.upstreams.length === 0 && this.pools.stable.upstreams.length > 0) {
+      return { track: 'stable', forced: false };
+    }
+    return { track, forced: false };
+  }
+
+  private recordSample(track: Track, status: number, latencyMs: number, at: number): void {
+    this.recorder.observe(track, status, latencyMs / 1000);
+    this.options.requestLog.record(this, track, { at, status, latencyMs });
+  }
+
   private handle(req: IncomingMessage, res: ServerResponse): void {
     const started = performance.now();
     const at = this.now();
-    const forced = req.headers[TRACK_HEADER];
-    let track: Track;
-    if (forced === undefined) {
-      track = this.splitter.next();
-    } else if (forced === 'canary' || forced === 'stable') {
-      track = forced;
-    } else {
-      this.reply(res, 400, `header ${TRACK_HEADER} must be "stable" or "canary", got ${JSON.stringify(forced)}\n`);
+    const choice = this.chooseTrack(req);
+    if ('error' in choice) {
+      this.reply(res, 400, choice.error);
       return;
     }
-
-    // A weighted pick of a canary with no healthy instance (crashed, restarting) goes to stable: users never pay
-    // for a canary that is down, and the track's readiness already tells the rollout. A forced track does not.
-    if (track === 'canary' && forced === undefined && this.pools.canary.upstreams.length === 0 && this.pools.stable.upstreams.length > 0) {
-      track = 'stable';
-    }
+    const { track } = choice;
+    const forced = choice.forced ? track : undefined;
 
     let recorded = false;
     const record = () => {
       if (recorded) return;
       recorded = true;
       const latencyMs = performance.now() - started;
-      const status = res.headersSent ? res.statusCode : 502;
-      this.recorder.observe(track, status, latencyMs / 1000);
-      this.options.requestLog.record(this, track, { at, status, latencyMs });
+      // A response cut short counts as 502 when the instance broke it, 499 (not an error) when the client left.
+      const status = res.writableFinished ? res.statusCode : this.brokenUpstream.has(res) ? 502 : CLIENT_CLOSED;
+      this.recordSample(track, status, latencyMs, at);
     };
     res.once('finish', record);
     res.once('close', record);
@@ -253,7 +271,12 @@ export class ServiceProxy {
       out[TRACK_HEADER] = track;
       res.writeHead(upstreamRes.statusCode ?? 502, upstreamRes.statusMessage, out);
       upstreamRes.pipe(res);
-      upstreamRes.on('error', () => res.destroy());
+      const broken = () => {
+        this.brokenUpstream.add(res);
+        res.destroy();
+      };
+      upstreamRes.on('error', broken);
+      upstreamRes.on('aborted', broken);
     });
 
     upstreamReq.on('error', (err: NodeJS.ErrnoException) => {
@@ -265,6 +288,7 @@ export class ServiceProxy {
       }
       if (err.code === 'ECONNREFUSED' || err.code === 'ECONNRESET') this.options.onUpstreamError?.(upstream, err);
       if (res.headersSent) {
+        this.brokenUpstream.add(res);
         res.destroy(err);
         return;
       }
@@ -283,10 +307,76 @@ export class ServiceProxy {
     else upstreamReq.end();
   }
 
+  /**
+   * Connection upgrades (WebSocket and the like) are routed like requests, then the two sockets are joined. The
+   * handshake is recorded (status 101 or the refusal); what flows afterwards is the application's business.
+   */
+  private handleUpgrade(req: IncomingMessage, socket: Socket, head: Buffer): void {
+    const started = performance.now();
+    const at = this.now();
+    socket.on('error', () => socket.destroy());
+    const choice = this.chooseTrack(req);
+    if ('error' in choice) {
+      rawReply(socket, 400, choice.error);
+      return;
+    }
+    const { track } = choice;
+    const upstream = this.pools[track].pick();
+    const done = (status: number) => this.recordSample(track, status, performance.now() - started, at);
+    if (!upstream) {
+      rawReply(socket, 503, `no healthy instance of the ${track} track of ${this.environment}/${this.service}\n`);
+      done(503);
+      return;
+    }
+    const headers = requestHeaders(req);
+    headers.connection = req.headers.connection ?? 'upgrade';
+    if (req.headers.upgrade) headers.upgrade = req.headers.upgrade;
+    const upstreamReq = httpRequest({ host: upstream.host, port: upstream.port, method: req.method, path: req.url, headers, agent: false });
+    upstreamReq.setTimeout(this.upstreamTimeoutMs, () => upstreamReq.destroy(new UpstreamTimeout(this.upstreamTimeoutMs)));
+    upstreamReq.on('upgrade', (upstreamRes: IncomingMessage, upstreamSocket: Socket, upstreamHead: Buffer) => {
+      upstreamReq.setTimeout(0);
+      const lines = [`HTTP/1.1 101 ${upstreamRes.statusMessage || 'Switching Protocols'}`];
+      for (let i = 0; i < upstreamRes.rawHeaders.length; i += 2) lines.push(`${upstreamRes.rawHeaders[i]}: ${upstreamRes.rawHeaders[i + 1]}`);
+      lines.push(`${TRACK_HEADER}: ${track}`);
+      socket.write(`${lines.join('\r\n')}\r\n\r\n`);
+      if (upstreamHead.length > 0) socket.write(upstreamHead);
+      upstreamSocket.on('error', () => socket.destroy());
+      socket.on('close', () => upstreamSocket.destroy());
+      upstreamSocket.on('close', () => socket.destroy());
+      upstreamSocket.pipe(socket);
+      socket.pipe(upstreamSocket);
+      done(101);
+    });
+    upstreamReq.on('response', (upstreamRes: IncomingMessage) => {
+      // The instance declined the upgrade: pass its answer on and close.
+      const chunks: Buffer[] = [];
+      upstreamRes.on('data', (c: Buffer) => chunks.push(c));
+      upstreamRes.on('end', () => {
+        const status = upstreamRes.statusCode ?? 502;
+        rawReply(socket, status, Buffer.concat(chunks).toString('utf8'), upstreamRes.headers['content-type']);
+        done(status);
+      });
+    });
+    upstreamReq.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code === 'ECONNREFUSED' || err.code === 'ECONNRESET') this.options.onUpstreamError?.(upstream, err);
+      const status = err instanceof UpstreamTimeout ? 504 : 502;
+      rawReply(socket, status, `instance ${upstream.id} failed the upgrade: ${err.code ?? err.message}\n`);
+      done(status);
+    });
+    if (head.length > 0) upstreamReq.write(head);
+    upstreamReq.end();
+  }
+
   private reply(res: ServerResponse, status: number, body: string): void {
     res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(body) });
     res.end(body);
   }
+}
+
+function rawReply(socket: Socket, status: number, body: string, contentType: string | string[] = 'text/plain; charset=utf-8'): void {
+  if (socket.destroyed) return;
+  const length = Buffer.byteLength(body);
+  socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\ncontent-type: ${String(contentType)}\r\ncontent-length: ${length}\r\nconnection: close\r\n\r\n${body}`);
 }
 
 class UpstreamTimeout extends Error {

@@ -30,8 +30,8 @@ describe('the local target with a weighted proxy', () => {
 
   it('runs the image entrypoint as one process per replica, each with its own PORT, and reports them ready', async () => {
     const observation = await h.target.observe(ref);
-    expect(observation.stable).toEqual({ digest: h.v1.digest, replicas: 2, readyReplicas: 2 });
-    expect(observation.canary).toEqual({ digest: h.v2.digest, replicas: 1, readyReplicas: 1 });
+    expect(observation.stable).toEqual({ digest: h.v1.digest, replicas: 2, readyReplicas: 2, restarts: 0 });
+    expect(observation.canary).toEqual({ digest: h.v2.digest, replicas: 1, readyReplicas: 1, restarts: 0 });
     expect(observation.endpoint).toBe(`http://127.0.0.1:${h.proxyPort}`);
     const stable = h.target.instances(ref, 'stable');
     expect(new Set(stable.map((i) => i.port)).size).toBe(2);
