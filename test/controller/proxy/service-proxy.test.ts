@@ -2,7 +2,14 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createServer as createHttpServer, request, type IncomingHttpHeaders, type RequestListener, type Server } from 'node:http';
 import type { Socket } from 'node:net';
 import { ProxyMetrics, ProxyRequestLog, serveMetrics, ServiceProxy, type Upstream } from '../../../controller/proxy/index.js';
-import { startPrometheus, type TestPrometheus } from './prometheus.js';
+import { startPrometheus, type TestPrometheus } from '../../support/prometheus.js';
+
+async function query(prometheus: TestPrometheus, expr: string): Promise<{ metric: Record<string, string>; value: [number, string] }[]> {
+  const res = await fetch(`${prometheus.url}/api/v1/query?query=${encodeURIComponent(expr)}`);
+  const body = (await res.json()) as { status: string; data: { result: { metric: Record<string, string>; value: [number, string] }[] } };
+  if (body.status !== 'success') throw new Error(`query ${expr} failed: ${JSON.stringify(body)}`);
+  return body.data.result;
+}
 
 /** Every socket of every test server, so afterAll can end them all (upgraded ones included). */
 const openSockets = new Set<Socket>();
@@ -237,7 +244,7 @@ describe('the service proxy', () => {
 
     beforeAll(async () => {
       endpoint = await serveMetrics(metrics.registry);
-      prometheus = await startPrometheus([new URL(endpoint.url).host]);
+      prometheus = await startPrometheus({ targets: [new URL(endpoint.url).host] });
     });
 
     afterAll(async () => {
@@ -249,9 +256,9 @@ describe('the service proxy', () => {
       const expected = await metrics.registry.getSingleMetricAsString('slipway_proxy_requests_total');
       const canary5xx = Number(/track="canary",code="500"} (\d+)/.exec(expected)![1]);
       const deadline = Date.now() + 20_000;
-      let result: Awaited<ReturnType<TestPrometheus['query']>> = [];
+      let result: Awaited<ReturnType<typeof query>> = [];
       while (Date.now() < deadline) {
-        result = await prometheus.query('sum by (track) (slipway_proxy_requests_total{environment="staging",service="web",code=~"5.."})');
+        result = await query(prometheus, 'sum by (track) (slipway_proxy_requests_total{environment="staging",service="web",code=~"5.."})');
         if (result.length > 0) break;
         await new Promise((r) => setTimeout(r, 250));
       }
