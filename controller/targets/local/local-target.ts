@@ -340,7 +340,7 @@ export function createLocalTarget(options: LocalTargetOptions): LocalTarget {
         await removeSlot(entry, 'stable');
         services.delete(key(ref));
         await entry.proxy?.close();
-        metrics.forget(ref.environment, ref.service);
+        await metrics.forget(ref.environment, ref.service);
         requestLog.forget(ref);
       });
     },

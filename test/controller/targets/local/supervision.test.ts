@@ -8,7 +8,7 @@ import { openImageStore, OciLayoutStore } from '../../../../lib/oci/index.js';
 import { createLocalTarget } from '../../../../controller/targets/local/index.js';
 import type { ServiceRef } from '../../../../controller/targets/types.js';
 import { startRegistry, type TestRegistry } from '../../../support/registry.js';
-import { agent, get, isAlive, load, startHarness, waitFor, type Harness } from './helpers.js';
+import { agent, connectionRefused, get, isAlive, load, startHarness, waitFor, type Harness } from './helpers.js';
 import { pushServiceImage } from './service-image.js';
 
 const ref: ServiceRef = { environment: 'staging', service: 'api' };
@@ -208,8 +208,34 @@ describe('process hygiene', () => {
       expect(pids.every(isAlive)).toBe(true);
       await h.target.close();
       for (const pid of pids) expect(isAlive(pid)).toBe(false);
-      await expect(get(h.proxyPort, '/')).rejects.toMatchObject({ code: 'ECONNREFUSED' });
+      expect(await connectionRefused(h.proxyPort)).toBe(true);
       await expect(h.target.ensureTrack(ref, 'stable', h.spec(h.v1))).rejects.toMatchObject({ code: 'TARGET_CLOSED' });
+    } finally {
+      await h.dispose();
+    }
+  });
+
+  it('removes a service that left: its processes, its proxy, its series and its request log', async () => {
+    const h = await startHarness();
+    const other: ServiceRef = { environment: 'staging', service: 'stays' };
+    try {
+      await h.target.ensureTrack(ref, 'stable', h.spec(h.v1));
+      await h.target.ensureTrack(ref, 'canary', h.spec(h.v2));
+      await h.target.ensureTrack(other, 'stable', h.spec(h.v1, { proxyPort: undefined }));
+      await h.target.setWeight(ref, 50);
+      await load(h.proxyPort, 10, 2);
+      const pids = [...h.target.instances(ref, 'stable'), ...h.target.instances(ref, 'canary')].map((i) => i.pid!);
+
+      await h.target.removeService(ref);
+      for (const pid of pids) expect(isAlive(pid)).toBe(false);
+      expect(await connectionRefused(h.proxyPort)).toBe(true);
+      expect(await h.target.observe(ref)).toEqual({ canaryWeight: 0 });
+      expect(h.target.requestLog.samples(ref, 'stable', new Date(0), new Date(Date.now() + 1))).toEqual([]);
+      const text = await h.target.metricsRegistry.metrics();
+      expect(text).not.toContain('service="api"');
+      expect(text).toContain('slipway_proxy_healthy_instances{environment="staging",service="stays",track="stable"} 1');
+      expect((await h.target.observe(other)).stable).toMatchObject({ readyReplicas: 1 });
+      await h.target.removeService(ref); // idempotent
     } finally {
       await h.dispose();
     }
