@@ -86,6 +86,30 @@ describe('the local target with a weighted proxy', () => {
     });
   });
 
+  describe('when the weight goes to 0 under concurrent load', () => {
+    it('sends no request issued after setWeight(0) returned to the canary', async () => {
+      await h.target.setWeight(ref, 50);
+      let rolledBack = false;
+      let stop = false;
+      const afterRollback: Reply[] = [];
+      const beforeRollback: Reply[] = [];
+      const workers = Array.from({ length: 8 }, async () => {
+        while (!stop) {
+          const issuedAfter = rolledBack;
+          const reply = await get(h.proxyPort, '/');
+          (issuedAfter ? afterRollback : beforeRollback).push(reply);
+          if (afterRollback.length >= 400) stop = true;
+        }
+      });
+      while (beforeRollback.length < 100) await new Promise((r) => setTimeout(r, 5));
+      await h.target.setWeight(ref, 0);
+      rolledBack = true;
+      await Promise.all(workers);
+      expect(versions(beforeRollback).v2).toBeGreaterThan(0);
+      expect(versions(afterRollback)).toEqual({ v1: afterRollback.length });
+    });
+  });
+
   describe('when the canary answers 5xx', () => {
     it('counts requests, 5xx and latency per track, in process and at /metrics', async () => {
       const start = new Date();
