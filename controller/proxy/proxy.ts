@@ -92,6 +92,8 @@ export class ServiceProxy {
   private readonly upstreamTimeoutMs: number;
   private boundPort = 0;
   private readonly host: string;
+  private readonly inflight = new Map<string, number>();
+  private readonly drainWaiters = new Set<() => void>();
   /** Responses whose instance failed mid-body (to tell them from responses the client abandoned). */
   private readonly brokenUpstream = new WeakSet<ServerResponse>();
 
@@ -246,7 +248,50 @@ export class ServiceProxy {
       );
       return;
     }
+    this.begin(upstream.id);
+    res.once('close', () => this.end(upstream.id));
     this.forward(req, res, track, upstream, true);
+  }
+
+  private begin(upstreamId: string): void {
+    this.inflight.set(upstreamId, (this.inflight.get(upstreamId) ?? 0) + 1);
+  }
+
+  private end(upstreamId: string): void {
+    const left = (this.inflight.get(upstreamId) ?? 1) - 1;
+    if (left > 0) {
+      this.inflight.set(upstreamId, left);
+      return;
+    }
+    this.inflight.delete(upstreamId);
+    for (const waiter of [...this.drainWaiters]) waiter();
+  }
+
+  /** Requests under way on an instance (an upgraded connection counts until its handshake is answered). */
+  inFlight(upstreamId: string): number {
+    return this.inflight.get(upstreamId) ?? 0;
+  }
+
+  /**
+   * Resolves once no request is under way on any of `upstreamIds` (take them out of the routes first), or after
+   * `timeoutMs`; tells which. Stopping an instance only after this spares the requests it is still answering.
+   */
+  drain(upstreamIds: readonly string[], timeoutMs: number): Promise<boolean> {
+    const busy = () => upstreamIds.some((id) => this.inflight.has(id));
+    if (!busy()) return Promise.resolve(true);
+    return new Promise<boolean>((resolve) => {
+      const finish = (drained: boolean) => {
+        this.drainWaiters.delete(check);
+        clearTimeout(timer);
+        resolve(drained);
+      };
+      const check = () => {
+        if (!busy()) finish(true);
+      };
+      const timer = setTimeout(() => finish(false), timeoutMs);
+      timer.unref();
+      this.drainWaiters.add(check);
+    });
   }
 
   private forward(req: IncomingMessage, res: ServerResponse, track: Track, upstream: Upstream, mayRetry: boolean): void {
@@ -322,12 +367,24 @@ export class ServiceProxy {
     }
     const { track } = choice;
     const upstream = this.pools[track].pick();
-    const done = (status: number) => this.recordSample(track, status, performance.now() - started, at);
+    let handshakeDone = () => undefined as void;
+    const done = (status: number) => {
+      handshakeDone();
+      this.recordSample(track, status, performance.now() - started, at);
+    };
     if (!upstream) {
       rawReply(socket, 503, `no healthy instance of the ${track} track of ${this.environment}/${this.service}\n`);
       done(503);
       return;
     }
+    this.begin(upstream.id);
+    let answered = false;
+    handshakeDone = () => {
+      if (answered) return;
+      answered = true;
+      this.end(upstream.id);
+    };
+    socket.once('close', handshakeDone);
     const headers = requestHeaders(req);
     headers.connection = req.headers.connection ?? 'upgrade';
     if (req.headers.upgrade) headers.upgrade = req.headers.upgrade;

@@ -26,6 +26,8 @@ export interface LocalTargetOptions {
   readyDeadlineMs?: number;
   /** SIGTERM → SIGKILL grace when stopping an instance. Default 5 s. */
   stopGraceMs?: number;
+  /** How long an instance taken out of rotation may finish the requests it is answering before it is stopped. Default 10 s. */
+  drainTimeoutMs?: number;
   requestLog?: Partial<RequestLogLimits>;
   /** Registry for the proxy series; a fresh one by default (never prom-client's global registry). */
   registry?: Registry;
@@ -122,6 +124,7 @@ export function createLocalTarget(options: LocalTargetOptions): LocalTarget {
   const health = { ...DEFAULT_HEALTH_POLICY, ...options.health };
   const readyDeadlineMs = options.readyDeadlineMs ?? 120_000;
   const stopGraceMs = options.stopGraceMs ?? 5_000;
+  const drainTimeoutMs = options.drainTimeoutMs ?? 10_000;
   const baseEnv = options.baseEnv ?? defaultBaseEnv();
   const localDir = join(home, 'local');
   const runDir = join(localDir, 'run');
@@ -243,7 +246,7 @@ export function createLocalTarget(options: LocalTargetOptions): LocalTarget {
     slot.activeSpec = slot.pendingSpec;
     slot.pending = slot.pendingSpec = slot.pendingReady = undefined;
     refreshRoutes(entry);
-    if (previous) await previous.stop();
+    await retire(entry, [previous], 'superseded');
   }
 
   /** A version still starting is stopped now, so the ensureTrack waiting on it gives way instead of blocking the queue. */
@@ -258,6 +261,14 @@ export function createLocalTarget(options: LocalTargetOptions): LocalTarget {
     }
   }
 
+  /** Stops groups already out of the routes, once their in-flight requests are answered (or the drain times out). */
+  async function retire(entry: ServiceEntry, groups: (TrackGroup | undefined)[], reason: 'removed' | 'superseded' = 'removed'): Promise<void> {
+    const present = groups.filter((g): g is TrackGroup => g !== undefined);
+    if (present.length === 0) return;
+    if (entry.proxy) await entry.proxy.drain(present.flatMap((g) => g.upstreamIds()), drainTimeoutMs);
+    await Promise.all(present.map((g) => g.stop(reason)));
+  }
+
   async function removeSlot(entry: ServiceEntry, track: Track): Promise<void> {
     const slot = entry.tracks[track];
     const groups = [slot.active, slot.pending].filter((g): g is TrackGroup => g !== undefined);
@@ -267,7 +278,7 @@ export function createLocalTarget(options: LocalTargetOptions): LocalTarget {
       entry.proxy?.setWeight(0);
     }
     refreshRoutes(entry);
-    await Promise.all(groups.map((g) => g.stop()));
+    await retire(entry, groups);
   }
 
   const target: LocalTarget = {
@@ -318,8 +329,7 @@ export function createLocalTarget(options: LocalTargetOptions): LocalTarget {
         if (entry.proxy) {
           entry.proxy.setRoutes({ stable: promoted.healthy(), canary: [], canaryWeight: 0 });
         }
-        await Promise.all([oldStable.active, oldStable.pending].filter((g): g is TrackGroup => g !== undefined).map((g) => g.stop()));
-        if (canary.pending) await canary.pending.stop();
+        await retire(entry, [oldStable.active, oldStable.pending, canary.pending], 'superseded');
       });
     },
 

@@ -91,8 +91,9 @@ class Instance {
     this.errLog = `${base}.err.log`;
   }
 
+  /** Unique across groups: two versions of a track (or a promoted canary and the old stable) coexist briefly. */
   get id(): string {
-    return `${this.options.name}/${this.group.track}#${this.index}`;
+    return `${this.options.name}/${this.group.track}/${this.group.serial}#${this.index}`;
   }
 
   upstream(): Upstream {
@@ -262,8 +263,12 @@ function probeHealth(host: string, port: number, path: string, timeoutMs: number
 }
 
 /** The instances of one digest on one track. */
+let groupSerial = 0;
+
 export class TrackGroup {
   track: Track;
+  /** Tells this group's instances from those of an earlier or later group of the same track. */
+  readonly serial = ++groupSerial;
   readonly digest: string;
   private instances: Instance[] = [];
   private failedReason: string | undefined;
@@ -299,6 +304,11 @@ export class TrackGroup {
     }
     await Promise.all(starting);
     this.changed();
+  }
+
+  /** Ids of every instance, in rotation or not (what a drain waits on). */
+  upstreamIds(): string[] {
+    return this.instances.map((i) => i.id);
   }
 
   healthy(): Upstream[] {

@@ -136,6 +136,18 @@ describe('supervising local instances', () => {
       expect(versionsAndPorts(replies.map((r) => r.body)).versions).toEqual(new Set(['v1']));
       await h.target.removeTrack(ref, 'canary'); // idempotent
     });
+
+    it('lets the instances finish the requests they are answering before stopping them', async () => {
+      await h.target.ensureTrack(ref, 'canary', h.spec(h.v2, { env: { TERM_EXITS_AT_ONCE: '1' } }));
+      const [instance] = h.target.instances(ref, 'canary');
+      const slow = get(h.proxyPort, '/slow', { 'x-slipway-track': 'canary' });
+      await waitFor('the slow request to reach the canary', async () => (await readFile(instance!.logs.out, 'utf8')).includes('served GET /slow'));
+      await h.target.removeTrack(ref, 'canary');
+      const reply = await slow;
+      expect(reply.status).toBe(200);
+      expect(JSON.parse(reply.body)).toMatchObject({ version: 'v2' });
+      expect(isAlive(instance!.pid!)).toBe(false);
+    });
   });
 });
 
