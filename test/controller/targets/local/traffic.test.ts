@@ -59,7 +59,7 @@ describe('the local target with a weighted proxy', () => {
       await h.target.setWeight(ref, 30);
       expect((await h.target.observe(ref)).canaryWeight).toBe(30);
       // The load comes from another process, so the proxy has this one to itself.
-      const { stdout } = await execFileAsync(process.execPath, [join(here, 'count-versions.cjs'), `http://127.0.0.1:${h.proxyPort}/`, '10000', '32']);
+      const { stdout } = await execFileAsync(process.execPath, [join(here, 'count-versions.mjs'), `http://127.0.0.1:${h.proxyPort}/`, '10000', '32']);
       const counts = JSON.parse(stdout) as Record<string, number>;
       expect(Object.keys(counts).sort()).toEqual(['v1', 'v2']);
       expect(counts.v1! + counts.v2!).toBe(10_000);

@@ -1,7 +1,7 @@
 // Load from outside the test process: sends <total> GETs with <concurrency> keep-alive connections to <url> and
 // prints {"<version>": count, ...} from the answering instances' JSON bodies (plus "status:<code>" for non-200s).
-// Usage: node count-versions.cjs <url> <total> <concurrency>
-const http = require('node:http');
+// Usage: node count-versions.mjs <url> <total> <concurrency>
+import http from 'node:http';
 const [url, total, concurrency] = process.argv.slice(2);
 const target = new URL(url);
 const agent = new http.Agent({ keepAlive: true, maxSockets: Number(concurrency) });
