@@ -160,11 +160,18 @@ export class ServiceProxy {
     };
   }
 
-  async close(): Promise<void> {
-    await new Promise<void>((resolve) => {
-      this.server.close(() => resolve());
-      for (const socket of this.sockets) socket.destroy();
-    });
+  /**
+   * Stops listening at once. With `graceMs`, requests under way get that long to finish (idle keep-alive
+   * connections close now); whatever is left after it is cut.
+   */
+  async close(graceMs = 0): Promise<void> {
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    if (graceMs > 0) {
+      this.server.closeIdleConnections();
+      await this.drain([...this.inflight.keys()], graceMs);
+    }
+    for (const socket of this.sockets) socket.destroy();
+    await closed;
     this.agent.destroy();
   }
 

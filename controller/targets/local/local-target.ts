@@ -179,7 +179,7 @@ export function createLocalTarget(options: LocalTargetOptions): LocalTarget {
     proxy.setWeight(entry.canaryWeight);
     entry.proxy = proxy;
     refreshRoutes(entry);
-    if (current) await current.close();
+    if (current) await current.close(drainTimeoutMs);
     return proxy;
   }
 
@@ -349,7 +349,7 @@ export function createLocalTarget(options: LocalTargetOptions): LocalTarget {
         await removeSlot(entry, 'canary');
         await removeSlot(entry, 'stable');
         services.delete(key(ref));
-        await entry.proxy?.close();
+        await entry.proxy?.close(drainTimeoutMs);
         await metrics.forget(ref.environment, ref.service);
         requestLog.forget(ref);
       });

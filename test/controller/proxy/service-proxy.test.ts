@@ -231,6 +231,19 @@ describe('the service proxy', () => {
     proxy.setUpstreams('canary', [canary]);
   });
 
+  it('closing with a grace period lets requests under way finish and refuses new ones', async () => {
+    const slow = await upstreamServer('slow-at-close', [], { delayMs: 200 });
+    servers.push(slow.server);
+    const closing = await ServiceProxy.start({ environment: 'staging', service: 'closing', metrics, requestLog: log });
+    closing.setRoutes({ stable: [slow.upstream], canary: [], canaryWeight: 0 });
+    const pending = send(closing.port);
+    while (closing.inFlight(slow.upstream.id) === 0) await new Promise((r) => setTimeout(r, 5));
+    const closed = closing.close(5_000);
+    await expect(send(closing.port)).rejects.toMatchObject({ code: 'ECONNREFUSED' });
+    expect(await pending).toMatchObject({ status: 200, body: 'slow-at-close:0' });
+    await closed;
+  });
+
   it('refuses to start on a port already in use, saying what to change', async () => {
     await expect(ServiceProxy.start({ environment: 'staging', service: 'other', port: proxy.port, metrics, requestLog: log })).rejects.toMatchObject({
       code: 'PROXY_PORT_IN_USE',

@@ -7,7 +7,8 @@ import { createInterface } from 'node:readline';
 import { openImageStore, OciLayoutStore } from '../../../../lib/oci/index.js';
 import { createLocalTarget } from '../../../../controller/targets/local/index.js';
 import type { ServiceRef } from '../../../../controller/targets/types.js';
-import { startRegistry, type TestRegistry } from '../../../support/registry.js';
+import { createServer as createNetServer } from 'node:net';
+import { freePort, startRegistry, type TestRegistry } from '../../../support/registry.js';
 import { agent, connectionRefused, get, isAlive, load, startHarness, waitFor, type Harness } from './helpers.js';
 import { pushServiceImage } from './service-image.js';
 
@@ -120,6 +121,35 @@ describe('supervising local instances', () => {
       await waitFor('the instance to be healthy again', () => h.target.instances(ref, 'stable')[0]!.state === 'healthy');
       const after = await load(h.proxyPort, 100, 4);
       expect(versionsAndPorts(after.map((r) => r.body)).ports).toEqual(new Set([sick!.port, well!.port]));
+    });
+  });
+
+  describe('when spec.proxyPort changes', () => {
+    it('moves the proxy to the new port, keeping the instances', async () => {
+      const pids = h.target.instances(ref, 'stable').map((i) => i.pid);
+      const newPort = await freePort();
+      await h.target.ensureTrack(ref, 'stable', h.spec(h.v1, { replicas: 2, env: { HEALTH_DIR: healthDir }, proxyPort: newPort }));
+      expect((await h.target.observe(ref)).endpoint).toBe(`http://127.0.0.1:${newPort}`);
+      expect(h.target.instances(ref, 'stable').map((i) => i.pid)).toEqual(pids);
+      expect((await get(newPort, '/')).status).toBe(200);
+      expect(await connectionRefused(h.proxyPort)).toBe(true);
+      await h.target.ensureTrack(ref, 'stable', h.spec(h.v1, { replicas: 2, env: { HEALTH_DIR: healthDir } }));
+      expect((await get(h.proxyPort, '/')).status).toBe(200);
+    });
+
+    it('fails ensureTrack with the port named when another program holds it', async () => {
+      const holder = createNetServer();
+      const taken = await freePort();
+      await new Promise<void>((resolve) => holder.listen(taken, '127.0.0.1', () => resolve()));
+      try {
+        await expect(h.target.ensureTrack(ref, 'stable', h.spec(h.v1, { replicas: 2, env: { HEALTH_DIR: healthDir }, proxyPort: taken }))).rejects.toMatchObject({
+          code: 'PROXY_PORT_IN_USE',
+          message: expect.stringContaining(`127.0.0.1:${taken}`),
+        });
+        expect((await get(h.proxyPort, '/')).status).toBe(200); // the old proxy still serves
+      } finally {
+        await new Promise((resolve) => holder.close(resolve));
+      }
     });
   });
 
