@@ -7,7 +7,7 @@ import { ProxyMetrics, ProxyRequestLog, ServiceProxy, type RequestLogLimits } fr
 import type { ServiceObservation, ServiceRef, Target, Track, TrackSpec } from '../types.js';
 import { DEFAULT_RESTART_POLICY, type RestartPolicy } from './backoff.js';
 import { systemClock, type Clock } from './clock.js';
-import { ImageCache, processCommand } from './image-cache.js';
+import { ImageCache, processCommand, type ProcessCommand } from './image-cache.js';
 import { reapOrphans, RunState, type ReapedOrphan } from './run-state.js';
 import { DEFAULT_HEALTH_POLICY, TrackGroup, type HealthPolicy, type InstanceState } from './supervisor.js';
 
@@ -26,6 +26,8 @@ export interface LocalTargetOptions {
   readyDeadlineMs?: number;
   /** SIGTERM → SIGKILL grace when stopping an instance. Default 5 s. */
   stopGraceMs?: number;
+  /** Unpacked images kept on disk that no process uses, most recently started first. Default 3. */
+  keepUnusedImages?: number;
   /** How long an instance taken out of rotation may finish the requests it is answering before it is stopped. Default 10 s. */
   drainTimeoutMs?: number;
   requestLog?: Partial<RequestLogLimits>;
@@ -125,6 +127,7 @@ export function createLocalTarget(options: LocalTargetOptions): LocalTarget {
   const readyDeadlineMs = options.readyDeadlineMs ?? 120_000;
   const stopGraceMs = options.stopGraceMs ?? 5_000;
   const drainTimeoutMs = options.drainTimeoutMs ?? 10_000;
+  const keepUnusedImages = options.keepUnusedImages ?? 3;
   const baseEnv = options.baseEnv ?? defaultBaseEnv();
   const localDir = join(home, 'local');
   const runDir = join(localDir, 'run');
@@ -185,8 +188,14 @@ export function createLocalTarget(options: LocalTargetOptions): LocalTarget {
 
   async function startGroup(entry: ServiceEntry, track: Track, spec: TrackSpec): Promise<TrackGroup> {
     const store = await options.openStore(spec.repository);
-    const image = await images.ensure(store, spec.digest);
-    const command = processCommand(image);
+    const { image, release } = await images.acquire(store, spec.digest);
+    let command: ProcessCommand;
+    try {
+      command = processCommand(image);
+    } catch (err) {
+      release();
+      throw err;
+    }
     const group: TrackGroup = new TrackGroup({
       name: key(entry.ref),
       track,
@@ -205,9 +214,24 @@ export function createLocalTarget(options: LocalTargetOptions): LocalTarget {
       onChange: () => {
         if (entry.tracks.stable.active === group || entry.tracks.canary.active === group) refreshRoutes(entry);
       },
+      onStopped: () => {
+        release();
+        schedulePrune();
+      },
     });
-    await group.scale(spec.replicas);
+    try {
+      await group.scale(spec.replicas);
+    } catch (err) {
+      await group.stop();
+      throw err;
+    }
     return group;
+  }
+
+  let pruning: Promise<unknown> = Promise.resolve();
+  /** After a version stops, unpacked images nothing runs go, but for the few most recent (fast rollbacks). */
+  function schedulePrune(): void {
+    pruning = pruning.then(() => images.prune(keepUnusedImages)).catch(() => undefined);
   }
 
   async function ensureTrackNow(entry: ServiceEntry, track: Track, spec: TrackSpec): Promise<void> {
@@ -387,6 +411,7 @@ export function createLocalTarget(options: LocalTargetOptions): LocalTarget {
         if (entry.proxy) stops.push(entry.proxy.close());
       }
       const results = await Promise.allSettled(stops);
+      await pruning;
       runState.dispose();
       const failure = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
       if (failure) throw new SlipwayError('TARGET_CLOSE_FAILED', `closing the local target: ${errorMessage(failure.reason)}`, 'generic');

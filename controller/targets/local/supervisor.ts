@@ -54,6 +54,8 @@ export interface GroupOptions {
   runState: RunState;
   /** Called whenever the set of healthy instances or the group's status changes. */
   onChange: () => void;
+  /** Called once, when the group has stopped for good. */
+  onStopped?: () => void;
 }
 
 const STDERR_TAIL_LINES = 10;
@@ -405,11 +407,13 @@ export class TrackGroup {
 
   /** Stops every instance; anyone waiting for readiness is told the group was `reason`. */
   async stop(reason: 'removed' | 'superseded' = 'removed'): Promise<void> {
-    if (!this.stopped) this.stopReason = reason;
+    const first = !this.stopped;
+    if (first) this.stopReason = reason;
     this.stopped = true;
     this.cancelDeadline?.();
     await Promise.all(this.instances.map((i) => i.stop()));
     this.changed();
+    if (first) this.options.onStopped?.();
   }
 
   private changed(): void {

@@ -210,6 +210,28 @@ describe('pulling images', () => {
     }
   });
 
+  it('prunes unpacked images no process uses beyond the most recent keepUnusedImages, never one in use', async () => {
+    const store = new OciLayoutStore(join(home, 'prune-store'));
+    const [v1, v2, v3] = [await pushServiceImage(store, 'p1'), await pushServiceImage(store, 'p2'), await pushServiceImage(store, 'p3')];
+    const target = createLocalTarget({ home: join(home, 'd'), openStore: (r) => openImageStore(r), keepUnusedImages: 1, health: { startupProbeMs: 30 } });
+    const spec = (digest: string) => ({ repository: store.repository, digest, replicas: 1, port: 8080, healthPath: '/healthz', env: {} });
+    const cached = async () => (await readdir(join(home, 'd', 'images'))).filter((n) => n.startsWith('sha256-')).sort();
+    const dirOf = (digest: string) => `sha256-${digest.slice(7)}`;
+    try {
+      await target.ensureTrack(ref, 'stable', spec(v1.digest));
+      await target.ensureTrack(ref, 'canary', spec(v2.digest));
+      await target.removeTrack(ref, 'canary');
+      await target.ensureTrack(ref, 'canary', spec(v3.digest));
+      await target.removeTrack(ref, 'canary');
+      // v1 runs; v3 is the most recent unused one; v2 goes.
+      expect(await waitFor('v2 to be pruned', async () => ((await cached()).includes(dirOf(v2.digest)) ? undefined : cached()))).toEqual(
+        [dirOf(v1.digest), dirOf(v3.digest)].sort(),
+      );
+    } finally {
+      await target.close();
+    }
+  });
+
   it('refuses an image whose blob does not match its digest, and caches nothing', async () => {
     const storeDir = join(home, 'tampered-store');
     const store = new OciLayoutStore(storeDir);
