@@ -218,6 +218,7 @@ export function createLocalTarget(options: LocalTargetOptions): LocalTarget {
         release();
         schedulePrune();
       },
+      drain: (instanceIds) => entry.proxy?.drain(instanceIds, drainTimeoutMs) ?? Promise.resolve(true),
     });
     try {
       await group.scale(spec.replicas);

@@ -56,6 +56,8 @@ export interface GroupOptions {
   onChange: () => void;
   /** Called once, when the group has stopped for good. */
   onStopped?: () => void;
+  /** Waits until no request is under way on these instances (already out of rotation), before they are stopped. */
+  drain?: (instanceIds: string[]) => Promise<unknown>;
 }
 
 const STDERR_TAIL_LINES = 10;
@@ -100,6 +102,15 @@ class Instance {
 
   upstream(): Upstream {
     return { id: this.id, host: this.options.host, port: this.port };
+  }
+
+  /** Out of rotation for good (scale-down): no more probes, no restarts; `stop` ends the process later. */
+  leaveRotation(): void {
+    this.stopping = true;
+    this.cancelRestart?.();
+    this.cancelStartupDeadline?.();
+    if (this.probeTimer) clearTimeout(this.probeTimer);
+    this.state = 'stopped';
   }
 
   async start(): Promise<void> {
@@ -294,9 +305,12 @@ export class TrackGroup {
 
   /** Starts or stops instances until `replicas` run. */
   async scale(replicas: number): Promise<void> {
-    while (this.instances.length > replicas) {
-      const instance = this.instances.pop()!;
-      await instance.stop();
+    if (this.instances.length > replicas) {
+      const leaving = this.instances.splice(replicas);
+      for (const instance of leaving) instance.leaveRotation();
+      this.changed();
+      await this.options.drain?.(leaving.map((i) => i.id));
+      await Promise.all(leaving.map((i) => i.stop()));
     }
     const starting: Promise<void>[] = [];
     while (this.instances.length < replicas) {

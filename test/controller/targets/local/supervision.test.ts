@@ -153,7 +153,7 @@ describe('supervising local instances', () => {
     });
   });
 
-  describe('when a track is removed', () => {
+  describe('when instances leave (a track removed, a scale-down)', () => {
     it('stops every process of it and routes nothing there', async () => {
       await h.target.ensureTrack(ref, 'canary', h.spec(h.v2, { replicas: 2 }));
       await h.target.setWeight(ref, 50);
@@ -165,6 +165,21 @@ describe('supervising local instances', () => {
       const replies = await load(h.proxyPort, 50, 4);
       expect(versionsAndPorts(replies.map((r) => r.body)).versions).toEqual(new Set(['v1']));
       await h.target.removeTrack(ref, 'canary'); // idempotent
+    });
+
+    it('scales down without cutting the requests the leaving instance is answering', async () => {
+      await h.target.ensureTrack(ref, 'canary', h.spec(h.v2, { replicas: 2, env: { TERM_EXITS_AT_ONCE: '1' } }));
+      const instances = h.target.instances(ref, 'canary');
+      const slow = [get(h.proxyPort, '/slow', { 'x-slipway-track': 'canary' }), get(h.proxyPort, '/slow', { 'x-slipway-track': 'canary' })];
+      await waitFor('both instances to be answering', async () => {
+        const logs = await Promise.all(instances.map((i) => readFile(i.logs.out, 'utf8')));
+        return logs.every((text) => text.includes('served GET /slow'));
+      });
+      await h.target.ensureTrack(ref, 'canary', h.spec(h.v2, { replicas: 1, env: { TERM_EXITS_AT_ONCE: '1' } }));
+      expect((await Promise.all(slow)).map((r) => r.status)).toEqual([200, 200]);
+      expect(h.target.instances(ref, 'canary')).toHaveLength(1);
+      expect(isAlive(instances[1]!.pid!)).toBe(false);
+      await h.target.removeTrack(ref, 'canary');
     });
 
     it('lets the instances finish the requests they are answering before stopping them', async () => {
