@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, readdir, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
-import { isAbsolute, join, posix } from 'node:path';
+import { isAbsolute, join, posix, resolve } from 'node:path';
 import { SlipwayError } from '../../../lib/errors.js';
 import { pullImage, unpackLayers, type ImageConfig, type ImageStore } from '../../../lib/oci/index.js';
 
@@ -177,7 +177,9 @@ export function processCommand(image: CachedImage): ProcessCommand {
       { digest: image.digest },
     );
   }
-  const inRoot = (arg: string) => (isAbsolute(arg) && existsSync(join(image.rootfs, arg)) ? join(image.rootfs, arg) : arg);
+  // posix.normalize of an absolute path drops every leading `..`, so a mapped path never leaves the root.
+  const underRoot = (path: string) => resolve(image.rootfs, `.${posix.normalize(`/${path}`)}`);
+  const inRoot = (arg: string) => (isAbsolute(arg) && existsSync(underRoot(arg)) ? underRoot(arg) : arg);
   const env: Record<string, string> = {};
   for (const entry of image.config.Env ?? []) {
     const eq = entry.indexOf('=');
@@ -185,6 +187,5 @@ export function processCommand(image: CachedImage): ProcessCommand {
     const name = entry.slice(0, eq);
     if (name !== 'PATH') env[name] = entry.slice(eq + 1);
   }
-  const workingDir = posix.normalize(`/${image.config.WorkingDir || '/'}`);
-  return { file: inRoot(argv[0]!), args: argv.slice(1).map(inRoot), cwd: join(image.rootfs, workingDir), env };
+  return { file: inRoot(argv[0]!), args: argv.slice(1).map(inRoot), cwd: underRoot(image.config.WorkingDir || '/'), env };
 }
