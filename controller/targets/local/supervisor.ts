@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { appendFileSync, closeSync, mkdirSync, openSync, readSync, statSync } from 'node:fs';
+import { appendFileSync, closeSync, mkdirSync, openSync, readSync, renameSync, statSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { SlipwayError } from '../../../lib/errors.js';
@@ -120,6 +120,8 @@ class Instance {
     if (this.stopping) return;
     this.instanceId = randomUUID();
     mkdirSync(this.options.logDir, { recursive: true });
+    rotateIfLarge(this.outLog);
+    rotateIfLarge(this.errLog);
     const banner = `--- slipway: ${this.id} ${this.options.digest} port ${this.port} at ${new Date(this.options.clock.now()).toISOString()} ---\n`;
     appendFileSync(this.outLog, banner);
     appendFileSync(this.errLog, banner);
@@ -241,6 +243,17 @@ class Instance {
     }
     if (this.state !== before) this.group.notify();
     this.scheduleProbe(this.state === 'starting' ? this.options.health.startupProbeMs : this.options.health.probeIntervalMs);
+  }
+}
+
+/** Instance logs past this size move to `<name>.1` (replacing the previous one) when the instance (re)starts. */
+export const LOG_ROTATE_BYTES = 10 * 1024 * 1024;
+
+function rotateIfLarge(path: string): void {
+  try {
+    if (statSync(path).size >= LOG_ROTATE_BYTES) renameSync(path, `${path}.1`);
+  } catch {
+    // no log yet
   }
 }
 

@@ -1,11 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { spawn } from 'node:child_process';
-import { mkdtemp, readFile, readdir, rm, unlink, writeFile } from 'node:fs/promises';
+import { appendFile, mkdtemp, readFile, readdir, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { openImageStore, OciLayoutStore } from '../../../../lib/oci/index.js';
-import { createLocalTarget } from '../../../../controller/targets/local/index.js';
+import { createLocalTarget, LOG_ROTATE_BYTES } from '../../../../controller/targets/local/index.js';
 import type { ServiceRef } from '../../../../controller/targets/types.js';
 import { createServer as createNetServer } from 'node:net';
 import { freePort, startRegistry, type TestRegistry } from '../../../support/registry.js';
@@ -38,6 +38,7 @@ describe('supervising local instances', () => {
     it('restarts it with backoff on a new port, and counts the restart', async () => {
       await h.target.ensureTrack(ref, 'stable', h.spec(h.v1));
       const [before] = h.target.instances(ref, 'stable');
+      await appendFile(before!.logs.out, Buffer.alloc(LOG_ROTATE_BYTES, 'x'));
       await get(h.proxyPort, '/crash');
       const after = await waitFor('the restarted instance to be healthy', () => {
         const [i] = h.target.instances(ref, 'stable');
@@ -46,6 +47,8 @@ describe('supervising local instances', () => {
       expect(after.pid).not.toBe(before!.pid);
       expect(isAlive(before!.pid!)).toBe(false);
       expect(after.lastExit).toContain('exited with code 3');
+      expect((await stat(`${after.logs.out}.1`)).size).toBeGreaterThanOrEqual(LOG_ROTATE_BYTES); // the big log rotated at restart
+      expect((await stat(after.logs.out)).size).toBeLessThan(4096);
       const observation = await h.target.observe(ref);
       expect(observation.stable).toMatchObject({ readyReplicas: 1, replicas: 1, restarts: 1 });
       expect((await get(h.proxyPort, '/')).status).toBe(200);
