@@ -369,14 +369,18 @@ export class Reconciler {
           }
           return;
         }
-        rec.pending = { intents: decision.intents, applied: [], started: [] };
-        await this.store.saveService(rec);
-        await this.applyPending(rec, target);
         if (decision.intents.every((x) => x.type === 'emitEvent')) {
+          // Events only: record them first, then the state (a replay re-emits the same ids, recorded once).
+          rec.pending = { intents: decision.intents, applied: [], started: [] };
+          await this.applyPending(rec, target);
           delete rec.pending;
           await this.store.saveService(rec);
           return;
         }
+        // Write-ahead: the new state and the intents that carry it out, on disk before the target sees any.
+        rec.pending = { intents: decision.intents, applied: [], started: [] };
+        await this.store.saveService(rec);
+        await this.applyPending(rec, target);
       }
     } catch (err) {
       rec.requeueAt = new Date(this.now().getTime() + RETRY_MS).toISOString();
@@ -389,15 +393,61 @@ export class Reconciler {
     }
   }
 
+  /**
+   * Apply what is not ticked off yet. Target intents are idempotent, so a replay after a crash repeats
+   * at most a call that changes nothing; audit entries are written in one append per batch.
+   */
   private async applyPending(rec: ServiceRecord, target: Target): Promise<void> {
     const pending = rec.pending as PendingIntents;
     const ref: ServiceRef = { environment: rec.environment, service: rec.service };
+    const events: AuditEntry[] = [];
+    const flush = async () => {
+      if (events.length === 0) return;
+      const batch = events.splice(0);
+      if (this.ports.audit.recordMany) await this.ports.audit.recordMany(batch);
+      else for (const e of batch) await this.ports.audit.record(e);
+    };
     for (const intent of pending.intents) {
       if (pending.applied.includes(intent.id)) continue;
-      await this.applyIntent(rec, pending, intent, target, ref);
+      if (intent.type === 'emitEvent') {
+        events.push(this.eventEntry(rec, intent));
+      } else {
+        // A promote or a track removal changes what later replays would act on: everything before it is
+        // ticked off on disk first, and it is ticked off right after (so a replay never sends weight to a
+        // canary that was already promoted or removed).
+        const topology = intent.type === 'promote' || intent.type === 'removeTrack' || intent.type === 'revert';
+        if (topology) {
+          await flush();
+          await this.store.saveService(rec);
+        }
+        await this.applyIntent(rec, pending, intent, target, ref);
+        if (topology) {
+          pending.applied.push(intent.id);
+          await this.store.saveService(rec);
+          continue;
+        }
+      }
       pending.applied.push(intent.id);
-      if (intent.type !== 'emitEvent') await this.store.saveService(rec);
     }
+    await flush();
+  }
+
+  private eventEntry(rec: ServiceRecord, intent: Extract<Intent, { type: 'emitEvent' }>): AuditEntry {
+    const e = intent.event;
+    if (e.kind === 'RolledBack') this.metrics.rollbacks.inc({ environment: e.environment, service: e.service });
+    this.log(`${e.environment}/${e.service}: ${e.kind}: ${e.message}`);
+    return {
+      id: intent.id,
+      at: this.now().toISOString(),
+      actor: ACTOR,
+      environment: e.environment,
+      service: e.service,
+      action: e.kind,
+      message: e.message,
+      ...(rec.commit ? { commit: rec.commit } : {}),
+      ...(e.digest ? { digest: e.digest } : {}),
+      ...(e.data ? { data: e.data } : {}),
+    };
   }
 
   private async applyIntent(rec: ServiceRecord, pending: PendingIntents, intent: Intent, target: Target, ref: ServiceRef): Promise<void> {
@@ -430,22 +480,9 @@ export class Reconciler {
       }
       case 'revert':
         return this.revert(rec, pending, intent);
-      case 'emitEvent': {
-        const e = intent.event;
-        if (e.kind === 'RolledBack') this.metrics.rollbacks.inc({ environment: e.environment, service: e.service });
-        await this.audit({
-          id: intent.id,
-          environment: e.environment,
-          service: e.service,
-          action: e.kind,
-          message: e.message,
-          ...(rec.commit ? { commit: rec.commit } : {}),
-          ...(e.digest ? { digest: e.digest } : {}),
-          ...(e.data ? { data: e.data } : {}),
-        });
-        this.log(`${e.environment}/${e.service}: ${e.kind}: ${e.message}`);
+      case 'emitEvent':
+        await this.ports.audit.record(this.eventEntry(rec, intent));
         return;
-      }
     }
   }
 

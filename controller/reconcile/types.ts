@@ -57,6 +57,8 @@ export interface AuditEntry {
 
 export interface AuditSink {
   record(entry: AuditEntry): Promise<void>;
+  /** Several entries in one durable append (ids already recorded are skipped). */
+  recordMany?(entries: AuditEntry[]): Promise<void>;
   list?(filter?: { environment?: string; service?: string }): Promise<AuditEntry[]>;
 }
 
