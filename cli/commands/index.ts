@@ -4,6 +4,8 @@ import * as init from './init.js';
 import * as validate from './validate.js';
 import * as verify from './verify.js';
 import * as rollback from './rollback.js';
+import * as controller from './controller.js';
+import * as status from './status.js';
 
 /**
  * Every command module exports `register(program)`. Add yours with one import line and one list line
@@ -15,6 +17,8 @@ const modules: { register(program: Command): void }[] = [
   build,
   verify,
   rollback,
+  controller,
+  status,
 ];
 
 export function registerCommands(program: Command): void {
