@@ -6,6 +6,7 @@ import * as verify from './verify.js';
 import * as rollback from './rollback.js';
 import * as controller from './controller.js';
 import * as status from './status.js';
+import * as demo from './demo.js';
 
 /**
  * Every command module exports `register(program)`. Add yours with one import line and one list line
@@ -19,6 +20,7 @@ const modules: { register(program: Command): void }[] = [
   rollback,
   controller,
   status,
+  demo,
 ];
 
 export function registerCommands(program: Command): void {
