@@ -24,7 +24,6 @@ import { landBuild, repoStateReader } from '../../lib/promote/index.js';
 import { createProvenanceVerifier } from '../../lib/provenance/index.js';
 import { SlipwayError, errorMessage } from '../../lib/errors.js';
 import { createLocalController, type LocalController } from '../../controller/wiring.js';
-import type { ServiceStatus } from '../../controller/index.js';
 import { fail } from './init.js';
 
 interface DemoOptions {
