@@ -215,7 +215,7 @@ export class Reconciler {
     const rec: ServiceRecord = this.records.get(k) ?? { environment: env.name, service, state: initialState(env.name, service) };
     if (!config && !this.records.has(k)) return 'absent';
     const path = `${env.name}/services/${service}.yaml`;
-    const touching = await this.ports.source.commitsTouching(path, rec.commit, head);
+    const touching = await this.ports.source.commitsTouching(path, rec.commit, head, 1);
     const rollback = touching.length > 0 && isRollbackMessage(touching[0]!.message);
     const now = this.now();
 
@@ -289,8 +289,9 @@ export class Reconciler {
       });
     }
     this.records.set(k, rec);
-    await this.store.saveService(rec);
-    await this.drive(rec);
+    // drive() persists the record with its first decision; save here only if it may decide nothing.
+    if (rec.state.desired?.digest === rec.spec.digest && rec.state.desired.revision === rec.spec.revision) await this.store.saveService(rec);
+    await this.drive(rec, true);
     return rec.state.phase;
   }
 
@@ -349,7 +350,7 @@ export class Reconciler {
   }
 
   /** Decide and apply until the rollout has to wait. */
-  private async drive(rec: ServiceRecord): Promise<void> {
+  private async drive(rec: ServiceRecord, mustSave = false): Promise<void> {
     const target = this.ports.targetFor(rec.environment);
     const ref: ServiceRef = { environment: rec.environment, service: rec.service };
     try {
@@ -363,7 +364,7 @@ export class Reconciler {
         if (decision.requeueAt) rec.requeueAt = decision.requeueAt;
         else delete rec.requeueAt;
         if (decision.intents.length === 0) {
-          if (stateChanged || rec.pending) {
+          if (stateChanged || rec.pending || (mustSave && i === 0)) {
             delete rec.pending;
             await this.store.saveService(rec);
           }
@@ -407,25 +408,31 @@ export class Reconciler {
       if (this.ports.audit.recordMany) await this.ports.audit.recordMany(batch);
       else for (const e of batch) await this.ports.audit.record(e);
     };
+    /** Target intents applied but not yet ticked off on disk. */
+    let unsaved = false;
     for (const intent of pending.intents) {
       if (pending.applied.includes(intent.id)) continue;
       if (intent.type === 'emitEvent') {
         events.push(this.eventEntry(rec, intent));
       } else {
-        // A promote or a track removal changes what later replays would act on: everything before it is
-        // ticked off on disk first, and it is ticked off right after (so a replay never sends weight to a
-        // canary that was already promoted or removed).
+        // A promote or a track removal changes what later replays would act on: what was applied before
+        // it is ticked off on disk first, and it is ticked off right after (so a replay never sends weight
+        // to a canary that was already promoted or removed, and never reverts twice).
         const topology = intent.type === 'promote' || intent.type === 'removeTrack' || intent.type === 'revert';
+        if (topology && unsaved) {
+          await flush();
+          await this.store.saveService(rec);
+          unsaved = false;
+        }
+        await this.applyIntent(rec, pending, intent, target, ref);
+        pending.applied.push(intent.id);
         if (topology) {
           await flush();
           await this.store.saveService(rec);
+        } else {
+          unsaved = true;
         }
-        await this.applyIntent(rec, pending, intent, target, ref);
-        if (topology) {
-          pending.applied.push(intent.id);
-          await this.store.saveService(rec);
-          continue;
-        }
+        continue;
       }
       pending.applied.push(intent.id);
     }
@@ -490,7 +497,7 @@ export class Reconciler {
   private async revert(rec: ServiceRecord, pending: PendingIntents, intent: Extract<Intent, { type: 'revert' }>): Promise<void> {
     if (pending.started.includes(intent.id)) {
       const head = await this.ports.source.head();
-      const touching = await this.ports.source.commitsTouching(`${rec.environment}/services/${rec.service}.yaml`, rec.commit, head);
+      const touching = await this.ports.source.commitsTouching(`${rec.environment}/services/${rec.service}.yaml`, rec.commit, head, 1);
       if (touching.length > 0 && isRollbackMessage(touching[0]!.message)) return;
     } else {
       pending.started.push(intent.id);

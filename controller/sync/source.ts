@@ -70,10 +70,9 @@ export class GitEnvironmentSource implements EnvironmentSource {
     return diffCommits({ repo: await this.open(), from, to });
   }
 
-  async commitsTouching(path: string, from: string | undefined, to: string): Promise<{ oid: string; message: string }[]> {
+  async commitsTouching(path: string, from: string | undefined, to: string, limit = HISTORY_DEPTH): Promise<{ oid: string; message: string }[]> {
     const repo = await this.open();
     const out: { oid: string; message: string }[] = [];
-    const log = await git.log({ fs, gitdir: repo.gitdir, ref: to, depth: HISTORY_DEPTH, cache: repo.cache });
     const blobAt = async (commit: string | undefined): Promise<string | undefined> => {
       if (!commit) return undefined;
       try {
@@ -82,9 +81,16 @@ export class GitEnvironmentSource implements EnvironmentSource {
         return undefined;
       }
     };
-    for (const entry of log) {
-      if (entry.oid === from) break;
-      if ((await blobAt(entry.oid)) !== (await blobAt(entry.commit.parent[0]))) out.push({ oid: entry.oid, message: entry.commit.message });
+    // First-parent walk, newest first, stopping at `from` or once `limit` commits were found.
+    let oid: string | undefined = to;
+    let blob = await blobAt(oid);
+    for (let depth = 0; oid && oid !== from && depth < HISTORY_DEPTH && out.length < limit; depth++) {
+      const { commit } = await git.readCommit({ fs, gitdir: repo.gitdir, oid, cache: repo.cache });
+      const parent: string | undefined = commit.parent[0];
+      const parentBlob = await blobAt(parent);
+      if (blob !== parentBlob) out.push({ oid, message: commit.message });
+      oid = parent;
+      blob = parentBlob;
     }
     return out;
   }
