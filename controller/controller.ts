@@ -144,6 +144,13 @@ export class Controller {
     return this.reconciler.promote(environment, service, actor);
   }
 
+  /** A revert commit of the change that brought the digest main names now, then a sync to apply it. */
+  async rollback(environment: string, service: string, actor: string, reason: string): Promise<{ commit: string; revertedCommit: string; restoredDigest: string }> {
+    const result = await this.reconciler.rollback(environment, service, actor, reason);
+    void this.trigger('api').catch(() => undefined);
+    return result;
+  }
+
   environments(): EnvironmentStatus[] {
     const envs = new Map<string, EnvironmentStatus>();
     for (const e of this.reconciler.environmentRecords()) {

@@ -325,6 +325,29 @@ export class Reconciler {
     return count;
   }
 
+  /**
+   * A person's rollback: the same revert commit a breach makes, of the change that brought the digest
+   * main names now. The controller then applies the revert like any commit (freeze windows let it through).
+   */
+  async rollback(environment: string, service: string, actor: string, reason: string): Promise<{ commit: string; revertedCommit: string; restoredDigest: string }> {
+    const k = key(environment, service);
+    const rec = this.records.get(k);
+    const badDigest = rec?.desiredDigest ?? rec?.spec?.digest;
+    if (!rec || !badDigest) throw new SlipwayError('NOT_FOUND', `no service ${service} in ${environment}`, 'stalling', { environment, service });
+    const result = await this.ports.rollback.revert({ environment, service, badDigest, reason, actor, quarantine: true });
+    await this.audit({
+      id: `manual-rollback/${k}/${result.commit}`,
+      environment,
+      service,
+      actor,
+      action: 'RollbackRequested',
+      message: `${actor} rolled back ${badDigest}: revert commit ${result.commit.slice(0, 12)} of ${result.revertedCommit.slice(0, 12)} (${reason})`,
+      commit: result.commit,
+      digest: badDigest,
+    });
+    return result;
+  }
+
   /** A person's promote: ends a pause or accepts a held analysis. */
   async promote(environment: string, service: string, actor: string): Promise<ServiceRecord> {
     const k = key(environment, service);
