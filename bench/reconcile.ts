@@ -10,7 +10,7 @@
  * Results go to bench/results/controller.md.
  */
 import { mkdtempSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
-import { cpus, tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { Reconciler, freezeCalendar, GitEnvironmentSource, StateStore, FileAuditLog } from '../controller/index.js';
@@ -136,6 +136,7 @@ async function run(n: number): Promise<Row> {
   return { services: n, initialMs, noop, change, firstShift, gitSide, atomicWrite };
 }
 
+const loadAtStart = loadavg()[0]!;
 const rows: Row[] = [];
 for (const n of SIZES) {
   const row = await run(n);
@@ -154,6 +155,7 @@ const lines = [
   '',
   `Command: \`node --import tsx bench/reconcile.ts ${SIZES.join(' ')}\``,
   `Machine: ${cpus().length} cores (shared with other jobs), Node ${process.version}, ${gitVersion}. Date: ${new Date().toISOString()}.`,
+  `1-minute load average at start / end: ${loadAtStart.toFixed(1)} / ${loadavg()[0]!.toFixed(1)} on ${cpus().length} cores (other sessions were running their tests: treat p95s as noise-bound).`,
   '',
   'One environment of N services in a real git repo on disk; in-memory target (instance start time excluded);',
   `no-op poll over ${NOOP_ROUNDS} rounds; each change measured ${CHANGE_ROUNDS} times (a new commit each time).`,
