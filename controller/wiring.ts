@@ -66,6 +66,7 @@ export async function createLocalController(options: LocalControllerOptions): Pr
     freeze: freezeWindows,
     analysis: createAnalysisProvider({ requestLog: target.requestLog }),
     rollback,
+    extraMetrics: [target.metricsRegistry],
     ...(options.stateDir ? { stateDir: options.stateDir } : {}),
     ...(options.environments ? { environments: options.environments } : {}),
     ...(options.schedule ? { schedule: options.schedule } : {}),

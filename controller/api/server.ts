@@ -176,7 +176,7 @@ export class ApiServer {
 
     this.authorize(req);
     if (match('GET', '/metrics')) {
-      return send(res, 200, await c.metrics.registry.metrics(), { 'content-type': c.metrics.registry.contentType });
+      return send(res, 200, await c.metricsText(), { 'content-type': c.metrics.registry.contentType });
     }
     if (match('GET', '/api/v1/environments')) {
       const only = url.searchParams.get('env');
