@@ -1,0 +1,23 @@
+/** The Kubernetes target: server-side apply of Deployments, Services and HTTPRoutes per track, readiness, drift. */
+export { createKubeClient, FIELD_MANAGER, isApiStatus, conflictsOf, type KubeClient, type KubeClientOptions, type ObjectRef, type ApiRequest } from './client.js';
+export {
+  LABELS,
+  ANNOTATIONS,
+  deploymentFor,
+  servicesFor,
+  httpRouteFor,
+  replicaSplit,
+  deploymentName,
+  trackServiceName,
+  previewServiceName,
+  digestLabel,
+  type TrafficMode,
+  type TrafficState,
+  type GatewayRef,
+  type KubeObject,
+  type ServiceContext,
+} from './objects.js';
+export { deploymentReadiness, trackStatusOf, type DeploymentReadiness } from './readiness.js';
+export { createKubernetesTarget, differences, type KubernetesTarget, type KubernetesTargetOptions, type DriftReport } from './target.js';
+export { createConfigMapStateStore, stateConfigMapName, type RolloutStateStore, type StoredState } from './statestore.js';
+export { kubeConfigFor, createEnvironmentTarget, fanOut, mergeObservations, type EnvironmentTargetOptions, type KubeConfigSource, type MultiClusterTarget } from './clusters.js';
