@@ -13,9 +13,9 @@ const modules: { register(program: Command): void }[] = [
   init,
   validate,
   build,
+  verify,
+  rollback,
 ];
-const modules: { register(program: Command): void }[] = [verify];
-const modules: { register(program: Command): void }[] = [rollback];
 
 export function registerCommands(program: Command): void {
   for (const m of modules) m.register(program);
