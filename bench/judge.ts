@@ -14,7 +14,7 @@ import fs from 'node:fs';
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { judge, recordVerdict, startAnalysisRun, type Outcome, type TrackMetrics } from '../controller/analysis/index.js';
+import { judge, recordVerdict, startAnalysisRun, type Outcome } from '../controller/analysis/index.js';
 import { createLocalRollback } from '../lib/rollback/index.js';
 import type { Slos } from '../schemas/index.js';
 import { DEFAULT_PROFILE, rng, simulateInterval, thresholdOutcome, type TrafficProfile } from '../test/support/traffic.js';
