@@ -31,8 +31,8 @@ export interface JudgeOptions {
 }
 
 export const DEFAULT_JUDGE_OPTIONS: JudgeOptions = {
-  alpha: 0.001,
-  minErrorRatio: 1.5,
+  alpha: 0.005,
+  minErrorRatio: 1.3,
   minErrorIncrease: 0.002,
   latencyMargin: 0.2,
   minLatencyIncreaseMs: 5,

@@ -47,8 +47,9 @@ describe('the judge over many windows of synthetic traffic', () => {
     it.each([1, 2, 3])('never breaches in 120 intervals (seed %i)', (seed) => {
       const played = play(seed, HEALTHY, 120, slipwayJudge);
       expect(played.breachAt).toBeUndefined();
-      // A single failed interval happens at the tests' one-sided alpha (0.001 each); two in a row do not.
-      expect(played.outcomes.filter((o) => o === 'fail').length).toBeLessThanOrEqual(2);
+      // A single failed interval happens now and then (one-sided alpha 0.005 per test, gated by effect size);
+      // failureLimit asks for two in a row, which does not happen.
+      expect(played.outcomes.filter((o) => o === 'fail').length).toBeLessThanOrEqual(4);
       // The bursts were there, and never counted against the canary.
       expect(played.burstOutcomes.length).toBeGreaterThan(10);
       expect(played.burstOutcomes.filter((o) => o === 'fail')).toEqual([]);
