@@ -40,6 +40,10 @@ export interface GitHubRevertResult extends RevertResult {
   attempts: number;
 }
 
+export interface GitHubRollback extends RollbackPort {
+  revert(request: RevertRequest): Promise<GitHubRevertResult>;
+}
+
 function httpStatus(err: unknown): number | undefined {
   return typeof err === 'object' && err !== null && 'status' in err ? Number((err as { status: unknown }).status) : undefined;
 }
@@ -49,7 +53,7 @@ interface FileAt {
   blob: string;
 }
 
-export function createGitHubRollback(options: GitHubRollbackOptions): RollbackPort & { revert(request: RevertRequest): Promise<GitHubRevertResult> } {
+export function createGitHubRollback(options: GitHubRollbackOptions): GitHubRollback {
   const octokit = new Octokit({ auth: options.token, baseUrl: options.baseUrl ?? 'https://api.github.com', userAgent: 'slipway', retry: { enabled: false }, throttle: { enabled: false } });
   const o = { owner: options.owner, repo: options.repo };
   const main = options.mainBranch ?? 'main';
