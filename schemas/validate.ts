@@ -66,9 +66,13 @@ export function validateFile<K extends FileKind>(kind: K, text: string, file: st
   };
 
   if (doc.errors.length > 0) {
-    const problems = doc.errors.map((e): Problem => {
+    // After the first syntax error the parser's further complaints are mostly echoes of it: report the
+    // first one, plus every duplicate key (each is independent).
+    const firstSyntax = doc.errors.find((e) => e.code !== 'DUPLICATE_KEY');
+    const reported = doc.errors.filter((e) => e === firstSyntax || e.code === 'DUPLICATE_KEY');
+    const problems = reported.map((e): Problem => {
       if (e.code === 'DUPLICATE_KEY') {
-        const key = text.slice(e.pos[0], e.pos[1]).trim() || text.slice(e.pos[0]).split(/[:\n]/)[0]!.trim();
+        const key = unquote(/^[^:\n]*/.exec(text.slice(e.pos[0]))![0].trim());
         const segments = duplicateKeyPath(doc, e.pos[0]);
         return {
           file,
@@ -118,6 +122,24 @@ export function validateFile<K extends FileKind>(kind: K, text: string, file: st
 
 // ---------------------------------------------------------------------------------------------------
 // Positions
+
+/**
+ * Line and column (1-based) of the node at `path` in a YAML text: its value, or with `anchor: 'key'`
+ * the key naming it. Falls back to the deepest ancestor that exists, then to 1:1. For rules that span
+ * files (the repo loader reports problems in slipway.yaml this way).
+ */
+export function locateInYaml(text: string, path: (string | number)[], anchor: 'value' | 'key' = 'value'): { line: number; column: number } {
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false });
+  const offset = locateNode(doc, path.map(String), anchor);
+  if (offset === undefined) return { line: 1, column: 1 };
+  const { line, col } = lineCounter.linePos(offset);
+  return { line, column: col };
+}
+
+function unquote(key: string): string {
+  return /^(["']).*\1$/.test(key) ? key.slice(1, -1) : key;
+}
 
 function keyName(node: unknown): string | undefined {
   if (isScalar(node)) return String(node.value);
@@ -250,6 +272,16 @@ function collapseOneOf(errors: ErrorObject[]): ErrorObject[] {
     if (passing || byBranch.size === 0) continue; // "matches more than one": keep the oneOf error itself
 
     const branchErrors = [...byBranch.values()];
+    // Every branch refuses the value of one discriminator field (`type: cloud`): one enum sentence.
+    const discriminator = (list: ErrorObject[]) => list.find((e) => e.keyword === 'const' && e.instancePath.startsWith(`${oneOf.instancePath}/`));
+    const firstConst = discriminator(branchErrors[0]!);
+    if (byBranch.size > 1 && firstConst && branchErrors.every((list) => discriminator(list)?.instancePath === firstConst.instancePath)) {
+      const allowed = branchErrors.map((list) => (discriminator(list)!.params as { allowedValue: unknown }).allowedValue);
+      const merged: ErrorObject = { ...firstConst, keyword: 'enum', params: { allowedValues: allowed } };
+      remaining = remaining.filter((e) => e !== oneOf && !e.schemaPath.startsWith(prefix));
+      remaining.push(merged);
+      continue;
+    }
     // Every branch wants a different type for the value itself: one sentence listing the types.
     const onlyTypeErrors = branchErrors.every((list) => list.every((e) => e.keyword === 'type' && e.instancePath === oneOf.instancePath));
     if (onlyTypeErrors) {

@@ -103,7 +103,7 @@ function needsBaseline(slos: Slos): boolean {
 
 function describeDataProblem(m: TrackMetrics | undefined, track: string): string | undefined {
   if (!m) return `no metrics for the ${track} track`;
-  if (!Number.isFinite(m.requests) || !Number.isFinite(m.errors)) return `${track} metrics are not numbers (requests ${m.requests}, errors ${m.errors})`;
+  if (!Number.isFinite(m.requests) || !Number.isFinite(m.errors)) return `${track} metrics are missing or not numbers (requests ${m.requests}, errors ${m.errors})`;
   if (m.requests < 0 || m.errors < 0 || m.errors > m.requests + 1e-9) {
     return `${track} metrics are inconsistent (requests ${m.requests}, errors ${m.errors})`;
   }

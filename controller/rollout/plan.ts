@@ -97,5 +97,7 @@ export function rolloutSpecFrom(service: ServiceConfig, environment?: Environmen
     },
     progressDeadlineMs: DEFAULTS.progressDeadlineMs,
     revision,
+    slos: s.slos ?? {},
+    analysisSettings: settings,
   };
 }

@@ -1,5 +1,5 @@
 /** The rollout core's data: plain values in, plain values out. No IO, no clock of its own. */
-import type { Strategy } from '../../schemas/index.js';
+import type { AnalysisSettings, Slos, Strategy } from '../../schemas/index.js';
 import type { ServiceObservation, Track, TrackSpec } from '../targets/types.js';
 import type { Outcome } from '../analysis/types.js';
 
@@ -35,6 +35,9 @@ export interface RolloutSpec {
   progressDeadlineMs: number;
   /** A stable fingerprint of the track spec and strategy: a change with the same digest is a new revision. */
   revision: string;
+  /** Handed to the analysis provider as they are. */
+  slos: Slos;
+  analysisSettings: AnalysisSettings;
 }
 
 /** The steps one rollout walks through; every strategy compiles to this list. */

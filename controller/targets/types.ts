@@ -21,6 +21,8 @@ export interface TrackStatus {
   digest: string;
   replicas: number;
   readyReplicas: number;
+  /** Restarts of this track's instances (crashes, failed startups) since the track started. */
+  restarts?: number;
   /** Set when the track can never become ready (crash loop, progress deadline): the reason. */
   failed?: string;
 }

@@ -114,6 +114,14 @@ export function createPrometheusClient(options: PrometheusClientOptions): Promet
         if (attempt < attempts) await sleep(backoffMs * 2 ** (attempt - 1));
         continue;
       }
+      if (response.status === 401 || response.status === 403) {
+        throw new SlipwayError(
+          'PROMETHEUS_UNAUTHORIZED',
+          `Prometheus at ${base} refused the credentials (${response.status}): set analysis.prometheus.headers (e.g. Authorization) in the environment or service file`,
+          'stalling',
+          { url: base, status: response.status, path: 'spec.analysis.prometheus.headers' },
+        );
+      }
       if (response.status >= 400) {
         throw new SlipwayError('PROMETHEUS_BAD_QUERY', `Prometheus at ${base} refused the query (${response.status}): ${apiError(text) ?? text.slice(0, 200)}; query: ${params.query}`, 'stalling', {
           url: base,
@@ -174,9 +182,13 @@ function apiError(text: string): string | undefined {
 }
 
 function describeFetchError(err: unknown, timeoutMs: number): string {
-  if (err instanceof Error && (err.name === 'TimeoutError' || err.name === 'AbortError')) return `timed out after ${timeoutMs} ms`;
-  const cause = err instanceof Error && err.cause instanceof Error ? err.cause.message : undefined;
-  return cause ?? (err instanceof Error ? err.message : String(err));
+  // Duck-typed: fetch rejects with a DOMException, which is not always an `Error` of this realm.
+  type Named = { name?: unknown; message?: unknown };
+  const e = err as (Named & { cause?: Named }) | undefined;
+  const isTimeout = (x: Named | undefined) => x?.name === 'TimeoutError' || x?.name === 'AbortError';
+  if (isTimeout(e) || isTimeout(e?.cause)) return `timed out after ${timeoutMs} ms`;
+  if (typeof e?.cause?.message === 'string') return e.cause.message;
+  return typeof e?.message === 'string' ? e.message : String(err);
 }
 
 /** One number from an instant query; undefined when the vector is empty or the value is not finite. */

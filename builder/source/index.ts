@@ -1,0 +1,119 @@
+/**
+ * The service repository at a commit, through the git CLI: resolve the commit (and its tree, time,
+ * branch and source URL), read a file at the commit, and check the commit out into a clean directory
+ * with a private index, so the user's working tree and index are never touched.
+ */
+import { execFile } from 'node:child_process';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { SlipwayError } from '../../lib/errors.js';
+
+const execFileAsync = promisify(execFile);
+
+export interface SourceCommit {
+  repoDir: string;
+  gitDir: string;
+  /** Full commit sha. */
+  commit: string;
+  /** Tree id of the commit. */
+  tree: string;
+  /** Committer time, seconds since the epoch. */
+  commitTime: number;
+  /** The branch being built: given, or the one checked out / pointing at the commit; undefined when unknown. */
+  branch?: string;
+  /** `org.opencontainers.image.source`: the origin remote (credentials removed), else file://<repo>. */
+  sourceUrl: string;
+}
+
+interface GitResult {
+  ok: boolean;
+  stdout: string;
+  stderr: string;
+}
+
+/** git with a clean environment: no GIT_DIR & co leaking in from the caller. */
+async function git(cwd: string, args: string[], extraEnv: Record<string, string> = {}): Promise<GitResult> {
+  const env: Record<string, string> = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? tmpdir(), GIT_CONFIG_NOSYSTEM: '1', LC_ALL: 'C', ...extraEnv };
+  try {
+    const { stdout, stderr } = await execFileAsync('git', args, { cwd, env, maxBuffer: 64 * 1024 * 1024 });
+    return { ok: true, stdout, stderr };
+  } catch (err) {
+    const e = err as { stdout?: string; stderr?: string; code?: string | number };
+    if (e.code === 'ENOENT' && e.stdout === undefined) {
+      throw new SlipwayError('GIT_MISSING', 'the git command is not installed or not on PATH', 'stalling');
+    }
+    return { ok: false, stdout: e.stdout ?? '', stderr: e.stderr ?? String(err) };
+  }
+}
+
+export async function resolveSource(opts: { repoDir: string; rev?: string; branch?: string }): Promise<SourceCommit> {
+  const repoDir = resolve(opts.repoDir);
+  const rev = opts.rev ?? 'HEAD';
+  const gd = await git(repoDir, ['rev-parse', '--absolute-git-dir']).catch(() => ({ ok: false, stdout: '', stderr: '' }));
+  if (!gd.ok) {
+    throw new SlipwayError('NOT_A_REPOSITORY', `${repoDir} is not a git repository (give the service repository with --repo)`, 'stalling', { repoDir });
+  }
+  const gitDir = gd.stdout.trim();
+  if (rev.startsWith('-')) throw new SlipwayError('COMMIT_NOT_FOUND', `"${rev}" is not a commit`, 'stalling', { rev });
+  const resolved = await git(repoDir, ['rev-parse', '--verify', '--quiet', `${rev}^{commit}`]);
+  if (!resolved.ok || !resolved.stdout.trim()) {
+    throw new SlipwayError('COMMIT_NOT_FOUND', `commit "${rev}" does not exist in ${repoDir} (check the sha, or fetch it first)`, 'stalling', { rev, repoDir });
+  }
+  const commit = resolved.stdout.trim();
+  const info = await git(repoDir, ['show', '-s', '--format=%T %ct', commit]);
+  const [tree, time] = info.stdout.trim().split(' ');
+  const branch = opts.branch ?? (await inferBranch(repoDir, commit));
+  const origin = await git(repoDir, ['config', '--get', 'remote.origin.url']);
+  const sourceUrl = origin.ok && origin.stdout.trim() ? withoutCredentials(origin.stdout.trim()) : `file://${repoDir}`;
+  return { repoDir, gitDir, commit, tree: tree!, commitTime: Number(time), ...(branch ? { branch } : {}), sourceUrl };
+}
+
+async function inferBranch(repoDir: string, commit: string): Promise<string | undefined> {
+  const head = await git(repoDir, ['symbolic-ref', '-q', '--short', 'HEAD']);
+  if (head.ok && head.stdout.trim()) {
+    const tip = await git(repoDir, ['rev-parse', '--verify', '--quiet', `${head.stdout.trim()}^{commit}`]);
+    if (tip.stdout.trim() === commit) return head.stdout.trim();
+  }
+  const pointing = await git(repoDir, ['branch', '--points-at', commit, '--format=%(refname:short)']);
+  const names = pointing.stdout.split('\n').map((s) => s.trim()).filter(Boolean);
+  return names.length === 1 ? names[0] : undefined;
+}
+
+function withoutCredentials(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.username || u.password) {
+      u.username = '';
+      u.password = '';
+    }
+    return u.toString();
+  } catch {
+    return url; // scp-like `git@host:org/repo.git` or a path
+  }
+}
+
+/** The bytes of `path` at the commit, or undefined when the commit has no such file. */
+export async function readFileAtCommit(source: SourceCommit, path: string): Promise<string | undefined> {
+  const res = await git(source.repoDir, ['cat-file', 'blob', `${source.commit}:${path}`]);
+  return res.ok ? res.stdout : undefined;
+}
+
+/** Writes the commit's files into `dir` (created, must be empty or absent) using a private index. */
+export async function checkoutCommit(source: SourceCommit, dir: string): Promise<void> {
+  await mkdir(dir, { recursive: true });
+  const scratch = await mkdtemp(join(tmpdir(), 'slipway-index-'));
+  try {
+    const env = { GIT_INDEX_FILE: join(scratch, 'index') };
+    const base = [`--git-dir=${source.gitDir}`, `--work-tree=${dir}`];
+    for (const args of [['read-tree', source.commit], ['checkout-index', '--all', '--force']]) {
+      const res = await git(dir, [...base, ...args], env);
+      if (!res.ok) {
+        throw new SlipwayError('CHECKOUT_FAILED', `could not check out ${source.commit.slice(0, 12)} into ${dir}: ${res.stderr.trim()}`, 'generic', { commit: source.commit });
+      }
+    }
+  } finally {
+    await rm(scratch, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,72 @@
+/**
+ * `slipway rollback <service> --env E`: the same revert commit the controller makes on a breach, made by a
+ * person: reverts the commit that introduced the running digest, quarantines the digest, moves main.
+ */
+import fs from 'node:fs';
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { userInfo } from 'node:os';
+import type { Command } from 'commander';
+import { SlipwayError } from '../../lib/errors.js';
+import { createLocalRollback, currentDigest } from '../../lib/rollback/index.js';
+
+interface RollbackOptions {
+  env: string;
+  envs?: string;
+  digest?: string;
+  reason?: string;
+  actor?: string;
+  quarantine: boolean;
+  branch: string;
+  json?: boolean;
+}
+
+export function register(program: Command): void {
+  program
+    .command('rollback')
+    .description('roll a service back: a revert commit of the change that introduced its digest, on main (quarantines the digest)')
+    .argument('<service>', 'service name (the file <env>/services/<service>.yaml)')
+    .requiredOption('--env <environment>', 'environment to roll back in')
+    .option('--envs <path>', 'the environments repository (default: $SLIPWAY_ENVS or the current directory)')
+    .option('--digest <digest>', 'the bad digest (default: the one the service runs on main)')
+    .option('--reason <text>', 'why, for the commit message and the quarantine entry')
+    .option('--actor <name>', 'who asks (default: your user name)')
+    .option('--no-quarantine', 'do not add the digest to quarantine.yaml')
+    .option('--branch <name>', 'the branch the controller follows', 'main')
+    .option('--json', 'print the result as JSON')
+    .action(async (service: string, opts: RollbackOptions) => {
+      const dir = resolve(opts.envs ?? process.env.SLIPWAY_ENVS ?? '.');
+      const bare = !existsSync(join(dir, '.git')) && existsSync(join(dir, 'HEAD')) && existsSync(join(dir, 'objects'));
+      if (!bare && !existsSync(join(dir, '.git'))) {
+        throw new SlipwayError('NO_REPOSITORY', `${dir} is not a git repository; pass the environments repository with --envs`, 'stalling', { path: dir });
+      }
+      const repo = bare ? { gitdir: dir } : { dir };
+      const actor = opts.actor ?? process.env.SLIPWAY_ACTOR ?? userInfo().username;
+      const badDigest = opts.digest ?? (await currentDigest({ fs, ...repo, branch: opts.branch, environment: opts.env, service }));
+      const result = await createLocalRollback({ fs, ...repo, branch: opts.branch }).revert({
+        environment: opts.env,
+        service,
+        badDigest,
+        reason: opts.reason ?? `manual rollback by ${actor}`,
+        actor,
+        quarantine: opts.quarantine,
+      });
+      if (opts.json) {
+        process.stdout.write(JSON.stringify({ environment: opts.env, service, badDigest, ...result }, null, 2) + '\n');
+        return;
+      }
+      if (result.alreadyRolledBack) {
+        process.stdout.write(`${service} in ${opts.env} no longer runs ${badDigest} (now ${result.restoredDigest}); nothing to do\n`);
+        return;
+      }
+      process.stdout.write(
+        [
+          `rolled back ${service} in ${opts.env}: ${badDigest} -> ${result.restoredDigest}`,
+          `  commit ${result.commit} on ${opts.branch}, reverts ${result.revertedCommit}${result.explicit ? ' (digest written back explicitly: the revert did not apply cleanly)' : ''}`,
+          result.quarantined ? `  ${badDigest} is quarantined in quarantine.yaml` : undefined,
+        ]
+          .filter(Boolean)
+          .join('\n') + '\n',
+      );
+    });
+}

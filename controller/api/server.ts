@@ -1,0 +1,216 @@
+/**
+ * The controller's HTTP API, on loopback by default.
+ *
+ * - `POST /api/v1/webhooks/git`: a push notification (GitHub's `X-Hub-Signature-256` HMAC over the raw
+ *   body); triggers a sync at once. 401 when the signature is missing or wrong.
+ * - `GET /api/v1/environments`, `GET /api/v1/environments/:env/services/:svc` (alias
+ *   `/api/v1/rollouts/:env/:svc`), `POST /api/v1/rollouts/:env/:svc/promote`, `POST /api/v1/sync`,
+ *   `GET /metrics`: need `Authorization: Bearer <token>`.
+ * - `GET /healthz`: open, for liveness probes.
+ * Bad input gets 4xx with `{ error: { code, message, field } }`, never a stack trace.
+ */
+import { createHmac, createHash, timingSafeEqual } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { isSlipwayError } from '../../lib/errors.js';
+import type { Controller } from '../controller.js';
+
+const NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const MAX_BODY = 1024 * 1024;
+
+export interface ApiOptions {
+  controller: Controller;
+  /** Bearer token for every endpoint but /healthz and the webhook. */
+  token: string;
+  /** Shared secret of the git host's webhook; without one the webhook answers 401. */
+  webhookSecret?: string;
+  host?: string;
+  port?: number;
+}
+
+class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly field?: string,
+  ) {
+    super(message);
+  }
+}
+
+function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  const text = typeof body === 'string' ? body : `${JSON.stringify(body, null, 2)}\n`;
+  res.writeHead(status, { 'content-type': typeof body === 'string' ? 'text/plain; version=0.0.4' : 'application/json', ...headers });
+  res.end(text);
+}
+
+async function readBody(req: IncomingMessage): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > MAX_BODY) throw new HttpError(413, 'TOO_LARGE', `request body over ${MAX_BODY} bytes`);
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks);
+}
+
+/** Parse a JSON object body and refuse fields the endpoint does not know, naming them. */
+function jsonBody(raw: Buffer, allowed: Record<string, 'string'>): Record<string, string> {
+  if (raw.length === 0) return {};
+  let data: unknown;
+  try {
+    data = JSON.parse(raw.toString('utf8'));
+  } catch (err) {
+    throw new HttpError(400, 'BAD_JSON', `the body is not valid JSON: ${(err as Error).message}`, '');
+  }
+  if (!data || typeof data !== 'object' || Array.isArray(data)) throw new HttpError(400, 'BAD_JSON', 'the body must be a JSON object', '');
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(data)) {
+    const type = allowed[k];
+    if (!type) throw new HttpError(400, 'UNKNOWN_FIELD', `unknown field "${k}"; allowed: ${Object.keys(allowed).join(', ') || 'none'}`, k);
+    if (typeof v !== type) throw new HttpError(400, 'BAD_FIELD', `field "${k}" must be a ${type}`, k);
+    out[k] = v as string;
+  }
+  return out;
+}
+
+function sameSecret(a: string, b: string): boolean {
+  const x = createHash('sha256').update(a).digest();
+  const y = createHash('sha256').update(b).digest();
+  return timingSafeEqual(x, y);
+}
+
+export function verifyGithubSignature(secret: string, body: Buffer, header: string | undefined): boolean {
+  if (!header || !header.startsWith('sha256=')) return false;
+  const given = Buffer.from(header.slice('sha256='.length), 'hex');
+  const expected = createHmac('sha256', secret).update(body).digest();
+  return given.length === expected.length && timingSafeEqual(given, expected);
+}
+
+function pathName(value: string, field: string): string {
+  const decoded = decodeURIComponent(value);
+  if (!NAME.test(decoded)) throw new HttpError(400, 'BAD_NAME', `${field} "${decoded}" is not a valid name (lowercase letters, digits, dashes)`, field);
+  return decoded;
+}
+
+function matchRoute(method: string, path: string, wantMethod: string, pattern: string): Record<string, string> | undefined {
+  if (method !== wantMethod) return undefined;
+  const a = path.split('/').filter(Boolean);
+  const b = pattern.split('/').filter(Boolean);
+  if (a.length !== b.length) return undefined;
+  const params: Record<string, string> = {};
+  for (let i = 0; i < b.length; i++) {
+    if (b[i]!.startsWith(':')) params[b[i]!.slice(1)] = a[i]!;
+    else if (a[i] !== b[i]) return undefined;
+  }
+  return params;
+}
+
+export class ApiServer {
+  private readonly server: Server;
+  private url?: string;
+
+  constructor(private readonly options: ApiOptions) {
+    this.server = createServer((req, res) => {
+      this.handle(req, res).catch((err: unknown) => {
+        if (err instanceof HttpError) {
+          send(res, err.status, { error: { code: err.code, message: err.message, ...(err.field !== undefined ? { field: err.field } : {}) } });
+        } else if (isSlipwayError(err)) {
+          const status = err.code === 'NOT_FOUND' ? 404 : err.kind === 'stalling' ? 409 : 503;
+          send(res, status, { error: { code: err.code, message: err.message } });
+        } else {
+          send(res, 500, { error: { code: 'INTERNAL', message: (err as Error).message } });
+        }
+      });
+    });
+  }
+
+  async listen(): Promise<string> {
+    const host = this.options.host ?? '127.0.0.1';
+    await new Promise<void>((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(this.options.port ?? 0, host, () => resolve());
+    });
+    const { port } = this.server.address() as AddressInfo;
+    this.url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+    return this.url;
+  }
+
+  get address(): string | undefined {
+    return this.url;
+  }
+
+  private authorize(req: IncomingMessage): void {
+    const header = req.headers.authorization ?? '';
+    const token = header.startsWith('Bearer ') ? header.slice(7).trim() : '';
+    if (!token || !sameSecret(token, this.options.token)) {
+      throw new HttpError(401, 'UNAUTHORIZED', 'missing or wrong bearer token (Authorization: Bearer <token>; see $SLIPWAY_HOME/controller/token)');
+    }
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const c = this.options.controller;
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    const method = req.method ?? 'GET';
+    const match = (m: string, pattern: string): Record<string, string> | undefined => matchRoute(method, url.pathname, m, pattern);
+    let p: Record<string, string> | undefined;
+
+    if (match('GET', '/healthz')) {
+      const health = c.health();
+      return send(res, health.ok ? 200 : 503, health);
+    }
+    if (match('POST', '/api/v1/webhooks/git')) {
+      const body = await readBody(req);
+      const secret = this.options.webhookSecret;
+      if (!secret || !verifyGithubSignature(secret, body, req.headers['x-hub-signature-256'] as string | undefined)) {
+        throw new HttpError(401, 'BAD_SIGNATURE', 'X-Hub-Signature-256 is missing or does not match the webhook secret');
+      }
+      const event = (req.headers['x-github-event'] as string | undefined) ?? 'push';
+      if (event === 'ping') return send(res, 200, { ok: true, event });
+      void c.trigger('webhook').catch(() => undefined);
+      return send(res, 202, { accepted: true, event });
+    }
+
+    this.authorize(req);
+    if (match('GET', '/metrics')) {
+      return send(res, 200, await c.metrics.registry.metrics(), { 'content-type': c.metrics.registry.contentType });
+    }
+    if (match('GET', '/api/v1/environments')) {
+      const only = url.searchParams.get('env');
+      if (only !== null) pathName(only, 'env');
+      return send(res, 200, { environments: c.environments().filter((e) => only === null || e.environment === only) });
+    }
+    if ((p = match('GET', '/api/v1/environments/:env'))) {
+      const env = pathName(p.env!, 'env');
+      const found = c.environments().find((e) => e.environment === env);
+      if (!found) throw new HttpError(404, 'NOT_FOUND', `no environment "${env}"`, 'env');
+      return send(res, 200, found);
+    }
+    if ((p = match('GET', '/api/v1/environments/:env/services/:svc') ?? match('GET', '/api/v1/rollouts/:env/:svc'))) {
+      const environment = pathName(p.env!, 'env');
+      const service = pathName(p.svc!, 'svc');
+      const status = c.service(environment, service);
+      if (!status) throw new HttpError(404, 'NOT_FOUND', `no service "${service}" in environment "${environment}"`, 'svc');
+      return send(res, 200, { ...status, history: await c.history(environment, service) });
+    }
+    if ((p = match('POST', '/api/v1/rollouts/:env/:svc/promote'))) {
+      const environment = pathName(p.env!, 'env');
+      const service = pathName(p.svc!, 'svc');
+      const body = jsonBody(await readBody(req), { actor: 'string' });
+      const rec = await c.promote(environment, service, body.actor ?? 'api');
+      return send(res, 200, c.service(rec.environment, rec.service));
+    }
+    if (match('POST', '/api/v1/sync')) {
+      jsonBody(await readBody(req), {});
+      return send(res, 200, await c.trigger('api'));
+    }
+    throw new HttpError(404, 'NOT_FOUND', `no route ${method} ${url.pathname}`);
+  }
+
+  async close(): Promise<void> {
+    this.server.closeAllConnections();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+}

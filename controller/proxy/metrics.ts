@@ -1,0 +1,123 @@
+import { createServer, type Server } from 'node:http';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { PROXY_METRICS } from '../analysis/types.js';
+import type { Track } from '../targets/types.js';
+
+/**
+ * Seconds. Dense from 1 ms to 5 s (roughly 1.25–1.5x apart) so histogram_quantile's linear interpolation
+ * gives a p99 within a few percent anywhere in that range.
+ */
+export const PROXY_DURATION_BUCKETS = [
+  0.0005, 0.001, 0.0015, 0.002, 0.003, 0.004, 0.005, 0.0065, 0.008, 0.01, 0.0125, 0.015, 0.02, 0.025, 0.03, 0.04,
+  0.05, 0.065, 0.08, 0.1, 0.125, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.65, 0.8, 1, 1.25, 1.5, 2, 2.5, 3, 4, 5, 7.5, 10,
+];
+
+export const PROXY_GAUGES = {
+  canaryWeight: 'slipway_proxy_canary_weight',
+  healthyInstances: 'slipway_proxy_healthy_instances',
+} as const;
+
+type Labels = 'environment' | 'service' | 'track' | 'code';
+
+export interface RequestRecorder {
+  observe(track: Track, status: number, seconds: number): void;
+}
+
+/** The proxy's series, on their own registry (never the global one) so the controller decides where they show. */
+export class ProxyMetrics {
+  readonly registry: Registry;
+  private readonly requests: Counter<Labels>;
+  private readonly duration: Histogram<Labels>;
+  private readonly weight: Gauge<'environment' | 'service'>;
+  private readonly healthy: Gauge<'environment' | 'service' | 'track'>;
+
+  constructor(registry: Registry = new Registry()) {
+    this.registry = registry;
+    this.requests = new Counter({
+      name: PROXY_METRICS.requests,
+      help: 'Requests answered by the local proxy, by environment, service, track and HTTP status code.',
+      labelNames: ['environment', 'service', 'track', 'code'],
+      registers: [registry],
+    });
+    this.duration = new Histogram({
+      name: PROXY_METRICS.duration,
+      help: 'Time from request arrival at the local proxy to the last byte of the response, in seconds.',
+      labelNames: ['environment', 'service', 'track', 'code'],
+      buckets: PROXY_DURATION_BUCKETS,
+      registers: [registry],
+    });
+    this.weight = new Gauge({
+      name: PROXY_GAUGES.canaryWeight,
+      help: 'Share of traffic (0..100) the local proxy sends to the canary track.',
+      labelNames: ['environment', 'service'],
+      registers: [registry],
+    });
+    this.healthy = new Gauge({
+      name: PROXY_GAUGES.healthyInstances,
+      help: 'Instances in rotation behind the local proxy, by track.',
+      labelNames: ['environment', 'service', 'track'],
+      registers: [registry],
+    });
+  }
+
+  /** A recorder bound to one service, caching label children so a request costs no label hashing. */
+  recorder(environment: string, service: string): RequestRecorder {
+    const children = new Map<string, { count: Counter.Internal; seconds: Histogram.Internal<Labels> }>();
+    return {
+      observe: (track, status, seconds) => {
+        const key = `${track}:${status}`;
+        let child = children.get(key);
+        if (!child) {
+          const labels = { environment, service, track, code: String(status) };
+          child = { count: this.requests.labels(labels), seconds: this.duration.labels(labels) };
+          children.set(key, child);
+        }
+        child.count.inc();
+        child.seconds.observe(seconds);
+      },
+    };
+  }
+
+  setWeight(environment: string, service: string, canaryWeight: number): void {
+    this.weight.labels({ environment, service }).set(canaryWeight);
+  }
+
+  setHealthy(environment: string, service: string, track: Track, count: number): void {
+    this.healthy.labels({ environment, service, track }).set(count);
+  }
+
+  /** Drop every series of a service that left the environment. */
+  forget(environment: string, service: string): void {
+    for (const metric of [this.requests, this.duration, this.weight, this.healthy] as const) {
+      (metric as Counter<string>).remove({ environment, service });
+    }
+  }
+}
+
+/** Serves a registry at `/metrics` (for a Prometheus to scrape) on 127.0.0.1 unless told otherwise. */
+export async function serveMetrics(
+  registry: Registry,
+  options: { port?: number; host?: string } = {},
+): Promise<{ url: string; close(): Promise<void> }> {
+  const server: Server = createServer((req, res) => {
+    if (req.method !== 'GET' || (req.url ?? '').split('?')[0] !== '/metrics') {
+      res.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' }).end('not found: only GET /metrics is served here\n');
+      return;
+    }
+    registry.metrics().then(
+      (text) => res.writeHead(200, { 'content-type': registry.contentType }).end(text),
+      (err: unknown) => res.writeHead(500, { 'content-type': 'text/plain; charset=utf-8' }).end(`metrics failed: ${String(err)}\n`),
+    );
+  });
+  const host = options.host ?? '127.0.0.1';
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 0, host, () => resolve());
+  });
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : 0;
+  return {
+    url: `http://${host}:${port}/metrics`,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}

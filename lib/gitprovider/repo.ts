@@ -1,0 +1,257 @@
+/**
+ * Object-level access to an environments repository on disk (bare or with a working tree) through
+ * isomorphic-git: read a file at a commit, write a tree with one file replaced, write commits, and move
+ * a ref with compare-and-swap using git's own lock-file protocol (`<ref>.lock`, created exclusively,
+ * renamed over the ref), so Slipway and a person running `git` never overwrite each other's work.
+ */
+import * as fs from 'node:fs';
+import { join, resolve } from 'node:path';
+import git from 'isomorphic-git';
+import { SlipwayError } from '../errors.js';
+
+export interface Identity {
+  name: string;
+  email: string;
+}
+
+export interface RepoLocation {
+  gitdir: string;
+  /** The working tree, when the repository has one. */
+  worktree?: string;
+}
+
+/** Find the git directory of `path`: a bare repository, a working tree with `.git`, or a linked worktree. */
+export function locateRepo(path: string): RepoLocation {
+  const dir = resolve(path.startsWith('file://') ? new URL(path).pathname : path);
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(path) && !path.startsWith('file://')) {
+    throw new SlipwayError(
+      'REMOTE_REPO_UNSUPPORTED',
+      `${path}: the local provider works on a repository on disk; clone it first, or use the github provider`,
+      'stalling',
+      { repo: path },
+    );
+  }
+  const dotGit = join(dir, '.git');
+  if (fs.existsSync(dotGit)) {
+    if (fs.statSync(dotGit).isFile()) {
+      const m = /^gitdir:\s*(.+)$/m.exec(fs.readFileSync(dotGit, 'utf8'));
+      if (m) return { gitdir: resolve(dir, m[1]!.trim()), worktree: dir };
+    }
+    return { gitdir: dotGit, worktree: dir };
+  }
+  if (fs.existsSync(join(dir, 'HEAD')) && fs.existsSync(join(dir, 'objects'))) return { gitdir: dir };
+  throw new SlipwayError('NOT_A_REPO', `${path} is not a git repository (no .git, not bare); pass --repo <path> of the environments repository`, 'stalling', {
+    repo: path,
+  });
+}
+
+export class Repo {
+  readonly gitdir: string;
+  readonly worktree?: string;
+  readonly cache: object = {};
+
+  constructor(location: RepoLocation) {
+    this.gitdir = location.gitdir;
+    this.worktree = location.worktree;
+  }
+
+  static open(path: string): Repo {
+    return new Repo(locateRepo(path));
+  }
+
+  private get base() {
+    return { fs, gitdir: this.gitdir, cache: this.cache };
+  }
+
+  async resolve(ref: string): Promise<string | undefined> {
+    try {
+      return await git.resolveRef({ fs, gitdir: this.gitdir, ref });
+    } catch (err) {
+      if ((err as { code?: string }).code === 'NotFoundError') return undefined;
+      throw err;
+    }
+  }
+
+  async mustResolve(ref: string, what: string): Promise<string> {
+    const oid = await this.resolve(ref);
+    if (!oid) throw new SlipwayError('REF_NOT_FOUND', `${what} (${ref}) does not exist in ${this.worktree ?? this.gitdir}`, 'stalling', { ref });
+    return oid;
+  }
+
+  async readCommit(oid: string) {
+    return (await git.readCommit({ ...this.base, oid })).commit;
+  }
+
+  /** The text of `path` at `commit`, or undefined when the file is not there. */
+  async readFile(commit: string, path: string): Promise<string | undefined> {
+    try {
+      const { blob } = await git.readBlob({ ...this.base, oid: commit, filepath: path });
+      return Buffer.from(blob).toString('utf8');
+    } catch (err) {
+      const code = (err as { code?: string }).code;
+      if (code === 'NotFoundError' || code === 'ObjectTypeError') return undefined;
+      throw err;
+    }
+  }
+
+  async blobOid(commit: string, path: string): Promise<string | undefined> {
+    try {
+      return (await git.readBlob({ ...this.base, oid: commit, filepath: path })).oid;
+    } catch (err) {
+      const code = (err as { code?: string }).code;
+      if (code === 'NotFoundError' || code === 'ObjectTypeError') return undefined;
+      throw err;
+    }
+  }
+
+  /** Names of the entries of the directory `path` at `commit` (empty when it does not exist). */
+  async listDir(commit: string, path: string): Promise<string[]> {
+    try {
+      const { tree } = await git.readTree({ ...this.base, oid: commit, filepath: path });
+      return tree.map((e) => e.path);
+    } catch (err) {
+      if ((err as { code?: string }).code === 'NotFoundError') return [];
+      throw err;
+    }
+  }
+
+  /** A new root tree: the tree of `commit` with `path` set to `content`. */
+  async treeWithFile(commit: string, path: string, content: string): Promise<string> {
+    const blob = await git.writeBlob({ fs, gitdir: this.gitdir, blob: Buffer.from(content, 'utf8') });
+    const root = (await this.readCommit(commit)).tree;
+    return this.replaceInTree(root, path.split('/'), blob);
+  }
+
+  private async replaceInTree(treeOid: string | undefined, segments: string[], blob: string): Promise<string> {
+    const entries = treeOid ? (await git.readTree({ ...this.base, oid: treeOid })).tree : [];
+    const [head, ...rest] = segments as [string, ...string[]];
+    const existing = entries.findIndex((e) => e.path === head);
+    let entry: (typeof entries)[number];
+    if (rest.length === 0) {
+      entry = { mode: '100644', path: head, oid: blob, type: 'blob' };
+    } else {
+      const sub = existing >= 0 && entries[existing]!.type === 'tree' ? entries[existing]!.oid : undefined;
+      entry = { mode: '040000', path: head, oid: await this.replaceInTree(sub, rest, blob), type: 'tree' };
+    }
+    if (existing >= 0) entries[existing] = entry;
+    else entries.push(entry);
+    return git.writeTree({ fs, gitdir: this.gitdir, tree: entries });
+  }
+
+  async writeCommit(input: { tree: string; parents: string[]; message: string; author: Identity; committer?: Identity; at: Date }): Promise<string> {
+    const timestamp = Math.floor(input.at.getTime() / 1000);
+    const who = (id: Identity) => ({ name: id.name, email: id.email, timestamp, timezoneOffset: 0 });
+    return git.writeCommit({
+      fs,
+      gitdir: this.gitdir,
+      commit: {
+        message: input.message,
+        tree: input.tree,
+        parent: input.parents,
+        author: who(input.author),
+        committer: who(input.committer ?? input.author),
+      },
+    });
+  }
+
+  /** True when `ancestor` is `oid` or reachable from it. */
+  async contains(oid: string, ancestor: string): Promise<boolean> {
+    if (oid === ancestor) return true;
+    return git.isDescendent({ ...this.base, oid, ancestor, depth: -1 });
+  }
+
+  async mergeBase(a: string, b: string): Promise<string | undefined> {
+    const bases = await git.findMergeBase({ ...this.base, oids: [a, b] });
+    return bases[0] as string | undefined;
+  }
+
+  /** Ref names (full, `refs/...`) under `prefix`, e.g. `refs/heads/slipway/`. */
+  async listRefs(prefix: string): Promise<string[]> {
+    const names = await git.listRefs({ fs, gitdir: this.gitdir, filepath: prefix.replace(/\/$/, '') });
+    return names.map((n) => `${prefix.replace(/\/$/, '')}/${n}`);
+  }
+
+  /**
+   * Move `ref` from `expected` (undefined: the ref must not exist) to `next`, or to nothing when `next` is
+   * undefined. Returns false, changing nothing, when the ref is not at `expected` any more.
+   */
+  async compareAndSwap(ref: string, expected: string | undefined, next: string | undefined): Promise<boolean> {
+    const refPath = join(this.gitdir, ref);
+    const lockPath = `${refPath}.lock`;
+    fs.mkdirSync(join(refPath, '..'), { recursive: true });
+    let fd: number;
+    try {
+      fd = fs.openSync(lockPath, 'wx');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
+      throw err;
+    }
+    try {
+      const current = await this.resolve(ref);
+      if (current !== expected) return false;
+      if (next === undefined) {
+        await git.deleteRef({ fs, gitdir: this.gitdir, ref });
+        return true;
+      }
+      fs.writeSync(fd, `${next}\n`);
+      fs.fsyncSync(fd);
+      fs.closeSync(fd);
+      fd = -1;
+      fs.renameSync(lockPath, refPath);
+      return true;
+    } finally {
+      if (fd >= 0) fs.closeSync(fd);
+      fs.rmSync(lockPath, { force: true });
+    }
+  }
+
+  /** The branch HEAD points at, when the repository has a working tree. */
+  async checkedOutBranch(): Promise<string | undefined> {
+    if (!this.worktree) return undefined;
+    const branch = await git.currentBranch({ fs, gitdir: this.gitdir, fullname: true });
+    return branch ?? undefined;
+  }
+
+  /**
+   * After `branch` moved from `from` to `to` underneath a working tree that has it checked out, bring
+   * the files that changed between the two commits up to date (only those, and only where the working
+   * copy still matched `from`; a person's uncommitted edit is never overwritten).
+   */
+  async refreshWorktree(branch: string, from: string, to: string): Promise<string[]> {
+    if (!this.worktree || (await this.checkedOutBranch()) !== branch) return [];
+    const changed = await this.changedFiles(from, to);
+    const clean: string[] = [];
+    for (const file of changed) {
+      const onDisk = join(this.worktree, file);
+      const before = await this.blobOid(from, file);
+      const present = fs.existsSync(onDisk);
+      const current = present ? (await git.hashBlob({ object: fs.readFileSync(onDisk) })).oid : undefined;
+      if (current === before) clean.push(file);
+    }
+    if (clean.length > 0) {
+      await git.checkout({ fs, dir: this.worktree, gitdir: this.gitdir, ref: branch, filepaths: clean, force: true, noUpdateHead: true });
+    }
+    return changed.filter((f) => !clean.includes(f));
+  }
+
+  async changedFiles(from: string, to: string): Promise<string[]> {
+    const out: string[] = [];
+    await git.walk({
+      fs,
+      gitdir: this.gitdir,
+      cache: this.cache,
+      trees: [git.TREE({ ref: from }), git.TREE({ ref: to })],
+      map: async (filepath, [a, b]) => {
+        if (filepath === '.') return true;
+        const [ta, tb] = [await a?.type(), await b?.type()];
+        if (ta === 'tree' || tb === 'tree') {
+          if ((await a?.oid()) === (await b?.oid())) return null;
+          return true;
+        }
+        if ((await a?.oid()) !== (await b?.oid())) out.push(filepath);
+        return true;
+      },
+    });
+    return out;
+  }
+}

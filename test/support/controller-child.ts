@@ -1,0 +1,58 @@
+/**
+ * A controller process for tests that kill it: `node --import tsx test/support/controller-child.ts`, with
+ * its configuration as JSON in SLIPWAY_TEST_CHILD. It follows a real git repo, keeps its state on disk,
+ * drives a file-backed target (whose "instances" outlive the process, as real ones do) and serves the API.
+ */
+import { writeFileSync, renameSync } from 'node:fs';
+import { join } from 'node:path';
+import { Controller, ApiServer, GitEnvironmentSource, freezeCalendar } from '../../controller/index.js';
+import { MemoryTarget, type TargetCall } from './memory-target.js';
+import { GitCliRevert } from './git-revert.js';
+
+interface ChildConfig {
+  repo: string;
+  stateDir: string;
+  targetFile: string;
+  token: string;
+  hang?: { when: 'before' | 'after'; op: TargetCall['op']; weight?: number; track?: string };
+}
+
+const config = JSON.parse(process.env.SLIPWAY_TEST_CHILD ?? '{}') as ChildConfig;
+const matches = (call: TargetCall): boolean =>
+  !!config.hang &&
+  call.op === config.hang.op &&
+  (config.hang.weight === undefined || (call.op === 'setWeight' && call.weight === config.hang.weight)) &&
+  (config.hang.track === undefined || ((call.op === 'ensureTrack' || call.op === 'removeTrack') && call.track === config.hang.track));
+const target = new MemoryTarget({
+  file: config.targetFile,
+  ...(config.hang?.when === 'before' ? { hangBefore: matches } : {}),
+  ...(config.hang?.when === 'after' ? { hangAfter: matches } : {}),
+});
+
+const controller = new Controller({
+  source: new GitEnvironmentSource({ location: config.repo }),
+  targetFor: () => target,
+  verifier: {
+    verify: async (r) => ({
+      ok: true,
+      provenance: { digest: r.digest, builderId: 'test', sourceRepo: 'test', sourceRef: 'refs/heads/main', sourceCommit: 'test', keyName: 'ci' },
+    }),
+  },
+  freeze: freezeCalendar({ activeWindows: () => [] }),
+  analysis: { analyze: async (ctx) => ({ outcome: 'pass', summary: 'healthy (test provider)', slos: [], at: ctx.end.toISOString() }) },
+  rollback: new GitCliRevert(config.repo),
+  stateDir: config.stateDir,
+  log: (line) => process.stderr.write(`${line}\n`),
+});
+
+const api = new ApiServer({ controller, token: config.token });
+const url = await api.listen();
+writeFileSync(join(config.stateDir, 'api-url.tmp'), url);
+renameSync(join(config.stateDir, 'api-url.tmp'), join(config.stateDir, 'api-url'));
+await controller.start();
+process.on('SIGTERM', () => {
+  void controller
+    .stop()
+    .then(() => api.close())
+    .then(() => process.exit(0));
+});

@@ -1,0 +1,112 @@
+/**
+ * A real environments repository for promotion tests, made with the `git` CLI: slipway.yaml with staging
+ * and production, environment files, a commented service file, the service template, and optionally a
+ * freeze file and quarantine list. `bare: true` gives a bare repository plus a clone a person works in.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+
+export const digestOf = (c: string) => `sha256:${c.repeat(64).slice(0, 64)}`;
+export const OLD_DIGEST = digestOf('1');
+
+export interface RepoOptions {
+  stagingAutoMerge?: boolean;
+  productionApprovals?: number;
+  productionFreeze?: string;
+  quarantine?: string;
+  services?: string[];
+}
+
+export interface TestRepo {
+  root: string;
+  /** Where Slipway is pointed: the bare repository, or the working tree of a non-bare one. */
+  repo: string;
+  /** A working clone for a person (same as `repo` when not bare). */
+  work: string;
+  git(args: string[], cwd?: string): string;
+  cleanup(): void;
+}
+
+const ENV = {
+  ...process.env,
+  GIT_AUTHOR_NAME: 'Pat Person',
+  GIT_AUTHOR_EMAIL: 'pat@example.com',
+  GIT_COMMITTER_NAME: 'Pat Person',
+  GIT_COMMITTER_EMAIL: 'pat@example.com',
+  GIT_CONFIG_NOSYSTEM: '1',
+  GIT_CONFIG_GLOBAL: '/dev/null',
+};
+
+export function serviceYaml(name: string, digest = OLD_DIGEST): string {
+  return [
+    `# ${name}: owned by the storefront team`,
+    'apiVersion: slipway.dev/v1',
+    'kind: Service',
+    'metadata:',
+    `  name: ${name}`,
+    'spec:',
+    '  image:',
+    `    repository: localhost:5000/${name}   # where the builder pushes`,
+    `    digest: ${digest}`,
+    '  replicas: 2 # two is enough here',
+    '  port: 8080',
+    '',
+  ].join('\n');
+}
+
+function envYaml(autoMerge: boolean, approvals: number): string {
+  return `apiVersion: slipway.dev/v1\nkind: Environment\nmetadata:\n  name: env\nspec:\n  target:\n    type: local\n  autoMerge: ${autoMerge}\n  approvals:\n    required: ${approvals}\n`;
+}
+
+export function makeEnvRepo(options: RepoOptions & { bare?: boolean } = {}): TestRepo {
+  const root = mkdtempSync(join(tmpdir(), 'slipway-promotion-'));
+  const work = join(root, 'work');
+  const git = (args: string[], cwd = work) => execFileSync('git', args, { cwd, env: ENV, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
+  mkdirSync(work);
+  git(['init', '-q', '-b', 'main']);
+  const files: Record<string, string> = {
+    'slipway.yaml': [
+      'apiVersion: slipway.dev/v1',
+      'kind: Slipway',
+      'metadata:',
+      '  name: shop',
+      'spec:',
+      '  environments: [staging, production]',
+      '  trust:',
+      '    keys:',
+      '      - name: builder',
+      '        publicKey: keys/builder.pub',
+      '    builders: ["https://slipway.dev/builder/local"]',
+      '    sources:',
+      '      - repo: "https://git.example/shop/*"',
+      '',
+    ].join('\n'),
+    'keys/builder.pub': '-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE\n-----END PUBLIC KEY-----\n',
+    'staging/environment.yaml': envYaml(options.stagingAutoMerge ?? true, 0),
+    'production/environment.yaml': envYaml(false, options.productionApprovals ?? 0),
+    'templates/service.yaml': serviceYaml('example', digestOf('0')).replace('# example: owned by the storefront team', '# Created by Slipway from templates/service.yaml'),
+  };
+  for (const s of options.services ?? ['web']) {
+    files[`staging/services/${s}.yaml`] = serviceYaml(s);
+    files[`production/services/${s}.yaml`] = serviceYaml(s);
+  }
+  if (options.productionFreeze) files['production/freeze.yaml'] = options.productionFreeze;
+  if (options.quarantine) files['quarantine.yaml'] = options.quarantine;
+  for (const [path, text] of Object.entries(files)) {
+    mkdirSync(dirname(join(work, path)), { recursive: true });
+    writeFileSync(join(work, path), text);
+  }
+  git(['add', '-A']);
+  git(['commit', '-q', '-m', 'Initial environments']);
+  let repo = work;
+  if (options.bare) {
+    repo = join(root, 'envs.git');
+    git(['clone', '-q', '--bare', work, repo], root);
+    git(['remote', 'add', 'origin', repo]);
+    git(['fetch', '-q', 'origin']);
+    git(['branch', '-q', '--set-upstream-to=origin/main', 'main']);
+  }
+  return { root, repo, work, git, cleanup: () => rmSync(root, { recursive: true, force: true }) };
+}
