@@ -33,3 +33,4 @@ export {
   type JobPhase,
   type JobStatus,
 } from './jobs.js';
+export { createClusterRecordStore, controllerConfigMapName, type ControllerRecordStore } from './controllerstore.js';
