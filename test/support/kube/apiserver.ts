@@ -17,6 +17,9 @@ export const KUBE_CACHE = process.env.SLIPWAY_KUBE_CACHE ?? join(homedir(), '.ca
 export const APISERVER_BINARY = join(KUBE_CACHE, 'bin', 'kube-apiserver');
 const ETCD_BINARY = 'etcd';
 
+/** For the beforeAll that starts apiserver + etcd: a loaded 2-core machine can take well over jest's default. */
+export const KUBE_START_TIMEOUT_MS = 150_000;
+
 export type Availability = { available: true } | { available: false; reason: string };
 
 export function kubeAvailability(): Availability {
@@ -222,7 +225,7 @@ export async function startKubeApiserver(options: StartOptions = {}): Promise<Ku
       ],
       join(dir, 'etcd.log'),
     );
-    await waitFor('etcd', async () => (await httpStatus(`http://127.0.0.1:${clientPort}/health`)) === 200, etcd, 20000);
+    await waitFor('etcd', async () => (await httpStatus(`http://127.0.0.1:${clientPort}/health`)) === 200, etcd, 40000);
 
     const securePort = await freePort();
     apiserver = startProcess(
@@ -253,7 +256,7 @@ export async function startKubeApiserver(options: StartOptions = {}): Promise<Ku
     );
     const server = `https://127.0.0.1:${securePort}`;
     const caPem = readFileSync(join(dir, 'ca.crt'), 'utf8');
-    await waitFor('kube-apiserver', async () => (await httpsStatus(`${server}/readyz`, token, caPem)) === 200, apiserver, 45000);
+    await waitFor('kube-apiserver', async () => (await httpsStatus(`${server}/readyz`, token, caPem)) === 200, apiserver, 90000);
 
     const kubeconfigPath = join(dir, 'kubeconfig');
     writeFileSync(

@@ -1,5 +1,5 @@
 /** API calls per change do not grow with the namespace: counted at the client against a real kube-apiserver. */
-import { describeWithKube, startKubeApiserver, type KubeApiserver } from '../../../support/kube/apiserver.js';
+import { KUBE_START_TIMEOUT_MS, describeWithKube, startKubeApiserver, type KubeApiserver } from '../../../support/kube/apiserver.js';
 import { ensureNamespace } from '../../../support/kube/cluster.js';
 import { createKubeClient, createKubernetesTarget, type ApiRequest, type KubernetesTarget } from '../../../../controller/targets/kubernetes/index.js';
 import type { TrackSpec } from '../../../../controller/targets/types.js';
@@ -16,7 +16,7 @@ describeWithKube('API calls of one changed service (real kube-apiserver)', () =>
     const client = createKubeClient(kube.kubeConfig(), { onRequest: (r) => calls.push(r) });
     await ensureNamespace(client, 'many');
     target = createKubernetesTarget({ client, namespace: 'many' });
-  });
+  }, KUBE_START_TIMEOUT_MS);
   afterAll(async () => {
     await kube?.stop();
   });

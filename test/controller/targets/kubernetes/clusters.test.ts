@@ -1,7 +1,7 @@
 /** An environment spanning several clusters, configured from environment.yaml's cluster entries (real kube-apiserver). */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { describeWithKube, startKubeApiserver, type KubeApiserver } from '../../../support/kube/apiserver.js';
+import { KUBE_START_TIMEOUT_MS, describeWithKube, startKubeApiserver, type KubeApiserver } from '../../../support/kube/apiserver.js';
 import { ensureNamespace, simulateDeploymentStatus } from '../../../support/kube/cluster.js';
 import { createEnvironmentTarget, createKubeClient, kubeConfigFor, mergeObservations, type KubeClient } from '../../../../controller/targets/kubernetes/index.js';
 import { SlipwayError } from '../../../../lib/errors.js';
@@ -32,7 +32,7 @@ describeWithKube('an environment on two clusters (real kube-apiserver)', () => {
     admin = createKubeClient(kube.kubeConfig());
     await ensureNamespace(admin, 'eu');
     await ensureNamespace(admin, 'us');
-  });
+  }, KUBE_START_TIMEOUT_MS);
   afterAll(async () => {
     await kube?.stop();
   });

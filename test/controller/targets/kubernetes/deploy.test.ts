@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
-import { describeWithKube, startKubeApiserver, type KubeApiserver } from '../../../support/kube/apiserver.js';
+import { KUBE_START_TIMEOUT_MS, describeWithKube, startKubeApiserver, type KubeApiserver } from '../../../support/kube/apiserver.js';
 import { ensureNamespace } from '../../../support/kube/cluster.js';
 import {
   builderJobFor,
@@ -79,7 +79,7 @@ describeWithKube('installing Slipway from deploy/ (real kube-apiserver)', () => 
     for (const o of manifests('target-namespace.yaml')) await admin.apply(o);
     for (const o of manifests('secrets.example.yaml')) await admin.apply(o);
     await admin.apply({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'payments-db', namespace: 'slipway-system' }, stringData: { password: 'x' } } as never);
-  });
+  }, KUBE_START_TIMEOUT_MS);
   afterAll(async () => {
     await kube?.stop();
   });

@@ -11,7 +11,7 @@ import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
 import { parse } from 'yaml';
-import { describeWithKube, startKubeApiserver, type KubeApiserver } from '../../../support/kube/apiserver.js';
+import { KUBE_START_TIMEOUT_MS, describeWithKube, startKubeApiserver, type KubeApiserver } from '../../../support/kube/apiserver.js';
 import { ensureNamespace } from '../../../support/kube/cluster.js';
 import { startPodDiscovery } from '../../../support/kube/podsd.js';
 import { startPrometheus, type RunningPrometheus } from '../../../support/kube/prometheus.js';
@@ -91,7 +91,7 @@ describeWithKube('track metrics through Prometheus Kubernetes discovery (real ku
     delete job.kubernetes_sd_configs;
     job.http_sd_configs = [{ url: discovery.url, refresh_interval: '1s' }];
     prometheus = await startPrometheus({ global: { scrape_interval: '1s', evaluation_interval: '1s' }, scrape_configs: [job] });
-  });
+  }, KUBE_START_TIMEOUT_MS);
   afterAll(async () => {
     await prometheus?.stop();
     await discovery?.close();

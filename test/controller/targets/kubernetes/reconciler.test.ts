@@ -7,7 +7,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describeWithKube, startKubeApiserver, type KubeApiserver } from '../../../support/kube/apiserver.js';
+import { KUBE_START_TIMEOUT_MS, describeWithKube, startKubeApiserver, type KubeApiserver } from '../../../support/kube/apiserver.js';
 import { ensureNamespace, simulateDeploymentStatus } from '../../../support/kube/cluster.js';
 import { EnvRepo, digestOf } from '../../../support/envrepo.js';
 import { GitCliRevert } from '../../../support/git-revert.js';
@@ -81,7 +81,7 @@ describeWithKube('the controller on Kubernetes (real kube-apiserver, simulated r
     await ensureNamespace(client, SYSTEM);
     repo = EnvRepo.create({ services: { web: { digest: A, strategy: STRATEGY, replicas: 4 } } });
     auditDir = mkdtempSync(join(tmpdir(), 'slipway-audit-'));
-  });
+  }, KUBE_START_TIMEOUT_MS);
   afterAll(async () => {
     await kube?.stop();
     repo?.cleanup();
