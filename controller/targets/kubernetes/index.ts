@@ -34,3 +34,4 @@ export {
   type JobStatus,
 } from './jobs.js';
 export { createClusterRecordStore, controllerConfigMapName, type ControllerRecordStore } from './controllerstore.js';
+export { createDriftWatcher, type DriftWatcher, type DriftWatcherOptions } from './driftwatch.js';

@@ -4,9 +4,9 @@
  */
 import { KUBE_START_TIMEOUT_MS, describeWithKube, startKubeApiserver, type KubeApiserver } from '../../../support/kube/apiserver.js';
 import { ensureNamespace, simulateDeploymentStatus } from '../../../support/kube/cluster.js';
-import { installHttpRouteCrd } from '../../../support/kube/gateway.js';
 import {
   createKubeClient,
+  createDriftWatcher,
   createKubernetesTarget,
   type DriftReport,
   type KubeClient,
@@ -34,7 +34,6 @@ describeWithKube('kubernetes target failures and drift (real kube-apiserver)', (
   beforeAll(async () => {
     kube = await startKubeApiserver();
     client = createKubeClient(kube.kubeConfig());
-    await installHttpRouteCrd(client);
   }, KUBE_START_TIMEOUT_MS);
   afterAll(async () => {
     await kube?.stop();
@@ -122,6 +121,42 @@ describeWithKube('kubernetes target failures and drift (real kube-apiserver)', (
       await target.ensureTrack(ref, 'stable', spec(NEW));
       expect(reports.map((r) => [r.object, r.field, r.manager])).toEqual([['Deployment/web', 'spec.replicas', 'kubectl-edit']]);
       expect(await replicasOf(ns, 'web')).toBe(4);
+    });
+  });
+
+  describe('the drift watcher', () => {
+    it('finds hand edits to settled services on its pass, puts them back, reports them, and goes on past a failing one', async () => {
+      const ns = await freshNamespace();
+      const target = createKubernetesTarget({ client, namespace: ns });
+      const web = { environment: 'staging', service: 'web' };
+      const api = { environment: 'staging', service: 'api' };
+      await target.ensureTrack(web, 'stable', spec(OLD));
+      await target.ensureTrack(api, 'stable', spec(OLD));
+      // Someone replaced cart's Service with one of their own: Slipway must not take it over.
+      const cart = { environment: 'staging', service: 'cart' };
+      await target.ensureTrack(cart, 'stable', spec(OLD));
+      await client.delete({ apiVersion: 'v1', kind: 'Service', name: 'cart', namespace: ns });
+      await client.create({ apiVersion: 'v1', kind: 'Service', metadata: { name: 'cart', namespace: ns }, spec: { ports: [{ port: 80, protocol: 'TCP' }] } } as never);
+      const reported: string[] = [];
+      const errors: string[] = [];
+      const watcher = createDriftWatcher({
+        target,
+        services: () => [cart, web, api],
+        onDrift: (r) => reported.push(`${r.service} ${r.object} ${r.field}`),
+        onError: (ref) => errors.push(ref.service),
+      });
+      expect(await watcher.checkOnce()).toEqual([]);
+      expect(errors).toEqual(['cart']);
+
+      const person = createKubeClient(kube.kubeConfig(), { fieldManager: 'kubectl-edit' });
+      const live = (await get<DeploymentView>(ns, 'Deployment', 'api'))!;
+      live.spec.template.spec.containers[0].image = 'registry.example/shop/web:latest';
+      await person.replace(live);
+
+      await watcher.checkOnce();
+      expect(reported).toEqual(['api Deployment/api spec.template.spec.containers[0].image']);
+      expect(errors).toEqual(['cart', 'cart']);
+      expect((await get<DeploymentView>(ns, 'Deployment', 'api'))?.spec.template.spec.containers[0].image).toBe(`registry.example/shop/web@${OLD}`);
     });
   });
 
