@@ -14,6 +14,7 @@ import { LABELS, MANAGER_VALUE } from './objects.js';
 
 const NAME = /^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/;
 const STATE_LABEL = 'slipway.dev/state';
+const SCOPE_LABEL = 'slipway.dev/scope';
 
 interface ConfigMap {
   apiVersion: 'v1';
@@ -33,8 +34,9 @@ export interface ControllerRecordStore<S extends { environment: string; service:
   saveEnvironment(record: E): Promise<void>;
 }
 
-export function controllerConfigMapName(environment: string): string {
-  return `slipway-controller-${environment}`;
+/** `slipway-controller-<environment>`, or `slipway-controller-<environment>.<scope>` for a store scoped to one cluster. */
+export function controllerConfigMapName(environment: string, scope?: string): string {
+  return `slipway-controller-${environment}${scope ? `.${scope}` : ''}`;
 }
 
 function checkName(kind: string, name: string): string {
@@ -48,11 +50,14 @@ const ENVIRONMENT_KEY = 'environment.json';
 export function createClusterRecordStore<S extends { environment: string; service: string }, E extends { environment: string }>(options: {
   client: KubeClient;
   namespace: string;
+  /** Keep a separate set of records per scope (e.g. per cluster, when each environment/cluster pair is its own shard). */
+  scope?: string;
   maxRetries?: number;
 }): ControllerRecordStore<S, E> {
   const { client, namespace } = options;
+  const scope = options.scope === undefined ? undefined : checkName('scope', options.scope);
   const maxRetries = options.maxRetries ?? 8;
-  const ref = (environment: string) => ({ apiVersion: 'v1', kind: 'ConfigMap', name: controllerConfigMapName(checkName('environment', environment)), namespace });
+  const ref = (environment: string) => ({ apiVersion: 'v1', kind: 'ConfigMap', name: controllerConfigMapName(checkName('environment', environment), scope), namespace });
   const read = async (environment: string) => (await client.get(ref(environment))) as ConfigMap | undefined;
 
   function parse<T>(environment: string, key: string, raw: string | undefined): T | undefined {
@@ -60,7 +65,7 @@ export function createClusterRecordStore<S extends { environment: string; servic
     try {
       return JSON.parse(raw) as T;
     } catch {
-      throw new SlipwayError('STATE_CORRUPT', `ConfigMap ${namespace}/${controllerConfigMapName(environment)} key ${key} is not JSON: fix or delete the key`, 'stalling');
+      throw new SlipwayError('STATE_CORRUPT', `ConfigMap ${namespace}/${controllerConfigMapName(environment, scope)} key ${key} is not JSON: fix or delete the key`, 'stalling');
     }
   }
 
@@ -73,9 +78,14 @@ export function createClusterRecordStore<S extends { environment: string; servic
         apiVersion: 'v1',
         kind: 'ConfigMap',
         metadata: {
-          name: controllerConfigMapName(environment),
+          name: controllerConfigMapName(environment, scope),
           namespace,
-          labels: { [LABELS.managedBy]: MANAGER_VALUE, [LABELS.environment]: environment, [STATE_LABEL]: 'controller' },
+          labels: {
+            [LABELS.managedBy]: MANAGER_VALUE,
+            [LABELS.environment]: environment,
+            [STATE_LABEL]: 'controller',
+            ...(scope ? { [SCOPE_LABEL]: scope } : {}),
+          },
           ...(current?.metadata.resourceVersion ? { resourceVersion: current.metadata.resourceVersion } : {}),
         },
         data,
@@ -92,7 +102,7 @@ export function createClusterRecordStore<S extends { environment: string; servic
   }
 
   return {
-    dir: `configmap://${namespace}/slipway-controller-*`,
+    dir: `configmap://${namespace}/slipway-controller-*${scope ? `.${scope}` : ''}`,
     async loadService(environment, service) {
       const key = serviceKey(service);
       return parse<S>(environment, key, (await read(environment))?.data?.[key]);
@@ -122,7 +132,8 @@ export function createClusterRecordStore<S extends { environment: string; servic
         .sort();
     },
     async listEnvironments() {
-      const maps = await client.list<ConfigMap & { metadata: { name: string } }>('v1', 'ConfigMap', namespace, `${STATE_LABEL}=controller`);
+      const selector = `${STATE_LABEL}=controller,${scope ? `${SCOPE_LABEL}=${scope}` : `!${SCOPE_LABEL}`}`;
+      const maps = await client.list<ConfigMap & { metadata: { name: string } }>('v1', 'ConfigMap', namespace, selector);
       return maps
         .map((m) => m.metadata.labels?.[LABELS.environment] ?? '')
         .filter((n) => NAME.test(n))
