@@ -272,6 +272,8 @@ export function createKubernetesTarget(options: KubernetesTargetOptions): Kubern
     },
 
     async observe(ref): Promise<ServiceObservation> {
+      // The one write observe may make: finishing a promotion whose new stable has become ready (the
+      // deployment controller got there between two looks), so the core sees it settled without another intent.
       let live = await readLive(ref);
       const state = trafficStateOf(live.root);
       if (state?.promoting) live = await settlePromotion(ref, live, state);
