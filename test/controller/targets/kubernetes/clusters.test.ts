@@ -65,7 +65,7 @@ describeWithKube('an environment on two clusters (real kube-apiserver)', () => {
   });
 
   it('refuses inCluster outside a pod, and a kubeconfig path that does not exist', () => {
-    expect(() => kubeConfigFor({ name: 'c', inCluster: true, namespace: 'x' }, { serviceAccountDir: join(kube.dir, 'nowhere') })).toThrow(/not running in a pod/);
+    expect(() => kubeConfigFor({ name: 'c', inCluster: true, namespace: 'x' }, { serviceAccountRoot: join(kube.dir, 'nowhere') })).toThrow(/not running in a pod/);
     expect(() => kubeConfigFor({ name: 'c', kubeconfig: join(kube.dir, 'missing.yaml'), namespace: 'x' })).toThrow(/does not exist/);
     const bad = join(kube.dir, 'bad.yaml');
     writeFileSync(bad, 'clusters: [');

@@ -3,7 +3,8 @@
  * everything the controller does and nothing more. The controller's ServiceAccount is impersonated by a token
  * user with the same name and groups, so the apiserver's RBAC authorizer judges the real rules.
  */
-import { readFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { KUBE_START_TIMEOUT_MS, describeWithKube, startKubeApiserver, type KubeApiserver } from '../../../support/kube/apiserver.js';
@@ -12,6 +13,7 @@ import {
   builderJobFor,
   builderJobStatus,
   createConfigMapStateStore,
+  createEnvironmentTarget,
   createKubeClient,
   createKubernetesTarget,
   loadBuilderTemplate,
@@ -130,6 +132,33 @@ describeWithKube('installing Slipway from deploy/ (real kube-apiserver)', () => 
         phase: 'failed',
         reason: 'BackoffLimitExceeded: Job has reached the specified backoff limit',
       });
+    });
+
+    it('runs in a pod with the in-cluster config: the mounted service account token and CA', async () => {
+      const root = mkdtempSync(join(tmpdir(), 'slipway-pod-'));
+      const saved = { host: process.env.KUBERNETES_SERVICE_HOST, port: process.env.KUBERNETES_SERVICE_PORT };
+      try {
+        const dir = join(root, 'var/run/secrets/kubernetes.io/serviceaccount');
+        mkdirSync(dir, { recursive: true });
+        writeFileSync(join(dir, 'token'), kube.kubeConfigFor(SA_USER).getCurrentUser()!.token!);
+        writeFileSync(join(dir, 'ca.crt'), kube.caPem);
+        writeFileSync(join(dir, 'namespace'), 'slipway-system');
+        const url = new URL(kube.server);
+        process.env.KUBERNETES_SERVICE_HOST = url.hostname;
+        process.env.KUBERNETES_SERVICE_PORT = url.port;
+        const target = createEnvironmentTarget({ clusters: [{ name: 'here', inCluster: true, namespace: 'shop-staging' }], serviceAccountRoot: root });
+        const ref = { environment: 'staging', service: 'cart' };
+        await target.ensureTrack(ref, 'stable', { repository: 'r.example/cart', digest: DIGEST, replicas: 1, port: 8080, healthPath: '/healthz', env: {} });
+        const d = await admin.get({ apiVersion: 'apps/v1', kind: 'Deployment', name: 'cart', namespace: 'shop-staging' });
+        expect((d?.metadata?.managedFields ?? []).map((m) => m.manager)).toEqual(['slipway']);
+        await target.removeService(ref);
+      } finally {
+        process.env.KUBERNETES_SERVICE_HOST = saved.host;
+        process.env.KUBERNETES_SERVICE_PORT = saved.port;
+        if (saved.host === undefined) delete process.env.KUBERNETES_SERVICE_HOST;
+        if (saved.port === undefined) delete process.env.KUBERNETES_SERVICE_PORT;
+        rmSync(root, { recursive: true, force: true });
+      }
     });
 
     it('can read the git and trust Secrets it is given, and no other Secret', async () => {
