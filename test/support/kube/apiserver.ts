@@ -108,8 +108,19 @@ function generateTls(dir: string): void {
   openssl(dir, ['rsa', '-in', 'sa.key', '-pubout', '-out', 'sa.pub']);
 }
 
+/**
+ * If the test process dies without its afterAll (killed by a timeout, SIGKILL), the child must not outlive it on a
+ * shared machine: a detached watchdog stops it once the test process is gone, and ends by itself when the child does.
+ */
+function guardAgainstOrphans(child: ChildProcess): void {
+  if (!child.pid) return;
+  const script = `while kill -0 ${process.pid} 2>/dev/null && kill -0 ${child.pid} 2>/dev/null; do sleep 2; done; kill ${child.pid} 2>/dev/null; true`;
+  spawn('bash', ['-c', script], { detached: true, stdio: 'ignore' }).unref();
+}
+
 function startProcess(cmd: string, args: string[], logFile: string): ChildProcess {
   const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  guardAgainstOrphans(child);
   const chunks: Buffer[] = [];
   const keep = (b: Buffer) => {
     chunks.push(b);
