@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import * as build from './build.js';
+import * as signBuild from './sign-build.js';
 import * as init from './init.js';
 import * as validate from './validate.js';
 import * as verify from './verify.js';
@@ -10,6 +11,9 @@ import * as approve from './approve.js';
 import * as merge from './merge.js';
 import * as freeze from './freeze.js';
 import * as log from './log.js';
+import * as controller from './controller.js';
+import * as status from './status.js';
+import * as demo from './demo.js';
 
 /**
  * Every command module exports `register(program)`. Add yours with one import line and one list line
@@ -19,6 +23,7 @@ const modules: { register(program: Command): void }[] = [
   init,
   validate,
   build,
+  signBuild,
   verify,
   rollback,
   promote,
@@ -27,6 +32,9 @@ const modules: { register(program: Command): void }[] = [
   merge,
   freeze,
   log,
+  controller,
+  status,
+  demo,
 ];
 
 export function registerCommands(program: Command): void {
