@@ -35,7 +35,7 @@ export function makeRepo(root: string): string {
   const commit = (n: number, message: string, files: string) =>
     `commit refs/heads/main\ncommitter bench <b@example.com> ${1_700_000_000 + n * 60} +0000\ndata ${Buffer.byteLength(message)}\n${message}\n${files}`;
   let files = '';
-  files += blob('slipway.yaml', 'apiVersion: slipway.dev/v1\nkind: Slipway\nmetadata:\n  name: bench\nspec:\n  environments: [staging, production]\n  trust:\n    keys:\n      - name: builder\n        publicKey: keys/builder.pub\n    builders: ["https://slipway.dev/builder/local/v1"]\n    sources:\n      - repo: "https://git.example/*"\n');
+  files += blob('slipway.yaml', 'apiVersion: slipway.dev/v1\nkind: Slipway\nmetadata:\n  name: bench\nspec:\n  environments: [staging, production]\n  trust:\n    keys:\n      - name: builder\n        publicKey: keys/builder.pub\n    builders: ["https://slipway.dev/builder/v1"]\n    sources:\n      - repo: "https://git.example/*"\n');
   files += blob('keys/builder.pub', '-----BEGIN PUBLIC KEY-----\n-----END PUBLIC KEY-----\n');
   for (const env of ['staging', 'production']) {
     files += blob(`${env}/environment.yaml`, `apiVersion: slipway.dev/v1\nkind: Environment\nmetadata:\n  name: ${env}\nspec:\n  target:\n    type: local\n  autoMerge: true\n`);

@@ -7,6 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { DEFAULT_BUILDER_ID } from '../../lib/provenance/index.js';
 
 export const digestOf = (c: string) => `sha256:${c.repeat(64).slice(0, 64)}`;
 export const OLD_DIGEST = digestOf('1');
@@ -83,7 +84,7 @@ export function makeEnvRepo(options: RepoOptions & { bare?: boolean } = {}): Tes
       '    keys:',
       '      - name: builder',
       '        publicKey: keys/builder.pub',
-      `    builders: ${JSON.stringify(options.builders ?? ['https://slipway.dev/builder/local/v1'])}`,
+      `    builders: ${JSON.stringify(options.builders ?? [DEFAULT_BUILDER_ID])}`,
       '    sources:',
       '      - repo: "https://git.example/shop/*"',
       '',
