@@ -234,13 +234,7 @@ export class Repo {
     const refPath = join(this.gitdir, ref);
     const lockPath = `${refPath}.lock`;
     fs.mkdirSync(join(refPath, '..'), { recursive: true });
-    let fd: number;
-    try {
-      fd = fs.openSync(lockPath, 'wx');
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
-      throw err;
-    }
+    let fd = await this.lock(lockPath);
     try {
       const current = await this.resolve(ref);
       if (current !== expected) return false;
@@ -256,6 +250,27 @@ export class Repo {
     } finally {
       if (fd >= 0) fs.closeSync(fd);
       fs.rmSync(lockPath, { force: true });
+    }
+  }
+
+  /**
+   * Take `<ref>.lock` the way git does; while another writer (Slipway or git) holds it, wait for it like
+   * git's core.filesRefLockTimeout, then give up with the lock's path so a person can remove a stale one.
+   */
+  private async lock(lockPath: string, timeoutMs = 2000): Promise<number> {
+    const started = Date.now();
+    for (let delay = 5; ; delay = Math.min(delay * 2, 100)) {
+      try {
+        return fs.openSync(lockPath, 'wx');
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+        if (Date.now() - started > timeoutMs) {
+          throw new SlipwayError('REF_LOCKED', `${lockPath} is held by another git process; if none is running, remove that file and try again`, 'waiting', {
+            lock: lockPath,
+          });
+        }
+        await new Promise((resolve) => setTimeout(resolve, delay));
+      }
     }
   }
 

@@ -191,6 +191,18 @@ describe('local git provider', () => {
     });
   });
 
+  describe('when git holds the lock on main', () => {
+    it('waits like git, then refuses with the lock path and changes nothing', async () => {
+      r = makeEnvRepo({ bare: true });
+      const provider = new LocalGitProvider({ repo: r.repo, verify: verifier().verify, clock });
+      const p = await provider.propose(change());
+      const before = r.git(['rev-parse', 'main'], r.repo);
+      writeFileSync(join(r.repo, 'refs', 'heads', 'main.lock'), '');
+      await expectRefusal(provider.merge(p.id, { actor: 'robin' }), 'REF_LOCKED', /main\.lock is held by another git process/);
+      expect(r.git(['rev-parse', 'main'], r.repo)).toBe(before);
+    });
+  });
+
   describe('two proposals for the same service and environment', () => {
     it('supersedes the older one, closing it with a note kept in git', async () => {
       r = makeEnvRepo({ bare: true });
