@@ -4,12 +4,11 @@
  * the merge commit and the audit log.
  */
 import type { Command } from 'commander';
-import { actorOf, openProvider, parseInstant, reportFailure, withRepoFlags, type RepoFlags } from '../../lib/promote/index.js';
+import { actorOf, openProvider, reportFailure, withRepoFlags, type RepoFlags } from '../../lib/promote/index.js';
 
 interface MergeOptions extends RepoFlags {
   as?: string;
   override?: string;
-  at?: string;
   json?: boolean;
 }
 
@@ -20,13 +19,12 @@ export function register(program: Command): void {
     .argument('<proposal>', 'the proposal: <env>/<service>-<short digest> (see slipway proposals), or #<number> on GitHub')
     .option('--as <name>', 'who merges: "Name <email>" (default $SLIPWAY_ACTOR or the login name)')
     .option('--override <reason>', 'merge during a freeze window; the reason is recorded in the merge commit')
-    .option('--at <time>', 'evaluate freeze windows at this instant instead of now (e.g. 2026-12-24T18:00:00+01:00)')
     .option('--json', 'print the result as JSON')
     .addHelpText('after', '\nExit status: 0 merged; 1 refused (NOT_VERIFIED, QUARANTINED, APPROVALS_MISSING, FROZEN, NOT_OPEN); 2 bad input or an unreadable repository.');
   withRepoFlags(command).action(async (id: string, opts: MergeOptions) => {
     try {
       const { provider } = openProvider(opts);
-      const result = await provider.merge(id, { actor: actorOf(opts.as), override: opts.override, now: parseInstant(opts.at, '--at') });
+      const result = await provider.merge(id, { actor: actorOf(opts.as), override: opts.override });
       if (opts.json) process.stdout.write(`${JSON.stringify({ ok: true, ...result }, null, 2)}\n`);
       else {
         const p = result.proposal;

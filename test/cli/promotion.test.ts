@@ -13,10 +13,10 @@ const FREEZE = [
   'kind: FreezeWindows',
   'spec:',
   '  windows:',
-  '    - name: year-end',
-  '      reason: holidays',
-  "      start: '2026-12-20T00:00'",
-  "      end: '2027-01-04T00:00'",
+  '    - name: migration',
+  '      reason: datacenter move',
+  "      start: '2000-01-01T00:00'",
+  "      end: '2100-01-01T00:00'",
   '      timeZone: Europe/Berlin',
   '',
 ].join('\n');
@@ -67,9 +67,9 @@ describe('slipway promotion commands', () => {
   });
 
   it('merge during the freeze exits 1 naming the window and its end, and writes the refusal to the audit log', () => {
-    const out = slipway('merge', proposalId, '--repo', r.repo, '--at', '2026-12-24T18:00:00+01:00');
+    const out = slipway('merge', proposalId, '--repo', r.repo);
     expect(out.code).toBe(1);
-    expect(out.stderr).toBe(`slipway merge: production is frozen by "year-end" (holidays) until 2027-01-04T00:00:00+01:00; merge after that, or pass --override "<reason>"\n`);
+    expect(out.stderr).toBe(`slipway merge: production is frozen by "migration" (datacenter move) until 2100-01-01T00:00:00+01:00; merge after that, or pass --override "<reason>"\n`);
     const audit = readFileSync(join(home, 'audit', 'promotion.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
     expect(audit.at(-1)).toMatchObject({ action: 'refused', code: 'FROZEN', proposal: proposalId, actor: 'Casey' });
     expect(audit.map((e) => e.action)).toEqual(['refused', 'approved', 'refused']);
@@ -78,15 +78,15 @@ describe('slipway promotion commands', () => {
   it('freeze status shows the window in force and exits 1, or the next one and exits 0', () => {
     const frozen = slipway('freeze', 'status', '--repo', r.repo, '--env', 'production', '--at', '2026-12-24T18:00:00+01:00');
     expect(frozen.code).toBe(1);
-    expect(frozen.stdout).toBe('production: frozen by "year-end" (holidays) until 2027-01-04T00:00:00+01:00\n');
-    const open = slipway('freeze', 'status', '--repo', r.repo, '--at', '2026-12-01T00:00:00Z', '--json');
+    expect(frozen.stdout).toBe('production: frozen by "migration" (datacenter move) until 2100-01-01T00:00:00+01:00\n');
+    const open = slipway('freeze', 'status', '--repo', r.repo, '--at', '1999-12-01T00:00:00Z', '--json');
     expect(open.code).toBe(0);
     const json = JSON.parse(open.stdout);
     expect(json.environments.map((e: { environment: string; frozen: boolean }) => [e.environment, e.frozen])).toEqual([
       ['staging', false],
       ['production', false],
     ]);
-    expect(json.environments[1].next).toMatchObject({ name: 'year-end', start: '2026-12-19T23:00:00.000Z' });
+    expect(json.environments[1].next).toMatchObject({ name: 'migration', start: '1999-12-31T23:00:00.000Z' });
   });
 
   it('names what is wrong with bad input and exits 2', () => {
