@@ -13,3 +13,4 @@ export {
   type Observation,
 } from './election.js';
 export { createShardManager, shardOf, type ShardManager, type ShardManagerOptions } from './shards.js';
+export { createShardedRunner, type Pair, type PairWorker, type ShardedRunner, type ShardedRunnerOptions } from './runner.js';

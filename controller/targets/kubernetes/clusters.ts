@@ -16,15 +16,16 @@ import { createKubernetesTarget, type DriftReport, type KubernetesTarget, type K
 export interface KubeConfigSource {
   /** Where relative kubeconfig paths are resolved (default: the working directory). */
   baseDir?: string;
-  /** In-cluster config location (tests point it elsewhere). */
-  serviceAccountDir?: string;
+  /** Prefix of /var/run/secrets/kubernetes.io/serviceaccount for the in-cluster config (tests point it elsewhere). */
+  serviceAccountRoot?: string;
 }
 
 export function kubeConfigFor(cluster: KubernetesCluster, source: KubeConfigSource = {}): KubeConfig {
   const kc = new KubeConfig();
   const where = `cluster "${cluster.name}" (environment.yaml target.kubernetes.clusters)`;
   if (cluster.inCluster) {
-    const dir = source.serviceAccountDir ?? '/var/run/secrets/kubernetes.io/serviceaccount';
+    const root = source.serviceAccountRoot ?? '';
+    const dir = `${root}/var/run/secrets/kubernetes.io/serviceaccount`;
     if (!existsSync(join(dir, 'token')) || !process.env.KUBERNETES_SERVICE_HOST) {
       throw new SlipwayError(
         'KUBE_CONFIG',
@@ -33,7 +34,8 @@ export function kubeConfigFor(cluster: KubernetesCluster, source: KubeConfigSour
         { cluster: cluster.name },
       );
     }
-    kc.loadFromCluster();
+    // The token is read from its file on every request, so a rotated (projected) token is picked up.
+    kc.loadFromCluster(root);
   } else if (cluster.kubeconfig) {
     const raw = cluster.kubeconfig.startsWith('~/') ? join(homedir(), cluster.kubeconfig.slice(2)) : cluster.kubeconfig;
     const path = isAbsolute(raw) ? raw : resolve(source.baseDir ?? process.cwd(), raw);

@@ -21,3 +21,17 @@ export { deploymentReadiness, trackStatusOf, type DeploymentReadiness } from './
 export { createKubernetesTarget, differences, type KubernetesTarget, type KubernetesTargetOptions, type DriftReport } from './target.js';
 export { createConfigMapStateStore, stateConfigMapName, type RolloutStateStore, type StoredState } from './statestore.js';
 export { kubeConfigFor, createEnvironmentTarget, fanOut, mergeObservations, type EnvironmentTargetOptions, type KubeConfigSource, type MultiClusterTarget } from './clusters.js';
+export {
+  builderJobFor,
+  builderJobName,
+  builderJobStatus,
+  defaultBuilderTemplatePath,
+  jobStatusOf,
+  loadBuilderTemplate,
+  startBuilderJob,
+  type BuilderRun,
+  type JobPhase,
+  type JobStatus,
+} from './jobs.js';
+export { createClusterRecordStore, controllerConfigMapName, type ControllerRecordStore } from './controllerstore.js';
+export { createDriftWatcher, type DriftWatcher, type DriftWatcherOptions } from './driftwatch.js';

@@ -198,7 +198,10 @@ export function createKubernetesTarget(options: KubernetesTargetOptions): Kubern
       const live = await readLive(ref);
       assertOurs(live.root, `Service ${ref.service}`);
       assertOurs(live.stable, `Deployment ${deploymentName(ref.service, 'stable')}`);
-      const state = trafficStateOf(live.root) ?? initialState(ref);
+      const stored = trafficStateOf(live.root);
+      // A new rollout (no canary yet) starts in the mode the service's strategy asks for now; one in flight
+      // keeps the mode it started with, so a strategy edit never reshuffles traffic mid-rollout.
+      const state = stored && (live.canary || stored.promoting) ? stored : { ...initialState(ref), ...(stored && !live.canary ? { canaryWeight: 0 } : {}) };
       const specs = { stable: trackSpecOf(live.stable), canary: trackSpecOf(live.canary), [track]: spec };
       const objects = desiredObjects(ref, specs, state).filter(
         // The other track's Deployment is only re-applied when its replicas depend on this one (replica ratio).
@@ -269,6 +272,8 @@ export function createKubernetesTarget(options: KubernetesTargetOptions): Kubern
     },
 
     async observe(ref): Promise<ServiceObservation> {
+      // The one write observe may make: finishing a promotion whose new stable has become ready (the
+      // deployment controller got there between two looks), so the core sees it settled without another intent.
       let live = await readLive(ref);
       const state = trafficStateOf(live.root);
       if (state?.promoting) live = await settlePromotion(ref, live, state);

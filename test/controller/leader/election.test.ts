@@ -2,7 +2,7 @@
  * Leader election and sharding against a real kube-apiserver. The clock is controlled: each replica's
  * `step()` is one acquire-or-renew attempt, the test advances time between steps and never sleeps.
  */
-import { describeWithKube, startKubeApiserver, type KubeApiserver } from '../../support/kube/apiserver.js';
+import { KUBE_START_TIMEOUT_MS, describeWithKube, startKubeApiserver, type KubeApiserver } from '../../support/kube/apiserver.js';
 import { ensureNamespace } from '../../support/kube/cluster.js';
 import { createKubeClient, type KubeClient } from '../../../controller/targets/kubernetes/index.js';
 import {
@@ -80,7 +80,7 @@ describeWithKube('leader election on a Lease (real kube-apiserver)', () => {
     kube = await startKubeApiserver();
     client = createKubeClient(kube.kubeConfig());
     await ensureNamespace(client, ns);
-  });
+  }, KUBE_START_TIMEOUT_MS);
   afterAll(async () => {
     await kube?.stop();
   });

@@ -17,6 +17,9 @@ export const KUBE_CACHE = process.env.SLIPWAY_KUBE_CACHE ?? join(homedir(), '.ca
 export const APISERVER_BINARY = join(KUBE_CACHE, 'bin', 'kube-apiserver');
 const ETCD_BINARY = 'etcd';
 
+/** For the beforeAll that starts apiserver + etcd: a loaded 2-core machine can take well over jest's default. */
+export const KUBE_START_TIMEOUT_MS = 150_000;
+
 export type Availability = { available: true } | { available: false; reason: string };
 
 export function kubeAvailability(): Availability {
@@ -105,8 +108,19 @@ function generateTls(dir: string): void {
   openssl(dir, ['rsa', '-in', 'sa.key', '-pubout', '-out', 'sa.pub']);
 }
 
+/**
+ * If the test process dies without its afterAll (killed by a timeout, SIGKILL), the child must not outlive it on a
+ * shared machine: a detached watchdog stops it once the test process is gone, and ends by itself when the child does.
+ */
+function guardAgainstOrphans(child: ChildProcess): void {
+  if (!child.pid) return;
+  const script = `while kill -0 ${process.pid} 2>/dev/null && kill -0 ${child.pid} 2>/dev/null; do sleep 2; done; kill ${child.pid} 2>/dev/null; true`;
+  spawn('bash', ['-c', script], { detached: true, stdio: 'ignore' }).unref();
+}
+
 function startProcess(cmd: string, args: string[], logFile: string): ChildProcess {
   const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  guardAgainstOrphans(child);
   const chunks: Buffer[] = [];
   const keep = (b: Buffer) => {
     chunks.push(b);
@@ -222,7 +236,7 @@ export async function startKubeApiserver(options: StartOptions = {}): Promise<Ku
       ],
       join(dir, 'etcd.log'),
     );
-    await waitFor('etcd', async () => (await httpStatus(`http://127.0.0.1:${clientPort}/health`)) === 200, etcd, 20000);
+    await waitFor('etcd', async () => (await httpStatus(`http://127.0.0.1:${clientPort}/health`)) === 200, etcd, 40000);
 
     const securePort = await freePort();
     apiserver = startProcess(
@@ -253,7 +267,7 @@ export async function startKubeApiserver(options: StartOptions = {}): Promise<Ku
     );
     const server = `https://127.0.0.1:${securePort}`;
     const caPem = readFileSync(join(dir, 'ca.crt'), 'utf8');
-    await waitFor('kube-apiserver', async () => (await httpsStatus(`${server}/readyz`, token, caPem)) === 200, apiserver, 45000);
+    await waitFor('kube-apiserver', async () => (await httpsStatus(`${server}/readyz`, token, caPem)) === 200, apiserver, 90000);
 
     const kubeconfigPath = join(dir, 'kubeconfig');
     writeFileSync(

@@ -1,7 +1,7 @@
 /** An environment spanning several clusters, configured from environment.yaml's cluster entries (real kube-apiserver). */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { describeWithKube, startKubeApiserver, type KubeApiserver } from '../../../support/kube/apiserver.js';
+import { KUBE_START_TIMEOUT_MS, describeWithKube, startKubeApiserver, type KubeApiserver } from '../../../support/kube/apiserver.js';
 import { ensureNamespace, simulateDeploymentStatus } from '../../../support/kube/cluster.js';
 import { createEnvironmentTarget, createKubeClient, kubeConfigFor, mergeObservations, type KubeClient } from '../../../../controller/targets/kubernetes/index.js';
 import { SlipwayError } from '../../../../lib/errors.js';
@@ -32,7 +32,7 @@ describeWithKube('an environment on two clusters (real kube-apiserver)', () => {
     admin = createKubeClient(kube.kubeConfig());
     await ensureNamespace(admin, 'eu');
     await ensureNamespace(admin, 'us');
-  });
+  }, KUBE_START_TIMEOUT_MS);
   afterAll(async () => {
     await kube?.stop();
   });
@@ -65,7 +65,7 @@ describeWithKube('an environment on two clusters (real kube-apiserver)', () => {
   });
 
   it('refuses inCluster outside a pod, and a kubeconfig path that does not exist', () => {
-    expect(() => kubeConfigFor({ name: 'c', inCluster: true, namespace: 'x' }, { serviceAccountDir: join(kube.dir, 'nowhere') })).toThrow(/not running in a pod/);
+    expect(() => kubeConfigFor({ name: 'c', inCluster: true, namespace: 'x' }, { serviceAccountRoot: join(kube.dir, 'nowhere') })).toThrow(/not running in a pod/);
     expect(() => kubeConfigFor({ name: 'c', kubeconfig: join(kube.dir, 'missing.yaml'), namespace: 'x' })).toThrow(/does not exist/);
     const bad = join(kube.dir, 'bad.yaml');
     writeFileSync(bad, 'clusters: [');

@@ -9,7 +9,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
-import { describeWithKube, startKubeApiserver, type KubeApiserver } from '../../../support/kube/apiserver.js';
+import { KUBE_START_TIMEOUT_MS, describeWithKube, startKubeApiserver, type KubeApiserver } from '../../../support/kube/apiserver.js';
 import { ensureNamespace, simulateDeploymentStatus } from '../../../support/kube/cluster.js';
 import {
   createConfigMapStateStore,
@@ -61,7 +61,7 @@ describeWithKube('a canary on Kubernetes (real kube-apiserver, simulated readine
     writeFileSync(join(repo, FILE), serviceYaml(OLD));
     git(repo, 'add', '.');
     git(repo, 'commit', '-q', '-m', 'web: first release');
-  });
+  }, KUBE_START_TIMEOUT_MS);
   afterAll(async () => {
     await kube?.stop();
     if (repo) rmSync(repo, { recursive: true, force: true });

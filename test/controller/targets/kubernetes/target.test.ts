@@ -2,18 +2,16 @@
  * The Kubernetes target against a real kube-apiserver + etcd. There is no kubelet or controller-manager:
  * where readiness matters the test writes the Deployment status itself ("simulated readiness").
  */
-import { describeWithKube, startKubeApiserver, type KubeApiserver } from '../../../support/kube/apiserver.js';
+import { KUBE_START_TIMEOUT_MS, describeWithKube, startKubeApiserver, type KubeApiserver } from '../../../support/kube/apiserver.js';
 import { ensureNamespace, simulateDeploymentStatus } from '../../../support/kube/cluster.js';
 import { installHttpRouteCrd } from '../../../support/kube/gateway.js';
 import {
   createKubeClient,
   createKubernetesTarget,
-  type DriftReport,
   type KubeClient,
   type KubeObject,
 } from '../../../../controller/targets/kubernetes/index.js';
 import type { ServiceRef, TrackSpec } from '../../../../controller/targets/types.js';
-import { SlipwayError } from '../../../../lib/errors.js';
 
 const OLD = `sha256:${'a1'.repeat(32)}`;
 const NEW = `sha256:${'b2'.repeat(32)}`;
@@ -35,7 +33,7 @@ describeWithKube('kubernetes target (real kube-apiserver)', () => {
     kube = await startKubeApiserver();
     client = createKubeClient(kube.kubeConfig());
     await installHttpRouteCrd(client);
-  });
+  }, KUBE_START_TIMEOUT_MS);
   afterAll(async () => {
     await kube?.stop();
   });
@@ -219,106 +217,24 @@ describeWithKube('kubernetes target (real kube-apiserver)', () => {
     });
   });
 
-  describe('when a rollout never becomes ready', () => {
-    it('reports the failure with the reason from the Deployment conditions (simulated progress deadline)', async () => {
+  describe('when a service changes strategy between rollouts', () => {
+    it('starts the next rollout in the new traffic mode and keeps a running one in its own', async () => {
       const ns = await freshNamespace();
-      const target = createKubernetesTarget({ client, namespace: ns });
-      await target.ensureTrack(ref, 'stable', spec(OLD));
-      await target.ensureTrack(ref, 'canary', spec(NEW, 2));
-      await target.setWeight(ref, 50);
-      await simulateDeploymentStatus(client, ns, 'web-canary', { ready: 0, deadlineExceeded: 'ReplicaSet "web-canary-5d9" has timed out progressing.' });
-      const canary = (await target.observe(ref)).canary;
-      expect(canary?.failed).toBe('ProgressDeadlineExceeded: ReplicaSet "web-canary-5d9" has timed out progressing.');
-      expect(canary?.readyReplicas).toBe(0);
-    });
-  });
-
-  describe('drift', () => {
-    it('detects a hand edit to a managed field, puts it back and reports it', async () => {
-      const ns = await freshNamespace();
-      const reports: DriftReport[] = [];
-      const target = createKubernetesTarget({ client, namespace: ns, cluster: 'eu-1', onDrift: (r) => reports.push(r) });
-      await target.ensureTrack(ref, 'stable', spec(OLD));
-      expect(await target.repairDrift(ref)).toEqual([]);
-
-      // What `kubectl edit` does: an update under another field manager.
-      const person = createKubeClient(kube.kubeConfig(), { fieldManager: 'kubectl-edit' });
-      const live = (await get<DeploymentView>(ns, 'Deployment', 'web'))!;
-      live.spec.template.spec.containers[0].image = 'registry.example/shop/web:hotfix';
-      live.spec.replicas = 9;
-      await person.replace(live);
-
-      const found = await target.repairDrift(ref);
-      expect(found.map((r) => `${r.cluster} ${r.object} ${r.field}`).sort()).toEqual([
-        'eu-1 Deployment/web spec.replicas',
-        'eu-1 Deployment/web spec.template.spec.containers[0].image',
-      ]);
-      expect(reports).toEqual(expect.arrayContaining(found));
-      const repaired = await get<DeploymentView>(ns, 'Deployment', 'web');
-      expect(repaired?.spec.template.spec.containers[0].image).toBe(`registry.example/shop/web@${OLD}`);
-      expect(repaired?.spec.replicas).toBe(4);
-      expect(await target.repairDrift(ref)).toEqual([]);
-    });
-
-    it('puts back a Service selector switched by hand and a per-track Service deleted by hand', async () => {
-      const ns = await freshNamespace();
-      const target = createKubernetesTarget({ client, namespace: ns });
-      await target.ensureTrack(ref, 'stable', spec(OLD));
-      const person = createKubeClient(kube.kubeConfig(), { fieldManager: 'kubectl-edit' });
-      const svc = (await get<{ spec: { selector: Record<string, string> } }>(ns, 'Service', 'web'))!;
-      svc.spec.selector = { app: 'something-else' };
-      await person.replace(svc);
-      await person.delete({ apiVersion: 'v1', kind: 'Service', name: 'web-canary', namespace: ns });
-
-      const found = await target.repairDrift(ref);
-      expect(found.map((r) => `${r.object} ${r.field}`).sort()).toEqual(['Service/web spec.selector.app', 'Service/web-canary ']);
-      expect(await selectorOf(ns, 'web')).toEqual({ app: 'web' });
-      expect(await get(ns, 'Service', 'web-canary')).toBeDefined();
-    });
-
-    it('reports a conflicting hand edit met while applying a new track, and takes the field back', async () => {
-      const ns = await freshNamespace();
-      const reports: DriftReport[] = [];
-      const target = createKubernetesTarget({ client, namespace: ns, onDrift: (r) => reports.push(r) });
-      await target.ensureTrack(ref, 'stable', spec(OLD));
-      const person = createKubeClient(kube.kubeConfig(), { fieldManager: 'kubectl-edit' });
-      const live = (await get<DeploymentView>(ns, 'Deployment', 'web'))!;
-      live.spec.replicas = 7;
-      await person.replace(live);
-      await target.ensureTrack(ref, 'stable', spec(NEW));
-      expect(reports.map((r) => [r.object, r.field, r.manager])).toEqual([['Deployment/web', 'spec.replicas', 'kubectl-edit']]);
-      expect(await replicasOf(ns, 'web')).toBe(4);
-    });
-  });
-
-  describe('objects Slipway does not manage', () => {
-    it('refuses to take over a Service someone else created, with a clear error', async () => {
-      const ns = await freshNamespace();
-      await client.apply({ apiVersion: 'v1', kind: 'Service', metadata: { name: 'web', namespace: ns }, spec: { ports: [{ port: 80, protocol: 'TCP' }] } } as never);
-      const target = createKubernetesTarget({ client, namespace: ns });
-      const err = await target.ensureTrack(ref, 'stable', spec(OLD)).catch((e: unknown) => e);
-      expect(err).toBeInstanceOf(SlipwayError);
-      expect((err as SlipwayError).code).toBe('KUBE_NOT_OURS');
-      expect((err as Error).message).toMatch(/Service web .* not managed by Slipway/);
-      expect(await get(ns, 'Deployment', 'web')).toBeUndefined();
-    });
-
-    it('removing a service deletes only the objects Slipway manages', async () => {
-      const ns = await freshNamespace();
-      const target = createKubernetesTarget({ client, namespace: ns });
+      let strategy: 'canary' | 'blueGreen' = 'canary';
+      const target = createKubernetesTarget({ client, namespace: ns, trafficModeOf: () => strategy });
       await target.ensureTrack(ref, 'stable', spec(OLD));
       await target.ensureTrack(ref, 'canary', spec(NEW));
-      await target.removeService(ref);
-      for (const [kind, name] of [
-        ['Deployment', 'web'],
-        ['Deployment', 'web-canary'],
-        ['Service', 'web'],
-        ['Service', 'web-stable'],
-        ['Service', 'web-canary'],
-      ]) {
-        expect(await get(ns, kind, name)).toBeUndefined();
-      }
-      expect(await target.observe(ref)).toEqual({ canaryWeight: 0 });
+      await target.setWeight(ref, 50);
+      strategy = 'blueGreen';
+      // Mid-rollout: still a replica-ratio canary.
+      await target.ensureTrack(ref, 'canary', spec(NEW));
+      expect([await replicasOf(ns, 'web'), await replicasOf(ns, 'web-canary')]).toEqual([2, 2]);
+      await target.removeTrack(ref, 'canary');
+      // The next rollout is blue-green: full-size preview, the Service selects stable only.
+      await target.ensureTrack(ref, 'canary', spec(NEW));
+      expect([await replicasOf(ns, 'web'), await replicasOf(ns, 'web-canary')]).toEqual([4, 4]);
+      expect(await selectorOf(ns, 'web')).toEqual({ app: 'web', 'slipway.dev/track': 'stable' });
     });
   });
+
 });
