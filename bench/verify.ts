@@ -28,7 +28,7 @@ const pair = generateKeyPairSync('ec', { namedCurve: 'P-256', privateKeyEncoding
 const key: SigningKeyMaterial = { name: 'release', privateKeyPem: pair.privateKey, publicKeyPem: pair.publicKey };
 const policy: TrustPolicy = {
   keys: [{ name: 'release', publicKey: 'keys/release.pub' }],
-  builders: ['https://slipway.dev/builder/local/v1'],
+  builders: ['https://slipway.dev/builder/v1'],
   sources: [{ repo: 'https://git.example/acme/*', branches: ['main'] }],
 };
 const publicKeys = { release: key.publicKeyPem };
@@ -166,8 +166,35 @@ async function endToEnd(): Promise<{ coldMs: number; warmMs: number; n: number }
   }
 }
 
+/** verifyImage against an OCI layout directory holding `n` signed images (its referrers are found by scanning index.json). */
+async function layout(n: number): Promise<{ coldMs: number; n: number }> {
+  const dir = await mkdtemp(join(tmpdir(), 'slipway-bench-layout-'));
+  try {
+    const store = openImageStore(`oci:${dir}`);
+    const digests: string[] = [];
+    for (let i = 0; i < n; i++) {
+      const config = Buffer.from(canonicalJson({ architecture: 'amd64', os: 'linux', config: { Labels: { layout: String(i) } }, rootfs: { type: 'layers', diff_ids: [] } }));
+      const manifest = Buffer.from(
+        canonicalJson({ schemaVersion: 2, mediaType: MEDIA_TYPES.imageManifest, config: { mediaType: MEDIA_TYPES.imageConfig, digest: computeDigest(config), size: config.length }, layers: [] }),
+      );
+      const digest = await pushImage(store, { manifestBytes: manifest, blobs: [{ digest: computeDigest(config), bytes: config }] });
+      await signAndAttach({ store, digest, key, statement: statementFor(digest, store.repository) });
+      digests.push(digest);
+    }
+    const start = performance.now();
+    for (const digest of digests) {
+      const r = await verifyImage({ store, repository: store.repository, digest, service: 'web', policy, publicKeys, now: NOW });
+      if (!r.ok) throw new Error(`layout refused: ${r.code} ${r.message}`);
+    }
+    return { coldMs: performance.now() - start, n };
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
 const c = await core();
 const e = await endToEnd();
+const l = await layout(E2E_COUNT);
 const lines = [
   `verify, ${COUNT} distinct attestations (Node ${process.version}, ${cpus().length} cores: ${cpus()[0]?.model ?? '?'})`,
   `  core cold (signature + policy, attestation in memory): ${perOp(c.coldMs, COUNT)} per verify  (target < 5 ms)`,
@@ -179,4 +206,5 @@ if (e) {
 } else {
   lines.push('  end to end: skipped (docker-registry not installed)');
 }
+lines.push(`  end to end cold against an OCI layout holding ${l.n} signed images: ${perOp(l.coldMs, l.n)} per verify`);
 process.stdout.write(`${lines.join('\n')}\n`);

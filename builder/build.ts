@@ -4,17 +4,19 @@
  *   resolve source → read + check pipeline → cache key → [hit: ensure in store] | [lock → checkout →
  *   stages → image → cache → push] → afterPush hook (signing/attestation) → result.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve, sep } from 'node:path';
+import { dirname, join, resolve, sep } from 'node:path';
 import { SlipwayError } from '../lib/errors.js';
 import { slipwayHome } from '../lib/home.js';
-import { formatImageRef, openImageStore, pushImage, type ImageStore, type OpenStoreOptions } from '../lib/oci/index.js';
+import { computeDigest, formatImageRef, openImageStore, pushImage, type ImageStore, type OpenStoreOptions } from '../lib/oci/index.js';
 import { BuildCache, cacheKey, type CacheKeyInput } from './cache/index.js';
 import { buildImage, imageEpoch, type BuiltImage } from './image/index.js';
-import { evaluateCondition, parsePipeline, PIPELINE_FILE, runPipeline, type Clock, type Pipeline, type PipelineEvent, type StageResult } from './pipeline/index.js';
+import { evaluateCondition, parsePipeline, pipelineFromConfig, PIPELINE_FILE, runPipeline, type Clock, type Pipeline, type PipelineEvent, type StageResult } from './pipeline/index.js';
 import { checkoutCommit, readFileAtCommit, resolveSource, type SourceCommit } from './source/index.js';
 import { BUILDER_ID, BUILDER_VERSION } from './version.js';
+import type { PipelineConfig } from '../schemas/index.js';
 
 export type BuildEvent =
   | PipelineEvent
@@ -82,7 +84,8 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
   const env = opts.env ?? process.env;
   const home = opts.home ?? slipwayHome(env);
   const source = await resolveSource({ repoDir: opts.repoDir, rev: opts.commit ?? 'HEAD', ...(opts.branch ? { branch: opts.branch } : {}) });
-  const pipeline = await loadPipelineAt(source);
+  const cacheRoot = join(home, 'cache', 'builds');
+  const pipeline = await loadPipelineAt(source, cacheRoot);
   const epoch = imageEpoch(source.commitTime, env);
   const plan = pipeline.stages.filter((s) => !s.condition || evaluateCondition(s.condition.parsed, factsOf(source))).map((s) => s.name);
   const keyInput: CacheKeyInput = {
@@ -97,7 +100,7 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
   const key = cacheKey(keyInput);
   opts.onEvent?.({ type: 'resolved', commit: source.commit, tree: source.tree, ...(source.branch ? { branch: source.branch } : {}), cacheKey: key });
   const store = typeof opts.store === 'string' ? openImageStore(opts.store, opts.storeOptions) : opts.store;
-  const cache = new BuildCache(join(home, 'cache', 'builds'));
+  const cache = new BuildCache(cacheRoot);
 
   const fromCache = async (): Promise<BuildResult | undefined> => {
     const record = await cache.lookup(key);
@@ -186,7 +189,11 @@ function factsOf(source: SourceCommit) {
   return { commit: source.commit, ...(source.branch ? { branch: source.branch } : {}) };
 }
 
-async function loadPipelineAt(source: SourceCommit): Promise<Pipeline> {
+/**
+ * The pipeline file at the commit. A file whose bytes passed validation before is read from the
+ * memo under the cache (no schema compilation), which keeps a cache hit fast.
+ */
+async function loadPipelineAt(source: SourceCommit, cacheRoot: string): Promise<Pipeline> {
   const text = await readFileAtCommit(source, PIPELINE_FILE);
   if (text === undefined) {
     throw new SlipwayError(
@@ -196,7 +203,24 @@ async function loadPipelineAt(source: SourceCommit): Promise<Pipeline> {
       { commit: source.commit, file: PIPELINE_FILE },
     );
   }
-  return parsePipeline(text, PIPELINE_FILE);
+  const memo = join(cacheRoot, 'pipelines', `${computeDigest(text).slice(7)}.json`);
+  try {
+    const saved = JSON.parse(await readFile(memo, 'utf8')) as { builderVersion: string; config: PipelineConfig };
+    if (saved.builderVersion === BUILDER_VERSION) return await pipelineFromConfig(saved.config, text, PIPELINE_FILE);
+  } catch {
+    /* not validated before */
+  }
+  const pipeline = await parsePipeline(text, PIPELINE_FILE);
+  // Best effort: concurrent builds may write the same memo; each write is whole (temp file + rename).
+  const tmp = `${memo}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+  try {
+    await mkdir(dirname(memo), { recursive: true });
+    await writeFile(tmp, JSON.stringify({ builderVersion: BUILDER_VERSION, config: pipeline.config }));
+    await rename(tmp, memo);
+  } catch {
+    await rm(tmp, { force: true }).catch(() => undefined);
+  }
+  return pipeline;
 }
 
 function baseResult(source: SourceCommit, pipeline: Pipeline, store: ImageStore, digest: string, key: string) {

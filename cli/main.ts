@@ -5,7 +5,8 @@ import { registerCommands } from './commands/index.js';
 const program = new Command('slipway')
   .description('GitOps delivery where git stays the truth')
   .version('0.1.0')
-  .showHelpAfterError();
+  .showHelpAfterError()
+  .configureHelp({ helpWidth: 120 });
 
 registerCommands(program);
 

@@ -3,6 +3,7 @@
  * It wires sync → gates → rollout core → Target port → state; everything outside comes in as a port.
  */
 import { join } from 'node:path';
+import type { Registry } from 'prom-client';
 import { homePath } from '../lib/home.js';
 import { FileAuditLog, StateStore } from './state/index.js';
 import { Reconciler, ControllerMetrics, systemClock, type Clock, type EnvironmentSource, type FreezeCalendar, type ProvenanceVerifier, type ServiceRecord, type SyncReport } from './reconcile/index.js';
@@ -26,6 +27,8 @@ export interface ControllerOptions {
   /** node-cron expression for polling main (default every 30 s). */
   schedule?: string;
   log?: (line: string) => void;
+  /** More Prometheus registries served at the controller's /metrics (the local proxy's per-track series). */
+  extraMetrics?: Registry[];
 }
 
 export interface ServiceStatus {
@@ -144,6 +147,13 @@ export class Controller {
     return this.reconciler.promote(environment, service, actor);
   }
 
+  /** A revert commit of the change that brought the digest main names now, then a sync to apply it. */
+  async rollback(environment: string, service: string, actor: string, reason: string): Promise<{ commit: string; revertedCommit: string; restoredDigest: string }> {
+    const result = await this.reconciler.rollback(environment, service, actor, reason);
+    void this.trigger('api').catch(() => undefined);
+    return result;
+  }
+
   environments(): EnvironmentStatus[] {
     const envs = new Map<string, EnvironmentStatus>();
     for (const e of this.reconciler.environmentRecords()) {
@@ -167,6 +177,13 @@ export class Controller {
   service(environment: string, service: string): ServiceStatus | undefined {
     const rec = this.reconciler.record(environment, service);
     return rec ? serviceStatus(rec) : undefined;
+  }
+
+  /** Everything /metrics serves: the controller's own series, then the extra registries'. */
+  async metricsText(): Promise<string> {
+    const parts = [await this.metrics.registry.metrics()];
+    for (const r of this.options.extraMetrics ?? []) parts.push(await r.metrics());
+    return parts.filter((p) => p.trim()).join('\n');
   }
 
   async history(environment: string, service: string, limit = 50): Promise<AuditEntry[]> {

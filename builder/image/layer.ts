@@ -3,17 +3,24 @@
  * epoch, uid/gid 0 with no user names, modes normalized (0755 directories and executables, 0644 other
  * files, 0777 symlinks), gzip at a fixed level with a zero mtime and a fixed OS byte.
  */
+import { readFileSync } from 'node:fs';
 import { lstat, readdir, readFile, readlink } from 'node:fs/promises';
 import { join, posix, relative, resolve, sep } from 'node:path';
 import { promisify } from 'node:util';
-import { gzip as gzipCallback, constants as zlibConstants } from 'node:zlib';
-import * as tar from 'tar-stream';
+import { createHash } from 'node:crypto';
+import { pipeline } from 'node:stream/promises';
+import { createGzip, gzip as gzipCallback, constants as zlibConstants } from 'node:zlib';
+import type * as tar from 'tar-stream';
 import { SlipwayError } from '../../lib/errors.js';
 import { computeDigest } from '../../lib/oci/index.js';
 
 const gzip = promisify(gzipCallback);
 
 export const GZIP_LEVEL = 6;
+const SYNC_READ_MAX = 1024 * 1024;
+const GZIP_OPTIONS = { level: GZIP_LEVEL, memLevel: 8, windowBits: 15, strategy: zlibConstants.Z_DEFAULT_STRATEGY, chunk: 64 * 1024 };
+/** Byte 9 of the gzip header names the OS that wrote it; zlib sets it per platform, we fix it. */
+const GZIP_OS_UNIX = 3;
 
 export interface LayerEntry {
   /** Path inside the image, relative, `/`-separated, no trailing slash. */
@@ -22,6 +29,8 @@ export interface LayerEntry {
   mode: number;
   /** Absolute path on disk (files). */
   source?: string;
+  /** Bytes (files). */
+  size?: number;
   linkname?: string;
 }
 
@@ -59,7 +68,7 @@ export async function collectEntries(dir: string, prefix = ''): Promise<LayerEnt
         entries.push({ path, type: 'directory', mode: 0o755 });
         await walk(full);
       } else if (s.isFile()) {
-        entries.push({ path, type: 'file', mode: s.mode & 0o111 ? 0o755 : 0o644, source: full });
+        entries.push({ path, type: 'file', mode: s.mode & 0o111 ? 0o755 : 0o644, source: full, size: s.size });
       } else if (s.isSymbolicLink()) {
         const target = await readlink(full);
         const landing = posix.normalize(posix.join(posix.dirname(rel), target));
@@ -82,13 +91,29 @@ export async function collectEntries(dir: string, prefix = ''): Promise<LayerEnt
   return entries.sort((a, b) => Buffer.compare(Buffer.from(a.path), Buffer.from(b.path)));
 }
 
-export async function buildLayer(entries: LayerEntry[], epochSeconds: number): Promise<BuiltLayer & { tar: Buffer }> {
+/**
+ * Packs the entries as tar and gzips it as a stream: gzip runs on libuv's thread pool while the next
+ * files are read and packed, and both digests are computed on the way.
+ */
+export async function buildLayer(entries: LayerEntry[], epochSeconds: number): Promise<BuiltLayer> {
   const mtime = new Date(epochSeconds * 1000);
-  const pack = tar.pack();
-  const chunks: Buffer[] = [];
-  const collected = (async () => {
-    for await (const c of pack) chunks.push(c as Buffer);
-  })();
+  const { pack: createPack } = await import('tar-stream');
+  const pack = createPack();
+  const gz = createGzip(GZIP_OPTIONS);
+  const tarHash = createHash('sha256');
+  let tarSize = 0;
+  const out: Buffer[] = [];
+  pack.on('data', (c: unknown) => {
+    const chunk = c as Uint8Array;
+    tarHash.update(chunk);
+    tarSize += chunk.length;
+  });
+  gz.on('data', (c: Buffer) => out.push(c));
+  const gzDone = pipeline(pack, gz);
+  // Entries are queued without waiting for each to drain, so packing and gzip (thread pool) overlap.
+  // Small files are read synchronously: for thousands of small files that costs a fifth of the CPU
+  // of fs/promises, and nothing else runs while an image is assembled.
+  const written: Promise<void>[] = [];
   let files = 0;
   for (const e of entries) {
     const header: tar.Header = {
@@ -106,24 +131,26 @@ export async function buildLayer(entries: LayerEntry[], epochSeconds: number): P
       devminor: 0,
     };
     if (e.type === 'file') {
-      files++;
-      const body = await readFile(e.source!);
-      await new Promise<void>((res, rej) => pack.entry({ ...header, size: body.length }, body, (err) => (err ? rej(err) : res())));
+      // Let gzip take what is packed so far now and then, so the two run side by side.
+      if (++files % 256 === 0) await new Promise((r) => setImmediate(r));
+      const body = (e.size ?? 0) <= SYNC_READ_MAX ? readFileSync(e.source!) : await readFile(e.source!);
+      written.push(new Promise<void>((res, rej) => pack.entry({ ...header, size: body.length }, body, (err) => (err ? rej(err) : res()))));
     } else {
       if (e.type === 'symlink') header.linkname = e.linkname!;
-      await new Promise<void>((res, rej) => pack.entry(header, (err) => (err ? rej(err) : res())));
+      written.push(new Promise<void>((res, rej) => pack.entry(header, (err) => (err ? rej(err) : res()))));
     }
   }
+  await Promise.all(written);
   pack.finalize();
-  await collected;
-  const tarBytes = Buffer.concat(chunks);
-  const bytes = await gzipFixed(tarBytes);
-  return { tar: tarBytes, bytes, digest: computeDigest(bytes), diffId: computeDigest(tarBytes), tarSize: tarBytes.length, files };
+  await gzDone;
+  const bytes = Buffer.concat(out);
+  bytes[9] = GZIP_OS_UNIX;
+  return { bytes, digest: computeDigest(bytes), diffId: `sha256:${tarHash.digest('hex')}`, tarSize, files };
 }
 
 /** gzip with fixed settings; the header's mtime is 0 and its OS byte is forced to 3 (Unix) so every platform agrees. */
 export async function gzipFixed(data: Buffer): Promise<Buffer> {
-  const out = await gzip(data, { level: GZIP_LEVEL, memLevel: 8, windowBits: 15, strategy: zlibConstants.Z_DEFAULT_STRATEGY });
-  out[9] = 3;
+  const out = await gzip(data, GZIP_OPTIONS);
+  out[9] = GZIP_OS_UNIX;
   return out;
 }

@@ -1,5 +1,5 @@
 /** The pipeline runner: `.slipway/pipeline.yaml` parsed and checked, conditions, stages run in a checkout. */
-export { parsePipeline, pipelineInvalid, durationMs, PIPELINE_FILE, DEFAULT_STAGE_TIMEOUT_MS, type Pipeline, type Stage } from './load.js';
+export { parsePipeline, pipelineFromConfig, pipelineInvalid, durationMs, PIPELINE_FILE, DEFAULT_STAGE_TIMEOUT_MS, type Pipeline, type Stage } from './load.js';
 export { parseCondition, evaluateCondition, ConditionSyntaxError, CONDITION_VARIABLES, type Condition, type ConditionFacts } from './condition.js';
 export {
   runPipeline,

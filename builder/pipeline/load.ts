@@ -5,9 +5,9 @@
  */
 import { createHash } from 'node:crypto';
 import { posix } from 'node:path';
-import { LineCounter, parseDocument, isMap, isSeq, isScalar, type Node } from 'yaml';
+import type { Node } from 'yaml';
 import { SlipwayError } from '../../lib/errors.js';
-import { formatProblem, sortProblems, validateFile, type ImageConfigSpec, type PipelineConfig, type Problem } from '../../schemas/index.js';
+import type { ImageConfigSpec, PipelineConfig, Problem } from '../../schemas/index.js';
 import { ConditionSyntaxError, parseCondition, type Condition } from './condition.js';
 
 export const PIPELINE_FILE = '.slipway/pipeline.yaml';
@@ -45,25 +45,34 @@ export function durationMs(text: string): number {
 }
 
 export function pipelineInvalid(problems: Problem[], file: string): SlipwayError {
-  const sorted = sortProblems(problems);
+  const sorted = [...problems].sort((a, b) => a.line - b.line || a.column - b.column || a.path.localeCompare(b.path));
+  // Same shape as schemas' formatProblem (not imported: loading the validator costs a cache hit ~100 ms).
+  const line = (p: Problem) => `${p.file}:${p.line}:${p.column}${p.path ? ` ${p.path}:` : ''} ${p.message}`;
   return new SlipwayError(
     'PIPELINE_INVALID',
-    `${file} is invalid:\n${sorted.map((p) => `  ${formatProblem(p)}`).join('\n')}`,
+    `${file} is invalid:\n${sorted.map((p) => `  ${line(p)}`).join('\n')}`,
     'stalling',
     { file, problems: sorted },
   );
 }
 
-export function parsePipeline(text: string, file = PIPELINE_FILE): Pipeline {
+/** Validates `text` against the Pipeline schema (loaded on first use), then checks and normalizes it. */
+export async function parsePipeline(text: string, file = PIPELINE_FILE): Promise<Pipeline> {
+  const { validateFile } = await import('../../schemas/index.js');
   const result = validateFile('Pipeline', text, file);
   if (!result.ok) throw pipelineInvalid(result.problems, file);
-  const config = result.value;
+  return await pipelineFromConfig(result.value, text, file);
+}
+
+/**
+ * The checks after the schema, and normalization. `config` must have passed schema validation (it is
+ * how a pipeline validated before is reused without compiling the schemas again).
+ */
+export async function pipelineFromConfig(config: PipelineConfig, text: string, file = PIPELINE_FILE): Promise<Pipeline> {
   const spec = config.spec;
-  const problems: Problem[] = [];
-  const locate = positions(text);
+  const findings: { segments: (string | number)[]; message: string; rule: string; offsetInValue: number }[] = [];
   const problem = (segments: (string | number)[], message: string, rule: string, offsetInValue = 0) => {
-    const at = locate(segments.map(String), offsetInValue);
-    problems.push({ file, line: at.line, column: at.column, path: formatSegments(segments), message, rule });
+    findings.push({ segments, message, rule, offsetInValue });
   };
 
   const stages: Stage[] = spec.stages.map((s, i) => {
@@ -101,7 +110,14 @@ export function parsePipeline(text: string, file = PIPELINE_FILE): Pipeline {
   if (spec.image.workingDir !== undefined && !posix.isAbsolute(spec.image.workingDir)) {
     problem(['spec', 'image', 'workingDir'], `must be an absolute path such as /app, got ${JSON.stringify(spec.image.workingDir)}`, 'workingDir');
   }
-  if (problems.length > 0) throw pipelineInvalid(problems, file);
+  if (findings.length > 0) {
+    const locate = await positions(text);
+    const problems = findings.map((f): Problem => {
+      const at = locate(f.segments.map(String), f.offsetInValue);
+      return { file, line: at.line, column: at.column, path: formatSegments(f.segments), message: f.message, rule: f.rule };
+    });
+    throw pipelineInvalid(problems, file);
+  }
 
   return {
     name: config.metadata.name,
@@ -118,7 +134,9 @@ function formatSegments(segments: (string | number)[]): string {
 }
 
 /** Line/column of the value at a path (plus an offset into a plain scalar), for problems found after schema validation. */
-function positions(text: string): (segments: string[], offsetInValue: number) => { line: number; column: number } {
+async function positions(text: string): Promise<(segments: string[], offsetInValue: number) => { line: number; column: number }> {
+  // Loaded only when there is a problem to place: a valid pipeline never pays for the YAML parser here.
+  const { LineCounter, parseDocument, isMap, isSeq, isScalar } = await import('yaml');
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter });
   return (segments, offsetInValue) => {

@@ -51,34 +51,28 @@ async function git(cwd: string, args: string[], extraEnv: Record<string, string>
 export async function resolveSource(opts: { repoDir: string; rev?: string; branch?: string }): Promise<SourceCommit> {
   const repoDir = resolve(opts.repoDir);
   const rev = opts.rev ?? 'HEAD';
-  const gd = await git(repoDir, ['rev-parse', '--absolute-git-dir']).catch(() => ({ ok: false, stdout: '', stderr: '' }));
-  if (!gd.ok) {
+  // One git call for the git dir and what HEAD is (a branch or detached), one for the commit itself.
+  const head = await git(repoDir, ['rev-parse', '--absolute-git-dir', 'HEAD', '--symbolic-full-name', 'HEAD']);
+  const [gitDir, headCommit, headRef] = head.stdout.split('\n').map((l) => l.trim());
+  if (!gitDir || (!head.ok && !/unknown revision|ambiguous argument 'HEAD'/.test(head.stderr))) {
     throw new SlipwayError('NOT_A_REPOSITORY', `${repoDir} is not a git repository (give the service repository with --repo)`, 'stalling', { repoDir });
   }
-  const gitDir = gd.stdout.trim();
   if (rev.startsWith('-')) throw new SlipwayError('COMMIT_NOT_FOUND', `"${rev}" is not a commit`, 'stalling', { rev });
-  const resolved = await git(repoDir, ['rev-parse', '--verify', '--quiet', `${rev}^{commit}`]);
-  if (!resolved.ok || !resolved.stdout.trim()) {
+  const info = await git(repoDir, ['log', '-1', '--no-walk', '--format=%H %T %ct', `${rev}^{commit}`, '--']);
+  const [commit, tree, time] = info.stdout.trim().split(' ');
+  if (!info.ok || !commit || !tree) {
     throw new SlipwayError('COMMIT_NOT_FOUND', `commit "${rev}" does not exist in ${repoDir} (check the sha, or fetch it first)`, 'stalling', { rev, repoDir });
   }
-  const commit = resolved.stdout.trim();
-  const info = await git(repoDir, ['show', '-s', '--format=%T %ct', commit]);
-  const [tree, time] = info.stdout.trim().split(' ');
-  const branch = opts.branch ?? (await inferBranch(repoDir, commit));
+  let branch = opts.branch;
+  if (!branch && headRef?.startsWith('refs/heads/') && headCommit === commit) branch = headRef.slice('refs/heads/'.length);
+  if (!branch) {
+    const pointing = await git(repoDir, ['branch', '--points-at', commit, '--format=%(refname:short)']);
+    const names = pointing.stdout.split('\n').map((n) => n.trim()).filter(Boolean);
+    if (names.length === 1) branch = names[0];
+  }
   const origin = await git(repoDir, ['config', '--get', 'remote.origin.url']);
   const sourceUrl = origin.ok && origin.stdout.trim() ? withoutCredentials(origin.stdout.trim()) : `file://${repoDir}`;
-  return { repoDir, gitDir, commit, tree: tree!, commitTime: Number(time), ...(branch ? { branch } : {}), sourceUrl };
-}
-
-async function inferBranch(repoDir: string, commit: string): Promise<string | undefined> {
-  const head = await git(repoDir, ['symbolic-ref', '-q', '--short', 'HEAD']);
-  if (head.ok && head.stdout.trim()) {
-    const tip = await git(repoDir, ['rev-parse', '--verify', '--quiet', `${head.stdout.trim()}^{commit}`]);
-    if (tip.stdout.trim() === commit) return head.stdout.trim();
-  }
-  const pointing = await git(repoDir, ['branch', '--points-at', commit, '--format=%(refname:short)']);
-  const names = pointing.stdout.split('\n').map((s) => s.trim()).filter(Boolean);
-  return names.length === 1 ? names[0] : undefined;
+  return { repoDir, gitDir, commit, tree, commitTime: Number(time), ...(branch ? { branch } : {}), sourceUrl };
 }
 
 function withoutCredentials(url: string): string {

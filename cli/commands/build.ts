@@ -6,7 +6,7 @@
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import { build, createProgressReporter, stageLine, type BuildOptions, type BuildResult } from '../../builder/index.js';
+import type { BuildOptions, BuildResult } from '../../builder/index.js';
 import { isSlipwayError } from '../../lib/errors.js';
 import { slipwayHome } from '../../lib/home.js';
 import type { ImageStore } from '../../lib/oci/index.js';
@@ -55,6 +55,8 @@ export function register(program: Command): void {
     .option('--no-cache', 'run the stages even when the cache has this build')
     .option('--json', 'print the result as JSON')
     .action(async (repoArg: string | undefined, options: BuildCommandOptions, command: Command) => {
+      // Loaded here, not at the top, so other commands do not pay for the builder's modules.
+      const { build, createProgressReporter, stageLine } = await import('../../builder/index.js');
       const repoDir = resolve(options.repo ?? repoArg ?? '.');
       const store = resolveStoreArgument(options.registry ?? options.store);
       const progress = createProgressReporter(process.stderr);
@@ -88,6 +90,7 @@ export function register(program: Command): void {
           process.stdout.write(`${result.imageRef}\n`);
           process.stderr.write(`${result.cached ? 'from cache' : 'built'}: ${result.source.commit.slice(0, 12)}${result.source.branch ? ` (${result.source.branch})` : ''}\n`);
           for (const stage of result.stages) process.stderr.write(`  ${stageLine(stage)}\n`);
+          if (result.logDir) process.stderr.write(`logs: ${result.logDir}\n`);
         }
       } catch (err) {
         progress.stop();

@@ -1,9 +1,19 @@
 import type { Command } from 'commander';
 import * as build from './build.js';
+import * as signBuild from './sign-build.js';
 import * as init from './init.js';
 import * as validate from './validate.js';
 import * as verify from './verify.js';
 import * as rollback from './rollback.js';
+import * as promote from './promote.js';
+import * as proposals from './proposals.js';
+import * as approve from './approve.js';
+import * as merge from './merge.js';
+import * as freeze from './freeze.js';
+import * as log from './log.js';
+import * as controller from './controller.js';
+import * as status from './status.js';
+import * as demo from './demo.js';
 
 /**
  * Every command module exports `register(program)`. Add yours with one import line and one list line
@@ -13,8 +23,18 @@ const modules: { register(program: Command): void }[] = [
   init,
   validate,
   build,
+  signBuild,
   verify,
   rollback,
+  promote,
+  proposals,
+  approve,
+  merge,
+  freeze,
+  log,
+  controller,
+  status,
+  demo,
 ];
 
 export function registerCommands(program: Command): void {

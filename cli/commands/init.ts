@@ -6,7 +6,7 @@ import { errorMessage, isSlipwayError } from '../../lib/errors.js';
 export function register(program: Command): void {
   program
     .command('init')
-    .summary('create an environments repository and a signing key')
+    .summary('create an environments repo and a signing key')
     .description(
       'Create an environments repository at <dir> from the example (staging + production, one service, a freeze window):\n' +
         'a git repository with a first commit whose trust policy names the public half of the default signing key\n' +

@@ -24,8 +24,8 @@ interface RollbackOptions {
 export function register(program: Command): void {
   program
     .command('rollback')
-    .description('roll a service back: a revert commit of the change that introduced its digest, on main (quarantines the digest)')
-    .argument('<service>', 'service name (the file <env>/services/<service>.yaml)')
+    .description('roll a service back by a revert commit of the change that brought its digest')
+    .argument('<service>', 'the service to roll back (the file <env>/services/<service>.yaml)')
     .requiredOption('--env <environment>', 'environment to roll back in')
     .option('--envs <path>', 'the environments repository (default: $SLIPWAY_ENVS or the current directory)')
     .option('--digest <digest>', 'the bad digest (default: the one the service runs on main)')

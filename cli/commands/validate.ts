@@ -14,7 +14,7 @@ interface ValidateOptions {
 export function register(program: Command): void {
   program
     .command('validate')
-    .summary('validate a commit of the environments repository')
+    .summary('validate a commit of the environments repo')
     .description(
       'Validate every file of one commit of the environments repository (read from git, not the working tree).\n' +
         'Lists every problem as file:line:col field.path: message and exits 1; exits 0 when clean, 2 when it cannot read the repository.',

@@ -7,7 +7,7 @@ import type { Command } from 'commander';
 import { SlipwayError } from '../../lib/errors.js';
 import { homePath } from '../../lib/home.js';
 import { openImageStore, parseImageRef } from '../../lib/oci/index.js';
-import { VerificationCache, loadTrustPolicyFile, verifyImage, type VerificationResult } from '../../lib/provenance/index.js';
+import type { VerificationResult } from '../../lib/provenance/index.js';
 
 interface VerifyOptions {
   policy: string;
@@ -19,6 +19,7 @@ interface VerifyOptions {
 export function register(program: Command): void {
   program
     .command('verify')
+    .summary('verify who built an image from what source')
     .description('verify the signed SLSA provenance of an image against the trust policy of slipway.yaml')
     .argument('<image>', 'image by digest: host:port/name@sha256:<hex> or oci:<dir>@sha256:<hex>')
     .requiredOption('--policy <file>', 'the slipway.yaml whose trust section decides (its keys are read relative to it)')
@@ -35,6 +36,8 @@ export function register(program: Command): void {
       if (!ref.digest) {
         throw new SlipwayError('INVALID_REFERENCE', `"${image}" names no digest: verify takes repo@sha256:<hex>, a tag is never verified or deployed`, 'stalling');
       }
+      // Loaded here, not at startup: sigstore-js is only needed when verifying.
+      const { VerificationCache, loadTrustPolicyFile, verifyImage } = await import('../../lib/provenance/index.js');
       const { policy, publicKeys } = loadTrustPolicyFile(opts.policy);
       const service = opts.service ?? serviceOf(ref.repository);
       const result = await verifyImage({

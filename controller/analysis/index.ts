@@ -26,5 +26,5 @@ export {
   type PrometheusSeries,
   type TemplateVars,
 } from './providers/prometheus.js';
-export { createAnalysisProvider, createMetricsProvider, type AnalysisProviderDeps } from './provider.js';
+export { createAnalysisProvider, createMetricsProvider, baselineWindowOf, type AnalysisProviderDeps } from './provider.js';
 export { parseDurationMs } from './duration.js';

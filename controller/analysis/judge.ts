@@ -3,8 +3,9 @@
  *
  * Not crying wolf: a relative fail needs statistical significance (one-sided, `alpha`) AND a practical effect
  * (the canary is worse by a ratio and by an absolute margin). An absolute SLO limit fails only when the canary
- * is over it with significance and the baseline is not over it too (then the whole environment is in trouble,
- * rolling the canary back would not help, and the interval is inconclusive). Missing data is never a pass.
+ * is over it with significance and the baseline is not over it too, even by its point estimate (then the whole
+ * environment is in trouble, rolling the canary back would not help, and the interval is inconclusive).
+ * Missing data is never a pass.
  */
 import type { AnalysisSettings, Slos } from '../../schemas/index.js';
 import type { Outcome, SloVerdict, TrackMetrics, Verdict } from './types.js';
@@ -30,8 +31,8 @@ export interface JudgeOptions {
 }
 
 export const DEFAULT_JUDGE_OPTIONS: JudgeOptions = {
-  alpha: 0.001,
-  minErrorRatio: 1.5,
+  alpha: 0.005,
+  minErrorRatio: 1.3,
   minErrorIncrease: 0.002,
   latencyMargin: 0.2,
   minLatencyIncreaseMs: 5,
@@ -131,8 +132,8 @@ function judgeErrorRate(c: TrackMetrics, b: TrackMetrics, slos: Slos, compare: b
     numbers.maxErrorRate = limit;
     numbers.limitPValue = round(canaryOver.pValue);
     if (canaryOver.pValue < o.alpha) {
-      const baselineOver = b.requests > 0 ? exceedsLimit(b.errors, b.requests, limit) : undefined;
-      if (baselineOver && baselineOver.pValue < o.alpha) {
+      // The baseline over the limit too (its point estimate is enough): an environment-wide problem.
+      if (b.requests > 0 && baselineRate > limit) {
         outcome = 'inconclusive';
         reasons.push(`both tracks are over maxErrorRate ${pct(limit)} (canary ${pct(canaryRate)}, baseline ${pct(baselineRate)}): an environment-wide problem, not the canary's`);
       } else {
@@ -242,8 +243,7 @@ function judgeLatencySamples(
   numbers.slowShare = round(slowerCount / cs.length);
   numbers.limitPValue = round(slow.pValue);
   if (canaryQ > limit.maxMs && slow.pValue < o.alpha) {
-    const baselineSlow = bs.length > 0 ? exceedsLimit(bs.length - upperBound(bs, limit.maxMs), bs.length, 1 - q) : undefined;
-    if (baselineQ > limit.maxMs && baselineSlow && baselineSlow.pValue < o.alpha) {
+    if (bs.length > 0 && baselineQ > limit.maxMs) {
       outcome = 'inconclusive';
       reasons.push(`both tracks are over ${limit.maxMs} ms at p${trimQuantile(q)} (canary ${ms(canaryQ)}, baseline ${ms(baselineQ)}): environment-wide`);
     } else {

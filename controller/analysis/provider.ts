@@ -53,11 +53,24 @@ export function createAnalysisProvider(deps: AnalysisProviderDeps = {}): Analysi
       let baseline: TrackMetrics;
       try {
         const window = { environment: ctx.environment, service: ctx.service, start: ctx.start, end: ctx.end };
-        [canary, baseline] = await Promise.all([metrics.fetch({ ...window, track: 'canary' }), metrics.fetch({ ...window, track: 'stable' })]);
+        [canary, baseline] = await Promise.all([metrics.fetch({ ...window, track: 'canary' }), metrics.fetch({ ...window, ...baselineWindowOf(ctx), track: 'stable' })]);
       } catch (err) {
         return inconclusiveVerdict(`${metrics.name} metrics unavailable: ${errorMessage(err)}`, ctx.end);
       }
       return judge({ canary, baseline, slos: ctx.slos, settings: ctx.settings, at: ctx.end, options: deps.judgeOptions });
     },
   };
+}
+
+/**
+ * Where the baseline (stable track) is read. A canary step and a blue-green preview compare both tracks over the
+ * same window. After a blue-green switch the old version serves nothing, so its traffic in the window of the same
+ * length just before the switch is the baseline (before the first post-switch window when the switch time is unknown).
+ */
+export function baselineWindowOf(ctx: Pick<AnalysisContext, 'start' | 'end' | 'label' | 'switchedAt' | 'baselineWindow'>): { start: Date; end: Date } {
+  if (ctx.baselineWindow) return ctx.baselineWindow;
+  if (ctx.label !== 'postSwitch') return { start: ctx.start, end: ctx.end };
+  const length = ctx.end.getTime() - ctx.start.getTime();
+  const switchedAt = ctx.switchedAt ?? ctx.start;
+  return { start: new Date(switchedAt.getTime() - length), end: switchedAt };
 }

@@ -48,7 +48,19 @@ export interface AnalysisContext {
   settings: AnalysisSettings;
   start: Date;
   end: Date;
+  /** Which rollout step asks (default canary). */
+  label?: AnalysisLabel;
+  /**
+   * Blue-green after the switch: when traffic moved to the new version. The old version serves nothing after
+   * it, so the baseline is its traffic in the window of the same length just before the switch.
+   */
+  switchedAt?: Date;
+  /** Read the baseline here instead of [start, end] (wins over switchedAt). */
+  baselineWindow?: { start: Date; end: Date };
 }
+
+/** A canary step; a blue-green preview (new version on the canary track, preview traffic) before the switch; the check after it. */
+export type AnalysisLabel = 'canary' | 'preview' | 'postSwitch';
 
 /** What a canary `analysis` step (or a blue-green preview check) asks each interval. */
 export interface AnalysisProvider {

@@ -4,7 +4,8 @@
  * - `POST /api/v1/webhooks/git`: a push notification (GitHub's `X-Hub-Signature-256` HMAC over the raw
  *   body); triggers a sync at once. 401 when the signature is missing or wrong.
  * - `GET /api/v1/environments`, `GET /api/v1/environments/:env/services/:svc` (alias
- *   `/api/v1/rollouts/:env/:svc`), `POST /api/v1/rollouts/:env/:svc/promote`, `POST /api/v1/sync`,
+ *   `/api/v1/rollouts/:env/:svc`), `POST /api/v1/rollouts/:env/:svc/promote`,
+ *   `POST /api/v1/deployments/:env/:svc/rollback` (a revert commit), `POST /api/v1/sync`,
  *   `GET /metrics`: need `Authorization: Bearer <token>`.
  * - `GET /healthz`: open, for liveness probes.
  * Bad input gets 4xx with `{ error: { code, message, field } }`, never a stack trace.
@@ -175,7 +176,7 @@ export class ApiServer {
 
     this.authorize(req);
     if (match('GET', '/metrics')) {
-      return send(res, 200, await c.metrics.registry.metrics(), { 'content-type': c.metrics.registry.contentType });
+      return send(res, 200, await c.metricsText(), { 'content-type': c.metrics.registry.contentType });
     }
     if (match('GET', '/api/v1/environments')) {
       const only = url.searchParams.get('env');
@@ -201,6 +202,14 @@ export class ApiServer {
       const body = jsonBody(await readBody(req), { actor: 'string' });
       const rec = await c.promote(environment, service, body.actor ?? 'api');
       return send(res, 200, c.service(rec.environment, rec.service));
+    }
+    if ((p = match('POST', '/api/v1/deployments/:env/:svc/rollback'))) {
+      const environment = pathName(p.env!, 'env');
+      const service = pathName(p.svc!, 'svc');
+      const body = jsonBody(await readBody(req), { actor: 'string', reason: 'string' });
+      const actor = body.actor ?? 'api';
+      const result = await c.rollback(environment, service, actor, body.reason ?? `rollback requested by ${actor} through the API`);
+      return send(res, 201, { environment, service, ...result });
     }
     if (match('POST', '/api/v1/sync')) {
       jsonBody(await readBody(req), {});

@@ -4,6 +4,7 @@
  * freeze window. A refused change never reaches the target; a waiting one applies by itself when its
  * window ends.
  */
+import { isRollbackCommit } from '../../lib/rollback/index.js';
 import type { QuarantineEntry, ServiceConfig, TrustPolicy } from '../../schemas/index.js';
 import type { FreezeConfig } from '../../schemas/index.js';
 import type { FreezeCalendar, GateBlock, GateCode, ProvenanceVerifier } from '../reconcile/types.js';
@@ -38,12 +39,9 @@ export function quarantineEntryFor(entries: QuarantineEntry[], digest: string, e
   );
 }
 
-const REVERT_MESSAGE = /^This reverts commit [0-9a-f]{7,40}/m;
-const ROLLBACK_TRAILER = /^Slipway-Rollback:/m;
-
-/** A revert commit (ours, with the trailer, or a person's own `git revert`). */
+/** A revert commit (ours, with the Slipway-Rollback trailer, or a person's own `git revert`). */
 export function isRollbackMessage(message: string): boolean {
-  return ROLLBACK_TRAILER.test(message) || REVERT_MESSAGE.test(message);
+  return isRollbackCommit({ message });
 }
 
 /**

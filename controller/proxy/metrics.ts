@@ -86,10 +86,19 @@ export class ProxyMetrics {
     this.healthy.labels({ environment, service, track }).set(count);
   }
 
-  /** Drop every series of a service that left the environment. */
-  forget(environment: string, service: string): void {
-    for (const metric of [this.requests, this.duration, this.weight, this.healthy] as const) {
-      (metric as Counter<string>).remove({ environment, service });
+  /** Drop every series of a service that left the environment (prom-client removes by exact label set only). */
+  async forget(environment: string, service: string): Promise<void> {
+    for (const metric of [this.requests, this.duration, this.weight, this.healthy] as Counter<string>[]) {
+      const { values } = await metric.get();
+      const seen = new Set<string>();
+      for (const { labels } of values) {
+        if (labels.environment !== environment || labels.service !== service) continue;
+        const { le: _bucket, ...series } = labels as Record<string, string | number>;
+        const id = JSON.stringify(Object.entries(series).sort());
+        if (seen.has(id)) continue;
+        seen.add(id);
+        metric.remove(series);
+      }
     }
   }
 }

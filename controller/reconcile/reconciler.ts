@@ -215,7 +215,7 @@ export class Reconciler {
     const rec: ServiceRecord = this.records.get(k) ?? { environment: env.name, service, state: initialState(env.name, service) };
     if (!config && !this.records.has(k)) return 'absent';
     const path = `${env.name}/services/${service}.yaml`;
-    const touching = await this.ports.source.commitsTouching(path, rec.commit, head);
+    const touching = await this.ports.source.commitsTouching(path, rec.commit, head, 1);
     const rollback = touching.length > 0 && isRollbackMessage(touching[0]!.message);
     const now = this.now();
 
@@ -289,8 +289,9 @@ export class Reconciler {
       });
     }
     this.records.set(k, rec);
-    await this.store.saveService(rec);
-    await this.drive(rec);
+    // drive() persists the record with its first decision; save here only if it may decide nothing.
+    if (rec.state.desired?.digest === rec.spec.digest && rec.state.desired.revision === rec.spec.revision) await this.store.saveService(rec);
+    await this.drive(rec, true);
     return rec.state.phase;
   }
 
@@ -324,6 +325,29 @@ export class Reconciler {
     return count;
   }
 
+  /**
+   * A person's rollback: the same revert commit a breach makes, of the change that brought the digest
+   * main names now. The controller then applies the revert like any commit (freeze windows let it through).
+   */
+  async rollback(environment: string, service: string, actor: string, reason: string): Promise<{ commit: string; revertedCommit: string; restoredDigest: string }> {
+    const k = key(environment, service);
+    const rec = this.records.get(k);
+    const badDigest = rec?.desiredDigest ?? rec?.spec?.digest;
+    if (!rec || !badDigest) throw new SlipwayError('NOT_FOUND', `no service ${service} in ${environment}`, 'stalling', { environment, service });
+    const result = await this.ports.rollback.revert({ environment, service, badDigest, reason, actor, quarantine: true });
+    await this.audit({
+      id: `manual-rollback/${k}/${result.commit}`,
+      environment,
+      service,
+      actor,
+      action: 'RollbackRequested',
+      message: `${actor} rolled back ${badDigest}: revert commit ${result.commit.slice(0, 12)} of ${result.revertedCommit.slice(0, 12)} (${reason})`,
+      commit: result.commit,
+      digest: badDigest,
+    });
+    return result;
+  }
+
   /** A person's promote: ends a pause or accepts a held analysis. */
   async promote(environment: string, service: string, actor: string): Promise<ServiceRecord> {
     const k = key(environment, service);
@@ -349,7 +373,7 @@ export class Reconciler {
   }
 
   /** Decide and apply until the rollout has to wait. */
-  private async drive(rec: ServiceRecord): Promise<void> {
+  private async drive(rec: ServiceRecord, mustSave = false): Promise<void> {
     const target = this.ports.targetFor(rec.environment);
     const ref: ServiceRef = { environment: rec.environment, service: rec.service };
     try {
@@ -363,20 +387,24 @@ export class Reconciler {
         if (decision.requeueAt) rec.requeueAt = decision.requeueAt;
         else delete rec.requeueAt;
         if (decision.intents.length === 0) {
-          if (stateChanged || rec.pending) {
+          if (stateChanged || rec.pending || (mustSave && i === 0)) {
             delete rec.pending;
             await this.store.saveService(rec);
           }
           return;
         }
-        rec.pending = { intents: decision.intents, applied: [], started: [] };
-        await this.store.saveService(rec);
-        await this.applyPending(rec, target);
         if (decision.intents.every((x) => x.type === 'emitEvent')) {
+          // Events only: record them first, then the state (a replay re-emits the same ids, recorded once).
+          rec.pending = { intents: decision.intents, applied: [], started: [] };
+          await this.applyPending(rec, target);
           delete rec.pending;
           await this.store.saveService(rec);
           return;
         }
+        // Write-ahead: the new state and the intents that carry it out, on disk before the target sees any.
+        rec.pending = { intents: decision.intents, applied: [], started: [] };
+        await this.store.saveService(rec);
+        await this.applyPending(rec, target);
       }
     } catch (err) {
       rec.requeueAt = new Date(this.now().getTime() + RETRY_MS).toISOString();
@@ -389,15 +417,67 @@ export class Reconciler {
     }
   }
 
+  /**
+   * Apply what is not ticked off yet. Target intents are idempotent, so a replay after a crash repeats
+   * at most a call that changes nothing; audit entries are written in one append per batch.
+   */
   private async applyPending(rec: ServiceRecord, target: Target): Promise<void> {
     const pending = rec.pending as PendingIntents;
     const ref: ServiceRef = { environment: rec.environment, service: rec.service };
+    const events: AuditEntry[] = [];
+    const flush = async () => {
+      if (events.length === 0) return;
+      const batch = events.splice(0);
+      if (this.ports.audit.recordMany) await this.ports.audit.recordMany(batch);
+      else for (const e of batch) await this.ports.audit.record(e);
+    };
+    /** Target intents applied but not yet ticked off on disk. */
+    let unsaved = false;
     for (const intent of pending.intents) {
       if (pending.applied.includes(intent.id)) continue;
-      await this.applyIntent(rec, pending, intent, target, ref);
+      if (intent.type === 'emitEvent') {
+        events.push(this.eventEntry(rec, intent));
+      } else {
+        // A promote or a track removal changes what later replays would act on: what was applied before
+        // it is ticked off on disk first, and it is ticked off right after (so a replay never sends weight
+        // to a canary that was already promoted or removed, and never reverts twice).
+        const topology = intent.type === 'promote' || intent.type === 'removeTrack' || intent.type === 'revert';
+        if (topology && unsaved) {
+          await flush();
+          await this.store.saveService(rec);
+          unsaved = false;
+        }
+        await this.applyIntent(rec, pending, intent, target, ref);
+        pending.applied.push(intent.id);
+        if (topology) {
+          await flush();
+          await this.store.saveService(rec);
+        } else {
+          unsaved = true;
+        }
+        continue;
+      }
       pending.applied.push(intent.id);
-      if (intent.type !== 'emitEvent') await this.store.saveService(rec);
     }
+    await flush();
+  }
+
+  private eventEntry(rec: ServiceRecord, intent: Extract<Intent, { type: 'emitEvent' }>): AuditEntry {
+    const e = intent.event;
+    if (e.kind === 'RolledBack') this.metrics.rollbacks.inc({ environment: e.environment, service: e.service });
+    this.log(`${e.environment}/${e.service}: ${e.kind}: ${e.message}`);
+    return {
+      id: intent.id,
+      at: this.now().toISOString(),
+      actor: ACTOR,
+      environment: e.environment,
+      service: e.service,
+      action: e.kind,
+      message: e.message,
+      ...(rec.commit ? { commit: rec.commit } : {}),
+      ...(e.digest ? { digest: e.digest } : {}),
+      ...(e.data ? { data: e.data } : {}),
+    };
   }
 
   private async applyIntent(rec: ServiceRecord, pending: PendingIntents, intent: Intent, target: Target, ref: ServiceRef): Promise<void> {
@@ -430,22 +510,9 @@ export class Reconciler {
       }
       case 'revert':
         return this.revert(rec, pending, intent);
-      case 'emitEvent': {
-        const e = intent.event;
-        if (e.kind === 'RolledBack') this.metrics.rollbacks.inc({ environment: e.environment, service: e.service });
-        await this.audit({
-          id: intent.id,
-          environment: e.environment,
-          service: e.service,
-          action: e.kind,
-          message: e.message,
-          ...(rec.commit ? { commit: rec.commit } : {}),
-          ...(e.digest ? { digest: e.digest } : {}),
-          ...(e.data ? { data: e.data } : {}),
-        });
-        this.log(`${e.environment}/${e.service}: ${e.kind}: ${e.message}`);
+      case 'emitEvent':
+        await this.ports.audit.record(this.eventEntry(rec, intent));
         return;
-      }
     }
   }
 
@@ -453,7 +520,7 @@ export class Reconciler {
   private async revert(rec: ServiceRecord, pending: PendingIntents, intent: Extract<Intent, { type: 'revert' }>): Promise<void> {
     if (pending.started.includes(intent.id)) {
       const head = await this.ports.source.head();
-      const touching = await this.ports.source.commitsTouching(`${rec.environment}/services/${rec.service}.yaml`, rec.commit, head);
+      const touching = await this.ports.source.commitsTouching(`${rec.environment}/services/${rec.service}.yaml`, rec.commit, head, 1);
       if (touching.length > 0 && isRollbackMessage(touching[0]!.message)) return;
     } else {
       pending.started.push(intent.id);

@@ -22,8 +22,8 @@ export interface EnvironmentSource {
   load(commit: string): Promise<LoadResult>;
   /** Changed services between two commits; `from` undefined = everything is new. */
   diff(from: string | undefined, to: string): Promise<CommitDiff>;
-  /** Messages of the commits in (from, to] that touched `path`, newest first. */
-  commitsTouching(path: string, from: string | undefined, to: string): Promise<{ oid: string; message: string }[]>;
+  /** Messages of the commits in (from, to] that touched `path`, newest first (at most `limit`). */
+  commitsTouching(path: string, from: string | undefined, to: string, limit?: number): Promise<{ oid: string; message: string }[]>;
 }
 
 export interface ProvenanceVerifier {
@@ -57,6 +57,8 @@ export interface AuditEntry {
 
 export interface AuditSink {
   record(entry: AuditEntry): Promise<void>;
+  /** Several entries in one durable append (ids already recorded are skipped). */
+  recordMany?(entries: AuditEntry[]): Promise<void>;
   list?(filter?: { environment?: string; service?: string }): Promise<AuditEntry[]>;
 }
 

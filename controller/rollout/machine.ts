@@ -314,6 +314,29 @@ function canaryFailure(obs: RolloutObservation, spec: RolloutSpec, s: RolloutSta
 }
 
 /**
+ * A target that lost what the rollout had set up (a restarted local target starts without instances, a
+ * proxy starts at weight 0) gets it back as it was, before any step moves on: the rollout resumes at the
+ * same step instead of failing its progress deadline or shifting traffic anew. Returns true while the
+ * canary is being re-created.
+ */
+function restoreLostTracks(d: Draft, spec: RolloutSpec, obs: RolloutObservation): boolean {
+  const s = d.state;
+  if (!s.canaryReadyAt) return false;
+  if (s.stableTrack && !obs.target.stable) d.emit({ type: 'ensureTrack', track: 'stable', spec: s.stableTrack });
+  const canary = obs.target.canary;
+  if (!canary || canary.digest !== spec.digest) {
+    d.emit({ type: 'ensureTrack', track: 'canary', spec: spec.track });
+    s.message = `the target lost the canary of ${short(spec.digest)}: re-creating it at step ${s.stepIndex + 1}`;
+    return true;
+  }
+  if (!isReady(canary, spec)) return !canary.failed;
+  // Only a weight that fell back to 0 is put back: a target that reports an approximate split (replica
+  // ratios) must not make the core re-send the same weight on every decision.
+  if (obs.target.canaryWeight === 0 && s.canaryWeight > 0) d.emit({ type: 'setWeight', weight: s.canaryWeight });
+  return false;
+}
+
+/**
  * One decision. `spec` is what the gates let through for this service (undefined: nothing is desired yet).
  */
 export function decide(prev: RolloutState, obs: RolloutObservation, now: Date, spec: RolloutSpec | undefined): Decision {
@@ -380,6 +403,10 @@ export function decide(prev: RolloutState, obs: RolloutObservation, now: Date, s
     return d.done();
   }
 
+  if (restoreLostTracks(d, spec, obs)) {
+    d.requeue(t + READY_POLL_MS);
+    return d.done();
+  }
   const failure = canaryFailure(obs, spec, s, t);
   if (failure) {
     rollBack(d, failure, failure);

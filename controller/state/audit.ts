@@ -3,7 +3,8 @@
  * transition replayed after a crash is recorded once. A line torn by a kill in the middle of a write is
  * skipped when read and never glued to the next entry.
  */
-import { open, readFile } from 'node:fs/promises';
+import { mkdir, open, readFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { appendLinesDurable } from './atomic.js';
 import type { AuditEntry, AuditSink } from '../reconcile/types.js';
 
@@ -34,14 +35,19 @@ export class FileAuditLog implements AuditSink {
   }
 
   record(entry: AuditEntry): Promise<void> {
+    return this.recordMany([entry]);
+  }
+
+  recordMany(entries: AuditEntry[]): Promise<void> {
     // Appends are serialised so two reconciles never interleave bytes of one line.
     const run = this.queue.then(async () => {
       const seen = await this.init();
-      if (seen.has(entry.id)) return;
-      const line = JSON.stringify(entry);
-      await appendLinesDurable(this.path, this.needsNewline ? ['', line] : [line]);
+      const fresh = entries.filter((e, i) => !seen.has(e.id) && entries.findIndex((x) => x.id === e.id) === i);
+      if (fresh.length === 0) return;
+      const lines = fresh.map((e) => JSON.stringify(e));
+      await appendLinesDurable(this.path, this.needsNewline ? ['', ...lines] : lines);
       this.needsNewline = false;
-      seen.add(entry.id);
+      for (const e of fresh) seen.add(e.id);
     });
     this.queue = run.catch(() => undefined);
     return run;
@@ -56,6 +62,7 @@ export class FileAuditLog implements AuditSink {
 
   /** Touch the file so a reader finds it even before the first entry. */
   async ensure(): Promise<void> {
+    await mkdir(dirname(this.path), { recursive: true });
     const handle = await open(this.path, 'a', 0o600);
     await handle.close();
   }

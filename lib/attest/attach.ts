@@ -1,7 +1,7 @@
 /** Attaching a signed attestation next to its image, in both of cosign's layouts. */
 import type { SerializedBundle } from '@sigstore/bundle';
 import { SlipwayError } from '../errors.js';
-import type { Descriptor, ImageManifest, ImageStore } from '../oci/types.js';
+import { OciLayoutStore, type Descriptor, type ImageManifest, type ImageStore } from '../oci/index.js';
 import {
   ANNOTATIONS,
   ATTESTATION_MEDIA_TYPES as MT,
@@ -12,6 +12,7 @@ import {
   referrersTag,
   sha256Digest,
 } from './layout.js';
+import { updateTag } from './tag-update.js';
 
 export interface AttachRequest {
   store: ImageStore;
@@ -75,54 +76,62 @@ export async function attachBundleReferrer(req: AttachBundleRequest): Promise<{ 
 /** cosign's `.att` manifest: keeps the layers already there and appends this envelope (once). */
 async function appendToAttestationManifest(store: ImageStore, digest: string, envelope: Buffer, predicateType: string) {
   const tag = attestationTag(digest);
-  const layers: Descriptor[] = [];
-  const existing = await store.getManifest(tag);
-  if (existing) {
-    const manifest = parseJson(existing.bytes) as Partial<ImageManifest> | undefined;
-    const mediaType = manifest?.mediaType ?? existing.mediaType;
-    if (!manifest || !Array.isArray(manifest.layers) || (mediaType !== MT.imageManifest && mediaType !== MT.dockerManifest)) {
-      throw new SlipwayError(
-        'ATTESTATION_TAG_CONFLICT',
-        `${store.repository}:${tag} holds a ${mediaType} that is not an attestation manifest; delete that tag and attach again`,
-        'stalling',
-        { tag },
-      );
-    }
-    layers.push(...manifest.layers);
-  }
-
   const layerDigest = sha256Digest(envelope);
-  if (!layers.some((l) => l.digest === layerDigest)) {
-    await store.putBlob(layerDigest, envelope);
-    layers.push({
-      mediaType: MT.dsseEnvelope,
-      digest: layerDigest,
-      size: envelope.length,
-      annotations: { [ANNOTATIONS.cosignSignature]: '', [ANNOTATIONS.predicateType]: predicateType },
-    });
-  }
-
-  // cosign's config: an image config whose rootfs lists the layers, all times at the zero time.
-  const config = Buffer.from(
-    JSON.stringify({
-      architecture: '',
-      created: '0001-01-01T00:00:00Z',
-      history: layers.map(() => ({ created: '0001-01-01T00:00:00Z' })),
-      os: '',
-      rootfs: { type: 'layers', diff_ids: layers.map((l) => l.digest) },
-      config: {},
-    }),
-  );
-  const configDigest = sha256Digest(config);
-  await store.putBlob(configDigest, config);
-  const manifest: ImageManifest = {
-    schemaVersion: 2,
-    mediaType: MT.imageManifest,
-    config: { mediaType: MT.imageConfig, digest: configDigest, size: config.length },
-    layers,
-  };
-  const attestationManifest = await store.putManifest(Buffer.from(JSON.stringify(manifest)), MT.imageManifest, tag);
-  return { attestationManifest, attestationLayers: layers.length };
+  await store.putBlob(layerDigest, envelope);
+  let layerCount = 0;
+  const attestationManifest = await updateTag({
+    store,
+    tag,
+    present: (fetched) => {
+      const layers = (parseJson(fetched.bytes) as Partial<ImageManifest> | undefined)?.layers;
+      const found = Array.isArray(layers) && layers.some((l) => l?.digest === layerDigest);
+      if (found) layerCount = layers.length;
+      return found;
+    },
+    merge: async (existing) => {
+      const layers: Descriptor[] = [];
+      if (existing) {
+        const manifest = parseJson(existing.bytes) as Partial<ImageManifest> | undefined;
+        const mediaType = manifest?.mediaType ?? existing.mediaType;
+        if (!manifest || !Array.isArray(manifest.layers) || (mediaType !== MT.imageManifest && mediaType !== MT.dockerManifest)) {
+          throw new SlipwayError(
+            'ATTESTATION_TAG_CONFLICT',
+            `${store.repository}:${tag} holds a ${mediaType} that is not an attestation manifest; delete that tag and attach again`,
+            'stalling',
+            { tag },
+          );
+        }
+        layers.push(...manifest.layers);
+      }
+      layers.push({
+        mediaType: MT.dsseEnvelope,
+        digest: layerDigest,
+        size: envelope.length,
+        annotations: { [ANNOTATIONS.cosignSignature]: '', [ANNOTATIONS.predicateType]: predicateType },
+      });
+      // cosign's config: an image config whose rootfs lists the layers, all times at the zero time.
+      const config = Buffer.from(
+        JSON.stringify({
+          architecture: '',
+          created: '0001-01-01T00:00:00Z',
+          history: layers.map(() => ({ created: '0001-01-01T00:00:00Z' })),
+          os: '',
+          rootfs: { type: 'layers', diff_ids: layers.map((l) => l.digest) },
+          config: {},
+        }),
+      );
+      const configDigest = sha256Digest(config);
+      await store.putBlob(configDigest, config);
+      const manifest: ImageManifest = {
+        schemaVersion: 2,
+        mediaType: MT.imageManifest,
+        config: { mediaType: MT.imageConfig, digest: configDigest, size: config.length },
+        layers,
+      };
+      return { bytes: Buffer.from(JSON.stringify(manifest)), mediaType: MT.imageManifest };
+    },
+  });
+  return { attestationManifest, attestationLayers: layerCount };
 }
 
 /** The bundle as an OCI 1.1 referrer of the image, plus the tag-schema index when the store has no referrers API. */
@@ -155,34 +164,37 @@ async function pushBundleReferrer(store: ImageStore, subject: Descriptor, bundle
   const manifestBytes = Buffer.from(JSON.stringify(manifest));
   const referrerManifest = await store.putManifest(manifestBytes, MT.imageManifest);
 
-  if ((await store.referrers(subject.digest)) !== undefined) return { referrerManifest };
+  // An OCI layout answers referrers only by reading every manifest in it (slow once it holds many images), so
+  // the tag-schema index is written there too and read first; a registry gets it only when it has no API.
+  const writeTag = store instanceof OciLayoutStore || (await store.referrers(subject.digest)) === undefined;
+  if (!writeTag) return { referrerManifest };
 
   const tag = referrersTag(subject.digest);
-  const entries: Descriptor[] = [];
-  const existing = await store.getManifest(tag);
-  if (existing) {
-    const index = parseJson(existing.bytes) as { mediaType?: string; manifests?: Descriptor[] } | undefined;
-    if (!index || !Array.isArray(index.manifests) || (index.mediaType ?? existing.mediaType) !== MT.imageIndex) {
-      throw new SlipwayError(
-        'ATTESTATION_TAG_CONFLICT',
-        `${store.repository}:${tag} is not a referrers index (OCI tag schema); delete that tag and attach again`,
-        'stalling',
-        { tag },
-      );
-    }
-    entries.push(...index.manifests);
-  }
-  if (!entries.some((d) => d.digest === referrerManifest)) {
-    entries.push({
-      mediaType: MT.imageManifest,
-      digest: referrerManifest,
-      size: manifestBytes.length,
-      artifactType: MT.sigstoreBundle,
-      annotations,
-    });
-  }
-  const index = { schemaVersion: 2, mediaType: MT.imageIndex, manifests: entries };
-  await store.putManifest(Buffer.from(JSON.stringify(index)), MT.imageIndex, tag);
+  await updateTag({
+    store,
+    tag,
+    present: (fetched) => {
+      const manifests = (parseJson(fetched.bytes) as { manifests?: Descriptor[] } | undefined)?.manifests;
+      return Array.isArray(manifests) && manifests.some((d) => d?.digest === referrerManifest);
+    },
+    merge: async (existing) => {
+      const entries: Descriptor[] = [];
+      if (existing) {
+        const index = parseJson(existing.bytes) as { mediaType?: string; manifests?: Descriptor[] } | undefined;
+        if (!index || !Array.isArray(index.manifests) || (index.mediaType ?? existing.mediaType) !== MT.imageIndex) {
+          throw new SlipwayError(
+            'ATTESTATION_TAG_CONFLICT',
+            `${store.repository}:${tag} is not a referrers index (OCI tag schema); delete that tag and attach again`,
+            'stalling',
+            { tag },
+          );
+        }
+        entries.push(...index.manifests);
+      }
+      entries.push({ mediaType: MT.imageManifest, digest: referrerManifest, size: manifestBytes.length, artifactType: MT.sigstoreBundle, annotations });
+      return { bytes: Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MT.imageIndex, manifests: entries })), mediaType: MT.imageIndex };
+    },
+  });
   return { referrerManifest, referrersTag: tag };
 }
 

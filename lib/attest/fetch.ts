@@ -1,7 +1,7 @@
 /** Reading every attestation attached to an image: referrer bundles first, then cosign `.att` layers. */
 import { BUNDLE_V03_MEDIA_TYPE } from '@sigstore/bundle';
 import { errorMessage, isSlipwayError } from '../errors.js';
-import type { Descriptor, ImageManifest, ImageStore } from '../oci/types.js';
+import { OciLayoutStore, type Descriptor, type FetchedManifest, type ImageManifest, type ImageStore } from '../oci/index.js';
 import { ATTESTATION_MEDIA_TYPES as MT, attestationTag, referrersTag } from './layout.js';
 
 export interface FetchedAttestation {
@@ -38,7 +38,7 @@ export async function fetchAttestations(store: ImageStore, digest: string): Prom
   const tag = attestationTag(digest);
   const [descriptors, att] = await Promise.all([listBundleReferrers(store, digest, result), store.getManifest(tag)]);
 
-  const referrerReads = descriptors.map((descriptor) => {
+  const referrerReads = capped(descriptors, `referrers of ${digest}`, result).map((descriptor) => {
     const origin = `referrer ${descriptor.digest}`;
     return readOrReport(result, origin, () => readReferrerBundle(store, digest, descriptor)).then((bundle) => ({ origin, bundle }));
   });
@@ -52,13 +52,13 @@ export async function fetchAttestations(store: ImageStore, digest: string): Prom
     } else if (mediaType !== MT.imageManifest && mediaType !== MT.dockerManifest) {
       result.problems.push({ origin: tag, message: `${tag} has media type ${mediaType}, expected ${MT.imageManifest}` });
     } else {
-      layerReads = manifest.layers.map((layer, i) => {
+      layerReads = capped(manifest.layers, tag, result).map((layer, i) => {
         const origin = `${tag} layer ${i}`;
         if (layer?.mediaType !== MT.dsseEnvelope) {
           result.problems.push({ origin, message: `${origin} has media type ${String(layer?.mediaType)}, expected ${MT.dsseEnvelope}` });
           return Promise.resolve({ origin, envelope: undefined });
         }
-        return readOrReport(result, origin, async () => parseOrThrow(await store.getBlob(layer.digest), 'DSSE envelope')).then((envelope) => ({ origin, envelope }));
+        return readOrReport(result, origin, async () => parseOrThrow(await getSmallBlob(store, layer, 'DSSE envelope'), 'DSSE envelope')).then((envelope) => ({ origin, envelope }));
       });
     }
   }
@@ -82,14 +82,24 @@ export async function fetchAttestations(store: ImageStore, digest: string): Prom
   return result;
 }
 
+/**
+ * A registry: its referrers API, else the `sha256-<hex>` tag index. An OCI layout: the tag index first (Slipway
+ * writes it there), and only without one the layout's scan of every manifest (for bundles other tools attached).
+ */
 async function listBundleReferrers(store: ImageStore, digest: string, result: FetchedAttestations): Promise<Descriptor[]> {
-  const viaApi = await store.referrers(digest, MT.sigstoreBundle);
-  if (viaApi !== undefined) {
-    result.referrersVia = 'api';
-    return viaApi.filter((d) => d.artifactType === undefined || d.artifactType === MT.sigstoreBundle);
-  }
   const tag = referrersTag(digest);
-  const fetched = await store.getManifest(tag);
+  let fetched: FetchedManifest | undefined;
+  if (store instanceof OciLayoutStore) {
+    fetched = await store.getManifest(tag);
+  }
+  if (!fetched) {
+    const viaApi = await store.referrers(digest, MT.sigstoreBundle);
+    if (viaApi !== undefined) {
+      result.referrersVia = 'api';
+      return viaApi.filter((d) => d.artifactType === undefined || d.artifactType === MT.sigstoreBundle);
+    }
+    fetched = await store.getManifest(tag);
+  }
   if (!fetched) return [];
   result.referrersVia = 'tag';
   const index = parseJson(fetched.bytes) as { mediaType?: string; manifests?: Descriptor[] } | undefined;
@@ -115,7 +125,7 @@ async function readReferrerBundle(store: ImageStore, subjectDigest: string, desc
   if (!layer || (layer.mediaType !== MT.sigstoreBundle && layer.mediaType !== BUNDLE_V03_MEDIA_TYPE)) {
     throw new AttachmentProblem(`first layer has media type ${String(layer?.mediaType)}, expected ${MT.sigstoreBundle}`);
   }
-  return parseOrThrow(await store.getBlob(layer.digest), 'sigstore bundle');
+  return parseOrThrow(await getSmallBlob(store, layer, 'sigstore bundle'), 'sigstore bundle');
 }
 
 /** Reads one item; a bad item becomes a problem, but a store that is down still fails the whole fetch. */
@@ -130,6 +140,26 @@ async function readOrReport(result: FetchedAttestations, origin: string, read: (
 }
 
 class AttachmentProblem extends Error {}
+
+/** Attestations are a few KiB; anything far larger is not read (a registry could otherwise make us fetch gigabytes). */
+export const MAX_ATTESTATION_BYTES = 4 * 1024 * 1024;
+/** At most this many attachments of each kind are read; attaching appends, so the first ones are the oldest. */
+export const MAX_ATTESTATIONS = 64;
+
+async function getSmallBlob(store: ImageStore, descriptor: Descriptor, what: string): Promise<Buffer> {
+  if (typeof descriptor.size === 'number' && descriptor.size > MAX_ATTESTATION_BYTES) {
+    throw new AttachmentProblem(`${what} is ${descriptor.size} bytes, more than the ${MAX_ATTESTATION_BYTES} read`);
+  }
+  const bytes = await store.getBlob(descriptor.digest);
+  if (bytes.length > MAX_ATTESTATION_BYTES) throw new AttachmentProblem(`${what} is ${bytes.length} bytes, more than the ${MAX_ATTESTATION_BYTES} read`);
+  return bytes;
+}
+
+function capped<T>(items: T[], where: string, result: FetchedAttestations): T[] {
+  if (items.length <= MAX_ATTESTATIONS) return items;
+  result.problems.push({ origin: where, message: `${where} lists ${items.length} attachments; only the first ${MAX_ATTESTATIONS} are read` });
+  return items.slice(0, MAX_ATTESTATIONS);
+}
 
 function envelopeAsBundle(envelope: unknown): unknown {
   const signatures = (envelope as { signatures?: { keyid?: unknown }[] } | null)?.signatures;

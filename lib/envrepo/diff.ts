@@ -5,7 +5,10 @@
  * so the walk never opens it. The work done is proportional to the number of changed paths times their
  * depth, not to the size of the repository.
  */
-import { commitTree, readTreeEntries, type EnvRepo, type TreeEntry } from './repo.js';
+import { commitTree, readRawTree, snapshot, type EnvRepo } from './repo.js';
+import { diffRawTrees } from './tree.js';
+
+const EMPTY = Buffer.alloc(0);
 import type { CommitDiff, ServiceChange, ServiceChangeKind } from './types.js';
 
 const SERVICE_FILE = /^([^/.][^/]*)\/services\/([^/]+)\.yaml$/;
@@ -26,23 +29,17 @@ export interface ChangedFile {
  */
 export async function diffTrees(repo: EnvRepo, fromTree: string | undefined, toTree: string | undefined, stats: DiffStats = { treesRead: 0 }): Promise<ChangedFile[]> {
   const out: ChangedFile[] = [];
-  const read = async (oid: string | undefined): Promise<TreeEntry[]> => {
-    if (!oid) return [];
+  const read = async (oid: string | undefined): Promise<Buffer> => {
+    if (!oid) return EMPTY;
     stats.treesRead++;
-    return readTreeEntries(repo, oid);
+    return readRawTree(repo, oid);
   };
   const walk = async (prefix: string, a: string | undefined, b: string | undefined): Promise<void> => {
     if (a === b) return;
     const [left, right] = await Promise.all([read(a), read(b)]);
-    const byName = new Map<string, { a?: TreeEntry; b?: TreeEntry }>();
-    for (const e of left) byName.set(e.path, { a: e });
-    for (const e of right) byName.set(e.path, { ...byName.get(e.path), b: e });
     const nested: Promise<void>[] = [];
-    for (const [name, pair] of [...byName.entries()].sort((x, y) => (x[0] < y[0] ? -1 : x[0] > y[0] ? 1 : 0))) {
-      const path = prefix ? `${prefix}/${name}` : name;
-      const ea = pair.a;
-      const eb = pair.b;
-      if (ea && eb && ea.oid === eb.oid && ea.type === eb.type && ea.mode === eb.mode) continue;
+    for (const { a: ea, b: eb } of diffRawTrees(left, right)) {
+      const path = prefix ? `${prefix}/${(ea ?? eb)!.path}` : (ea ?? eb)!.path;
       const aTree = ea?.type === 'tree' ? ea.oid : undefined;
       const bTree = eb?.type === 'tree' ? eb.oid : undefined;
       const aBlob = ea && ea.type !== 'tree' ? ea : undefined;
@@ -64,7 +61,8 @@ export async function diffTrees(repo: EnvRepo, fromTree: string | undefined, toT
  * Pure git object reads; no validation (load the `to` commit for that).
  */
 export async function diffCommits(opts: { repo: EnvRepo; from: string | undefined; to: string; stats?: DiffStats }): Promise<CommitDiff> {
-  const { repo, from, to } = opts;
+  const repo = snapshot(opts.repo);
+  const { from, to } = opts;
   const stats = opts.stats ?? { treesRead: 0 };
   const [fromTree, toTree] = await Promise.all([from ? commitTree(repo, from) : undefined, commitTree(repo, to)]);
   const files = await diffTrees(repo, fromTree, toTree, stats);

@@ -9,7 +9,7 @@
  *   const diff = await diffCommits({ repo, from: lastGood, to: commit });
  */
 export type { CommitDiff, DesiredState, EnvironmentState, LoadResult, Problem, ServiceChange, ServiceChangeKind } from './types.js';
-export { openRepo, fetchRepo, resolveCommit, resolveCommit as resolveRef, readTextFile, remoteCacheDir, redactUrl, isRemoteUrl, type EnvRepo } from './repo.js';
+export { openRepo, fetchRepo, resolveCommit, resolveCommit as resolveRef, readTextFile, snapshot, clearTreeCache, treeCacheStats, remoteCacheDir, redactUrl, isRemoteUrl, type EnvRepo } from './repo.js';
 export {
   loadDesiredState,
   loaderStats,

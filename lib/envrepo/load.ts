@@ -4,6 +4,7 @@
  * problem yields no state at all, so nothing is ever half-applied.
  */
 import { posix } from 'node:path';
+import { parse } from 'yaml';
 import {
   locateInYaml,
   sortProblems,
@@ -18,7 +19,7 @@ import {
   type SlipwayConfig,
 } from '../../schemas/index.js';
 import { publicKeyProblem } from '../keys/index.js';
-import { commitTree, readBlobText, readTreeEntries, type EnvRepo, type TreeEntry } from './repo.js';
+import { commitTree, readBlobText, readTreeEntries, snapshot, type EnvRepo, type TreeEntry } from './repo.js';
 import type { EnvironmentState, LoadResult } from './types.js';
 
 export const SLIPWAY_FILE = 'slipway.yaml';
@@ -57,6 +58,16 @@ export function clearLoaderCache(): void {
   parsedFiles.clear();
 }
 
+/** `metadata.name` of a YAML text when it is a string, whatever else is wrong with the file. */
+function declaredName(text: string): string | undefined {
+  try {
+    const name = (parse(text, { maxAliasCount: 100 }) as { metadata?: { name?: unknown } } | null)?.metadata?.name;
+    return typeof name === 'string' ? name : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 async function parseBlob(repo: EnvRepo, kind: FileKind, path: string, oid: string, expectedName?: string): Promise<ParsedFile> {
   const key = `${kind}\0${path}\0${oid}\0${expectedName ?? ''}`;
   const hit = parsedFiles.get(key);
@@ -70,9 +81,11 @@ async function parseBlob(repo: EnvRepo, kind: FileKind, path: string, oid: strin
   const text = await readBlobText(repo, oid);
   const result = validateFile(kind, text, path);
   const parsed: ParsedFile = result.ok ? { value: result.value, problems: [] } : { problems: result.problems };
-  if (result.ok && expectedName !== undefined) {
-    const name = (result.value as { metadata?: { name?: string } }).metadata?.name;
-    if (name !== expectedName) {
+  if (expectedName !== undefined) {
+    // Read the name even from a file with other problems, so a misnamed copy is reported as one.
+    const name = result.ok ? (result.value as { metadata?: { name?: string } }).metadata?.name : declaredName(text);
+    const nameIsBroken = !result.ok && result.problems.some((p) => p.path === 'metadata.name' || p.rule === 'yaml');
+    if (name !== expectedName && !nameIsBroken && (result.ok || typeof name === 'string')) {
       const at = locateInYaml(text, ['metadata', 'name']);
       if (name !== undefined) parsed.declared = { name, ...at };
       parsed.problems.push({
@@ -110,7 +123,7 @@ function fileProblem(file: string, message: string, rule: string): Problem {
 
 interface EnvDir {
   name: string;
-  entries: TreeEntry[];
+  entries: readonly TreeEntry[];
 }
 
 interface LoadedEnv {
@@ -193,7 +206,7 @@ async function loadServices(repo: EnvRepo, env: string, treeOid: string, out: Lo
 }
 
 /** Find a blob by repo-relative path, reading only the trees on the way. */
-async function findBlob(repo: EnvRepo, root: TreeEntry[], path: string): Promise<string | undefined> {
+async function findBlob(repo: EnvRepo, root: readonly TreeEntry[], path: string): Promise<string | undefined> {
   const parts = posix.normalize(path).replace(/^\.\//, '').split('/').filter(Boolean);
   if (parts.length === 0 || parts[0] === '..') return undefined;
   let entries = root;
@@ -212,7 +225,8 @@ async function findBlob(repo: EnvRepo, root: TreeEntry[], path: string): Promise
  * objects only. Returns every problem found, each with file:line:col, or the whole state.
  */
 export async function loadDesiredState(opts: { repo: EnvRepo; commit: string }): Promise<LoadResult> {
-  const { repo, commit } = opts;
+  const repo = snapshot(opts.repo);
+  const { commit } = opts;
   const problems: Problem[] = [];
   const root = await readTreeEntries(repo, await commitTree(repo, commit));
   const byName = new Map(root.map((e) => [e.path, e]));
@@ -242,6 +256,13 @@ export async function loadDesiredState(opts: { repo: EnvRepo; commit: string }):
     quarantine = parsed.value as QuarantineConfig | undefined;
   }
 
+  for (const entry of root) {
+    if (entry.type === 'blob' && /\.ya?ml$/.test(entry.path) && entry.path !== SLIPWAY_FILE && entry.path !== QUARANTINE_FILE) {
+      const hint = entry.path.replace(/\.yml$/, '.yaml') === SLIPWAY_FILE || entry.path.replace(/\.yml$/, '.yaml') === QUARANTINE_FILE ? `; rename it to ${entry.path.replace(/\.yml$/, '.yaml')}` : '';
+      problems.push(fileProblem(entry.path, `unknown file: the root of an environments repository holds ${SLIPWAY_FILE} and ${QUARANTINE_FILE}, environments are directories${hint}`, 'unknown-file'));
+    }
+  }
+
   // An environment directory is a top-level directory holding environment.yaml.
   const envDirs: EnvDir[] = [];
   await Promise.all(
@@ -250,6 +271,16 @@ export async function loadDesiredState(opts: { repo: EnvRepo; commit: string }):
       .map(async (e) => {
         const entries = await readTreeEntries(repo, e.oid);
         if (entries.some((x) => x.path === ENVIRONMENT_FILE && x.type === 'blob')) envDirs.push({ name: e.path, entries });
+        else if (entries.some((x) => x.path === SERVICES_DIR && x.type === 'tree')) {
+          // Services nobody would deploy: most likely environment.yaml was deleted or misnamed.
+          problems.push(
+            fileProblem(
+              `${e.path}/${ENVIRONMENT_FILE}`,
+              `missing: ${e.path}/ holds ${SERVICES_DIR}/ but no ${ENVIRONMENT_FILE}, so its services are not deployed anywhere; add ${e.path}/${ENVIRONMENT_FILE} (and "${e.path}" to the promotion order) or remove the directory`,
+              'missing-file',
+            ),
+          );
+        }
       }),
   );
   envDirs.sort((a, b) => a.name.localeCompare(b.name));

@@ -10,6 +10,10 @@ import git from 'isomorphic-git';
 import http from 'isomorphic-git/http/node';
 import { SlipwayError } from '../errors.js';
 import { slipwayHome } from '../home.js';
+import { objectStoreView, type ObjectFs } from './objectfs.js';
+import { parseTree, type TreeEntry } from './tree.js';
+
+export type { TreeEntry } from './tree.js';
 
 export interface EnvRepo {
   /** What the caller passed: a path or a URL. */
@@ -22,6 +26,23 @@ export interface EnvRepo {
   url?: string;
   /** isomorphic-git's object cache (pack indexes); shared by every read of this repo. */
   cache: object;
+  /** HTTP headers for a URL repository (e.g. `Authorization`), sent on every fetch. */
+  headers?: Record<string, string>;
+  /** Set on a per-operation view (see `snapshot`): the file system object reads go through. */
+  objectFs?: ObjectFs;
+}
+
+/**
+ * The same repository, reading objects through a view that lists each object directory once (see
+ * objectfs.ts). Take one per operation (a load, a diff), never keep it: it does not see new objects.
+ */
+export function snapshot(repo: EnvRepo): EnvRepo {
+  return { ...repo, objectFs: objectStoreView(repo.gitdir) };
+}
+
+/** The fs isomorphic-git reads objects with: the operation's view, or node's fs. */
+function objectsFs(repo: EnvRepo): typeof fs {
+  return (repo.objectFs ?? fs) as typeof fs;
 }
 
 export function isRemoteUrl(source: string): boolean {
@@ -63,9 +84,11 @@ function gitDirOf(workTree: string): string | undefined {
  * is found like git does) or an http(s) URL. A URL is cloned into the cache on first use and fetched
  * on every open unless `fetch: false`.
  */
-export async function openRepo(opts: { repo?: string; env?: NodeJS.ProcessEnv; cwd?: string; fetch?: boolean } = {}): Promise<EnvRepo> {
+export async function openRepo(
+  opts: { repo?: string; env?: NodeJS.ProcessEnv; cwd?: string; fetch?: boolean; headers?: Record<string, string> } = {},
+): Promise<EnvRepo> {
   const source = opts.repo ?? opts.cwd ?? process.cwd();
-  if (isRemoteUrl(source)) return openRemote(source, opts.env ?? process.env, opts.fetch !== false);
+  if (isRemoteUrl(source)) return openRemote(source, opts.env ?? process.env, opts.fetch !== false, opts.headers ?? {});
 
   const path = resolve(opts.cwd ?? process.cwd(), source);
   if (!fs.existsSync(path)) {
@@ -95,16 +118,16 @@ export function remoteCacheDir(url: string, env: NodeJS.ProcessEnv = process.env
   return join(slipwayHome(env), 'repos', hash);
 }
 
-async function openRemote(url: string, env: NodeJS.ProcessEnv, doFetch: boolean): Promise<EnvRepo> {
+async function openRemote(url: string, env: NodeJS.ProcessEnv, doFetch: boolean, headers: Record<string, string>): Promise<EnvRepo> {
   const dir = remoteCacheDir(url, env);
   const gitdir = join(dir, '.git');
-  const repo: EnvRepo = { source: redactUrl(url), gitdir, url, cache: {} };
+  const repo: EnvRepo = { source: redactUrl(url), gitdir, url, cache: {}, headers };
   try {
     if (!fs.existsSync(join(gitdir, 'HEAD'))) {
       fs.mkdirSync(dir, { recursive: true });
-      await git.clone({ fs, http, dir, gitdir, url, noCheckout: true, noTags: false, cache: repo.cache });
+      await git.clone({ fs, http, headers, dir, gitdir, url, noCheckout: true, noTags: false, cache: repo.cache });
     } else if (doFetch) {
-      await git.fetch({ fs, http, dir, gitdir, url, remote: 'origin', tags: true, prune: true, singleBranch: false, cache: repo.cache });
+      await git.fetch({ fs, http, headers, dir, gitdir, url, remote: 'origin', tags: true, prune: true, singleBranch: false, cache: repo.cache });
     }
   } catch (err) {
     if (!fs.existsSync(join(gitdir, 'HEAD'))) fs.rmSync(dir, { recursive: true, force: true });
@@ -124,7 +147,7 @@ export async function fetchRepo(repo: EnvRepo): Promise<void> {
   if (!repo.url) return;
   const dir = resolve(repo.gitdir, '..');
   try {
-    await git.fetch({ fs, http, dir, gitdir: repo.gitdir, url: repo.url, remote: 'origin', tags: true, prune: true, singleBranch: false, cache: repo.cache });
+    await git.fetch({ fs, http, headers: repo.headers ?? {}, dir, gitdir: repo.gitdir, url: repo.url, remote: 'origin', tags: true, prune: true, singleBranch: false, cache: repo.cache });
   } catch (err) {
     throw new SlipwayError('FETCH_FAILED', `cannot fetch ${repo.source}: ${(err as Error).message}`, 'waiting', { url: repo.source }, { cause: err });
   }
@@ -190,25 +213,84 @@ export async function resolveCommit(opts: { repo: EnvRepo; ref?: string }): Prom
   throw new SlipwayError('REF_NOT_FOUND', `${ref} is not a branch, tag or commit of ${repo.source}`, 'stalling', { ref, repo: repo.source });
 }
 
-export interface TreeEntry {
-  mode: string;
-  path: string;
-  oid: string;
-  type: 'blob' | 'tree' | 'commit';
+/**
+ * Trees by id, as bytes and (once asked for) parsed. A tree id fixes its content, so an entry never goes
+ * stale and may be shared across repositories. Bounded by bytes held, least recently used out first.
+ * A controller diffs last-applied → new head on every sync, so the `from` side is usually here already.
+ */
+const MAX_CACHED_TREE_BYTES = 64 * 1024 * 1024;
+interface CachedTree {
+  raw: Buffer;
+  entries?: readonly TreeEntry[];
+  bytes: number;
+}
+const treeCache = new Map<string, CachedTree>();
+let cachedTreeBytes = 0;
+const treeStats = { read: 0, cached: 0 };
+
+export function clearTreeCache(): void {
+  treeCache.clear();
+  cachedTreeBytes = 0;
 }
 
-export async function readTreeEntries(repo: EnvRepo, oid: string): Promise<TreeEntry[]> {
-  const { tree } = await git.readTree({ fs, gitdir: repo.gitdir, oid, cache: repo.cache });
-  return tree as TreeEntry[];
+/** Trees read from objects vs served from the cache since the process started. */
+export function treeCacheStats(): { read: number; cached: number } {
+  return { ...treeStats };
+}
+
+function remember(oid: string, tree: CachedTree): void {
+  const old = treeCache.get(oid);
+  if (old) cachedTreeBytes -= old.bytes;
+  treeCache.delete(oid);
+  if (tree.bytes > MAX_CACHED_TREE_BYTES / 4) return;
+  treeCache.set(oid, tree);
+  cachedTreeBytes += tree.bytes;
+  while (cachedTreeBytes > MAX_CACHED_TREE_BYTES) {
+    const [oldest, entry] = treeCache.entries().next().value as [string, CachedTree];
+    treeCache.delete(oldest);
+    cachedTreeBytes -= entry.bytes;
+  }
+}
+
+async function cachedTree(repo: EnvRepo, oid: string): Promise<CachedTree> {
+  const hit = treeCache.get(oid);
+  if (hit) {
+    treeStats.cached++;
+    treeCache.delete(oid);
+    treeCache.set(oid, hit);
+    return hit;
+  }
+  treeStats.read++;
+  const { type, object } = await git.readObject({ fs: objectsFs(repo), gitdir: repo.gitdir, oid, format: 'content', cache: repo.cache });
+  if (type !== 'tree') throw new SlipwayError('NOT_A_TREE', `object ${oid} is a ${type}, not a tree`, 'generic', { oid });
+  const raw = Buffer.from(object as Uint8Array);
+  const tree: CachedTree = { raw, bytes: raw.length };
+  remember(oid, tree);
+  return tree;
+}
+
+/** The bytes of a tree object (see tree.ts for its format). */
+export async function readRawTree(repo: EnvRepo, oid: string): Promise<Buffer> {
+  return (await cachedTree(repo, oid)).raw;
+}
+
+export async function readTreeEntries(repo: EnvRepo, oid: string): Promise<readonly TreeEntry[]> {
+  const tree = await cachedTree(repo, oid);
+  if (!tree.entries) {
+    tree.entries = Object.freeze(parseTree(tree.raw));
+    // Parsed entries take about four times the bytes of the raw tree.
+    remember(oid, { ...tree, bytes: tree.raw.length * 5 });
+  }
+  return tree.entries;
 }
 
 export async function readBlobText(repo: EnvRepo, oid: string): Promise<string> {
-  const { blob } = await git.readBlob({ fs, gitdir: repo.gitdir, oid, cache: repo.cache });
+  const { blob } = await git.readBlob({ fs: objectsFs(repo), gitdir: repo.gitdir, oid, cache: repo.cache });
   return Buffer.from(blob).toString('utf8');
 }
 
 export async function commitTree(repo: EnvRepo, commit: string): Promise<string> {
-  const { commit: c } = await git.readCommit({ fs, gitdir: repo.gitdir, oid: commit, cache: repo.cache });
+  const { commit: c } = await git.readCommit({ fs: objectsFs(repo), gitdir: repo.gitdir, oid: commit, cache: repo.cache });
   return c.tree;
 }
 

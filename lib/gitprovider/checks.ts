@@ -1,8 +1,8 @@
 /**
  * The merge gate, pure: given a proposal, the state of main and the verification outcome, may it merge?
  * Checks run in a fixed order and the first refusal wins, so the same inputs always give the same reason:
- * state → verification → quarantine → approvals → freeze (a rollback is never frozen; an override is
- * allowed through and recorded).
+ * state → quarantine → approvals → freeze (a rollback is never frozen; an override is allowed through and
+ * recorded) → verification, last because it is the only check that reads the registry.
  */
 import { isFrozen, formatInZone, type WindowOccurrence } from '../freeze/index.js';
 import type { VerificationResult } from '../provenance/types.js';
@@ -24,7 +24,8 @@ export interface GateInput {
   proposal: Proposal;
   rollback: boolean;
   state: PromotionState;
-  verification: VerificationResult;
+  /** Undefined: not checked yet (the cheap checks run first, so a refusal never waits on the registry). */
+  verification?: VerificationResult;
   now: Date;
   override?: string;
 }
@@ -35,16 +36,9 @@ export function requiredApprovals(state: PromotionState): number {
 
 export function mergeGate(input: GateInput): GateDecision {
   const { proposal, state } = input;
+  let overrideOf: { reason: string; window: WindowOccurrence } | undefined;
   if (proposal.state !== 'open') {
     return { allowed: false, reason: 'NOT_OPEN', message: `proposal ${proposal.id} is ${proposal.state}, not open`, data: { state: proposal.state } };
-  }
-  if (!input.verification.ok) {
-    return {
-      allowed: false,
-      reason: 'NOT_VERIFIED',
-      message: `${proposal.digest} does not verify (${input.verification.code}): ${input.verification.message}`,
-      data: { code: input.verification.code },
-    };
   }
   const q = quarantined(state.quarantine, proposal.digest, proposal.environment, proposal.service);
   if (q) {
@@ -64,10 +58,11 @@ export function mergeGate(input: GateInput): GateDecision {
       data: { required: needed, approvals: proposal.approvals },
     };
   }
-  if (!input.rollback) {
-    const verdict = isFrozen(state.freeze, input.now);
-    if (verdict.frozen) {
-      if (input.override && input.override.trim()) return { allowed: true, override: { reason: input.override.trim(), window: verdict.window } };
+  const verdict = input.rollback ? undefined : isFrozen(state.freeze, input.now);
+  if (verdict?.frozen) {
+    if (input.override && input.override.trim()) {
+      overrideOf = { reason: input.override.trim(), window: verdict.window };
+    } else {
       const until = formatInZone(verdict.until.getTime(), verdict.window.timeZone);
       return {
         allowed: false,
@@ -77,5 +72,13 @@ export function mergeGate(input: GateInput): GateDecision {
       };
     }
   }
-  return { allowed: true };
+  if (input.verification && !input.verification.ok) {
+    return {
+      allowed: false,
+      reason: 'NOT_VERIFIED',
+      message: `${proposal.digest} does not verify (${input.verification.code}): ${input.verification.message}`,
+      data: { code: input.verification.code },
+    };
+  }
+  return { allowed: true, ...(overrideOf ? { override: overrideOf } : {}) };
 }

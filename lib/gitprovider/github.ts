@@ -241,11 +241,12 @@ export class GitHubProvider implements GitProvider {
       const main = await this.mainCommit();
       const now = options.now ?? this.clock();
       const state: PromotionState = await readPromotionState(this.files, main, p.environment);
-      const verification: VerificationResult =
-        p.state === 'open'
-          ? await this.verify({ repository: meta.repository, digest: p.digest, service: p.service, policy: state.config.spec.trust, publicKeys: state.publicKeys, now })
-          : { ok: false, code: 'MALFORMED', message: 'not checked' };
-      const gate = mergeGate({ proposal: p, rollback: meta.rollback, state, verification, now, override: options.override });
+      const gateInput = { proposal: p, rollback: meta.rollback, state, now, override: options.override };
+      let gate = mergeGate(gateInput);
+      if (gate.allowed) {
+        const verification = await this.verify({ repository: meta.repository, digest: p.digest, service: p.service, policy: state.config.spec.trust, publicKeys: state.publicKeys, now });
+        gate = mergeGate({ ...gateInput, verification });
+      }
       if (!gate.allowed) {
         this.record({ action: 'refused', proposal: p.id, environment: p.environment, service: p.service, digest: p.digest, actor: actor.name, code: gate.reason, reason: gate.message, pull: pr.number });
         throw new SlipwayError(gate.reason, gate.message, gate.reason === 'FROZEN' || gate.reason === 'APPROVALS_MISSING' ? 'waiting' : 'stalling', { proposal: p.id, ...gate.data });

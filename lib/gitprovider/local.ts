@@ -169,8 +169,8 @@ export class LocalGitProvider implements GitProvider {
       }
       const record = await this.read(ref);
       this.record({ action: 'proposed', proposal: id, environment: change.environment, service: change.service, digest: change.digest, actor: author.name, commit });
-      await this.supersedeOthers(record.proposal);
-      return record.proposal;
+      await this.supersedeOlder(record.proposal.environment, record.proposal.service);
+      return (await this.find(id)).proposal;
     }
   }
 
@@ -211,11 +211,12 @@ export class LocalGitProvider implements GitProvider {
       const main = await this.repo.mustResolve(this.main, 'the main branch');
       const now = options.now ?? this.clock();
       const state = await readPromotionState(this.repo, main, p.environment);
-      const verification =
-        p.state === 'open'
-          ? await this.verify({ repository: record.repository, digest: p.digest, service: p.service, policy: state.config.spec.trust, publicKeys: state.publicKeys, now })
-          : ({ ok: false, code: 'MALFORMED', message: 'not checked' } as const);
-      const gate = mergeGate({ proposal: p, rollback: record.rollback, state, verification, now, override: options.override });
+      const gateInput = { proposal: p, rollback: record.rollback, state, now, override: options.override };
+      let gate = mergeGate(gateInput);
+      if (gate.allowed) {
+        const verification = await this.verify({ repository: record.repository, digest: p.digest, service: p.service, policy: state.config.spec.trust, publicKeys: state.publicKeys, now });
+        gate = mergeGate({ ...gateInput, verification });
+      }
       if (!gate.allowed) {
         this.record({ action: 'refused', proposal: p.id, environment: p.environment, service: p.service, digest: p.digest, actor: actor.name, code: gate.reason, reason: gate.message });
         throw new SlipwayError(gate.reason, gate.message, refusalKind(gate.reason), { proposal: p.id, ...gate.data });
@@ -260,18 +261,30 @@ export class LocalGitProvider implements GitProvider {
   }
 
   async list(filter: { environment?: string; service?: string; state?: ProposalState } = {}): Promise<Proposal[]> {
-    const refs = [...(await this.repo.listRefs(OPEN_PREFIX)), ...(await this.repo.listRefs(CLOSED_PREFIX))];
-    const out: Proposal[] = [];
-    for (const ref of refs) {
+    return (await this.records(filter)).map((r) => r.proposal);
+  }
+
+  private async records(filter: { environment?: string; service?: string; state?: ProposalState }, scope: { openOnly?: boolean } = {}): Promise<ProposalRecord[]> {
+    const refs = [...(await this.repo.listRefs(OPEN_PREFIX)), ...(scope.openOnly ? [] : await this.repo.listRefs(CLOSED_PREFIX))];
+    // Branch names carry environment and service, so most refs are skipped without reading a commit.
+    const named = (ref: string) => ref.slice(ref.startsWith(OPEN_PREFIX) ? OPEN_PREFIX.length : CLOSED_PREFIX.length);
+    const candidates = refs.filter((ref) => {
+      const [env, rest] = named(ref).split('/', 2);
+      if (filter.environment && env !== filter.environment) return false;
+      if (filter.service && !(rest ?? '').startsWith(`${filter.service}-`)) return false;
+      return true;
+    });
+    const out: ProposalRecord[] = [];
+    for (const ref of candidates) {
       const record = await this.read(ref).catch(() => undefined);
       if (!record) continue;
       const p = record.proposal;
       if (filter.environment && p.environment !== filter.environment) continue;
       if (filter.service && p.service !== filter.service) continue;
       if (filter.state && p.state !== filter.state) continue;
-      out.push(p);
+      out.push(record);
     }
-    return out.sort((a, b) => a.id.localeCompare(b.id));
+    return out.sort((a, b) => a.proposal.id.localeCompare(b.proposal.id));
   }
 
   /** The tree of main with the proposal's service file applied; when main changed the same file, the bump is re-applied to main's version. */
@@ -291,20 +304,29 @@ export class LocalGitProvider implements GitProvider {
     return bumped.status === 'already-updated' ? mainTree : this.repo.treeWithFile(main, path, bumped.content);
   }
 
-  private async supersedeOthers(newer: Proposal): Promise<void> {
-    const open = await this.list({ environment: newer.environment, service: newer.service, state: 'open' });
-    for (const older of open) {
-      if (older.id === newer.id) continue;
-      await this.close(older, `Superseded by ${newer.id}`, [[TRAILER.supersededBy, newer.id]]);
-      this.record({ action: 'superseded', proposal: older.id, environment: older.environment, service: older.service, digest: older.digest, actor: this.identity.name, reason: `superseded by ${newer.id}` });
+  /**
+   * Of the open proposals for one environment and service, keep the newest (by proposal commit time, then
+   * commit id, so two racing proposers agree on which one that is) and close the rest as superseded by it.
+   */
+  private async supersedeOlder(environment: string, service: string): Promise<void> {
+    const open = await this.records({ environment, service, state: 'open' }, { openOnly: true });
+    if (open.length < 2) return;
+    const keyed = await Promise.all(open.map(async (r) => ({ r, time: (await this.repo.readCommit(r.proposalCommit)).committer.timestamp })));
+    keyed.sort((a, b) => a.time - b.time || a.r.proposalCommit.localeCompare(b.r.proposalCommit));
+    const newest = keyed.pop()!.r.proposal;
+    for (const { r } of keyed) {
+      const older = r.proposal;
+      if (await this.close(older, `Superseded by ${newest.id}`, [[TRAILER.supersededBy, newest.id]])) {
+        this.record({ action: 'superseded', proposal: older.id, environment, service, digest: older.digest, actor: this.identity.name, reason: `superseded by ${newest.id}` });
+      }
     }
   }
 
   /** Close a proposal with a note: a commit on its branch saying why, kept under refs/slipway/closed/, and the branch removed. */
-  private async close(p: Proposal, note: string, trailers: Trailers): Promise<void> {
+  private async close(p: Proposal, note: string, trailers: Trailers): Promise<boolean> {
     for (let attempt = 1; ; attempt++) {
       const record = await this.find(p.id);
-      if (record.proposal.state !== 'open') return;
+      if (record.proposal.state !== 'open') return false;
       const head = await this.repo.readCommit(record.proposal.headCommit);
       const closing = await this.repo.writeCommit({
         tree: head.tree,
@@ -319,7 +341,7 @@ export class LocalGitProvider implements GitProvider {
         if (attempt >= this.maxAttempts) throw this.raced(closedRef);
         continue;
       }
-      if (await this.repo.compareAndSwap(record.ref, record.proposal.headCommit, undefined)) return;
+      if (await this.repo.compareAndSwap(record.ref, record.proposal.headCommit, undefined)) return true;
       if (attempt >= this.maxAttempts) throw this.raced(record.ref);
     }
   }

@@ -6,7 +6,7 @@
  */
 import * as fs from 'node:fs';
 import { join, resolve } from 'node:path';
-import git from 'isomorphic-git';
+import git, { type TreeEntry } from 'isomorphic-git';
 import { SlipwayError } from '../errors.js';
 
 export interface Identity {
@@ -78,41 +78,55 @@ export class Repo {
     return oid;
   }
 
+  // Git objects never change once written, so parsed commits and trees are kept by id for the life of the Repo.
+  private readonly commits = new Map<string, Awaited<ReturnType<typeof git.readCommit>>['commit']>();
+  private readonly trees = new Map<string, TreeEntry[]>();
+
   async readCommit(oid: string) {
-    return (await git.readCommit({ ...this.base, oid })).commit;
+    let commit = this.commits.get(oid);
+    if (!commit) {
+      commit = (await git.readCommit({ ...this.base, oid })).commit;
+      this.commits.set(oid, commit);
+    }
+    return commit;
+  }
+
+  private async readTreeEntries(oid: string): Promise<TreeEntry[]> {
+    let tree = this.trees.get(oid);
+    if (!tree) {
+      tree = (await git.readTree({ ...this.base, oid })).tree;
+      this.trees.set(oid, tree);
+    }
+    return tree;
+  }
+
+  /** The entry `path` names in the tree of `commit`, or undefined when there is none. */
+  async entryAt(commit: string, path: string): Promise<TreeEntry | undefined> {
+    let entry: TreeEntry | undefined = { mode: '040000', path: '', oid: (await this.readCommit(commit)).tree, type: 'tree' };
+    for (const segment of path.split('/').filter(Boolean)) {
+      if (entry?.type !== 'tree') return undefined;
+      entry = (await this.readTreeEntries(entry.oid)).find((e) => e.path === segment);
+    }
+    return entry;
   }
 
   /** The text of `path` at `commit`, or undefined when the file is not there. */
   async readFile(commit: string, path: string): Promise<string | undefined> {
-    try {
-      const { blob } = await git.readBlob({ ...this.base, oid: commit, filepath: path });
-      return Buffer.from(blob).toString('utf8');
-    } catch (err) {
-      const code = (err as { code?: string }).code;
-      if (code === 'NotFoundError' || code === 'ObjectTypeError') return undefined;
-      throw err;
-    }
+    const entry = await this.entryAt(commit, path);
+    if (entry?.type !== 'blob') return undefined;
+    const { blob } = await git.readBlob({ ...this.base, oid: entry.oid });
+    return Buffer.from(blob).toString('utf8');
   }
 
   async blobOid(commit: string, path: string): Promise<string | undefined> {
-    try {
-      return (await git.readBlob({ ...this.base, oid: commit, filepath: path })).oid;
-    } catch (err) {
-      const code = (err as { code?: string }).code;
-      if (code === 'NotFoundError' || code === 'ObjectTypeError') return undefined;
-      throw err;
-    }
+    const entry = await this.entryAt(commit, path);
+    return entry?.type === 'blob' ? entry.oid : undefined;
   }
 
   /** Names of the entries of the directory `path` at `commit` (empty when it does not exist). */
   async listDir(commit: string, path: string): Promise<string[]> {
-    try {
-      const { tree } = await git.readTree({ ...this.base, oid: commit, filepath: path });
-      return tree.map((e) => e.path);
-    } catch (err) {
-      if ((err as { code?: string }).code === 'NotFoundError') return [];
-      throw err;
-    }
+    const entry = await this.entryAt(commit, path);
+    return entry?.type === 'tree' ? (await this.readTreeEntries(entry.oid)).map((e) => e.path) : [];
   }
 
   /** A new root tree: the tree of `commit` with `path` set to `content`. */
@@ -123,10 +137,10 @@ export class Repo {
   }
 
   private async replaceInTree(treeOid: string | undefined, segments: string[], blob: string): Promise<string> {
-    const entries = treeOid ? (await git.readTree({ ...this.base, oid: treeOid })).tree : [];
+    const entries = treeOid ? [...(await this.readTreeEntries(treeOid))] : [];
     const [head, ...rest] = segments as [string, ...string[]];
     const existing = entries.findIndex((e) => e.path === head);
-    let entry: (typeof entries)[number];
+    let entry: TreeEntry;
     if (rest.length === 0) {
       entry = { mode: '100644', path: head, oid: blob, type: 'blob' };
     } else {
@@ -135,7 +149,8 @@ export class Repo {
     }
     if (existing >= 0) entries[existing] = entry;
     else entries.push(entry);
-    return git.writeTree({ fs, gitdir: this.gitdir, tree: entries });
+    const oid = await git.writeTree({ fs, gitdir: this.gitdir, tree: entries });
+    return oid;
   }
 
   async writeCommit(input: { tree: string; parents: string[]; message: string; author: Identity; committer?: Identity; at: Date }): Promise<string> {
@@ -157,12 +172,52 @@ export class Repo {
   /** True when `ancestor` is `oid` or reachable from it. */
   async contains(oid: string, ancestor: string): Promise<boolean> {
     if (oid === ancestor) return true;
-    return git.isDescendent({ ...this.base, oid, ancestor, depth: -1 });
+    return (await this.mergeBase(oid, ancestor)) === ancestor;
   }
 
+  /**
+   * The best common ancestor of two commits, found the way git's paint-down-to-common does: walk both
+   * histories newest-first, marking which side reached each commit, and stop as soon as every commit
+   * still queued is below a common ancestor. It visits the commits since the fork, not all history
+   * (isomorphic-git's findMergeBase and isDescendent read every commit of a long history).
+   */
   async mergeBase(a: string, b: string): Promise<string | undefined> {
-    const bases = await git.findMergeBase({ ...this.base, oids: [a, b] });
-    return bases[0] as string | undefined;
+    if (a === b) return a;
+    const LEFT = 1;
+    const RIGHT = 2;
+    const STALE = 4;
+    const flags = new Map<string, number>();
+    const info = new Map<string, { time: number; parents: string[] }>();
+    const queue: string[] = [];
+    const push = async (oid: string, flag: number) => {
+      const before = flags.get(oid) ?? 0;
+      if ((before | flag) === before) return;
+      flags.set(oid, before | flag);
+      if (!info.has(oid)) {
+        const c = await this.readCommit(oid);
+        info.set(oid, { time: c.committer.timestamp, parents: c.parent });
+      }
+      if (queue.includes(oid)) return;
+      const t = info.get(oid)!.time;
+      let i = queue.length;
+      while (i > 0 && info.get(queue[i - 1]!)!.time < t) i--;
+      queue.splice(i, 0, oid);
+    };
+    await push(a, LEFT);
+    await push(b, RIGHT);
+    const results: string[] = [];
+    while (queue.some((oid) => !(flags.get(oid)! & STALE))) {
+      const oid = queue.shift()!;
+      let f = flags.get(oid)!;
+      if ((f & (LEFT | RIGHT)) === (LEFT | RIGHT)) {
+        if (!(f & STALE)) results.push(oid);
+        f |= STALE;
+        flags.set(oid, f);
+      }
+      for (const p of info.get(oid)!.parents) await push(p, f);
+    }
+    // Newest first: the first common commit found is the best base (a later one is its ancestor).
+    return results[0];
   }
 
   /** Ref names (full, `refs/...`) under `prefix`, e.g. `refs/heads/slipway/`. */
@@ -194,7 +249,6 @@ export class Repo {
         return true;
       }
       fs.writeSync(fd, `${next}\n`);
-      fs.fsyncSync(fd);
       fs.closeSync(fd);
       fd = -1;
       fs.renameSync(lockPath, refPath);

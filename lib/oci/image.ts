@@ -4,7 +4,6 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { lstat, mkdir, rm, symlink, link, writeFile, chmod, realpath, readdir } from 'node:fs/promises';
 import { dirname, isAbsolute, join, relative, resolve, sep, posix } from 'node:path';
-import * as tar from 'tar-stream';
 import { SlipwayError } from '../errors.js';
 import { assertDigest, computeDigest } from './digest.js';
 import { MEDIA_TYPES, type Descriptor, type ImageManifest, type ImageStore } from './types.js';
@@ -121,7 +120,9 @@ export async function unpackLayers(layers: { descriptor?: Descriptor; bytes: Uin
 async function unpackLayer(bytes: Uint8Array, root: string, descriptor: Descriptor | undefined): Promise<void> {
   const what = descriptor ? `layer ${descriptor.digest}` : 'layer';
   const gz = bytes.length >= 2 && bytes[0] === 0x1f && bytes[1] === 0x8b;
-  const extract = tar.extract();
+  // tar-stream is loaded here, on first unpack, so pushing and pulling do not pay for it.
+  const { extract: createExtract } = await import('tar-stream');
+  const extract = createExtract();
   const source = Readable.from([Buffer.from(bytes)]);
   const done = pipeline(gz ? [source, createGunzip(), extract] : [source, extract] as never);
   const refuse = (name: string, why: string) =>

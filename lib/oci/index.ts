@@ -3,7 +3,7 @@ export * from './types.js';
 export { computeDigest, isDigest, assertDigest, verifyDigest, canonicalJson, parseImageRef, formatImageRef, type ImageRef } from './digest.js';
 export { openImageStore, type OpenStoreOptions } from './store.js';
 export { OciLayoutStore, REF_NAME_ANNOTATION } from './layout.js';
-export { RegistryStore, parseRegistryRepository, parseWwwAuthenticate, type RegistryOptions, type RegistryCredentials } from './registry.js';
+export { RegistryStore, parseRegistryRepository, parseWwwAuthenticate, retryAfterMs, type RegistryOptions, type RegistryCredentials } from './registry.js';
 export {
   pushImage,
   pullImage,

@@ -75,7 +75,24 @@ export function parseWwwAuthenticate(header: string): Challenge | undefined {
   return { scheme: m[1]!.toLowerCase(), params };
 }
 
-class RetriableError extends Error {}
+class RetriableError extends Error {
+  constructor(
+    message: string,
+    /** From a Retry-After header: how long the server asked us to wait. */
+    readonly retryAfterMs?: number,
+  ) {
+    super(message);
+  }
+}
+
+/** `Retry-After: 3` or an HTTP date → milliseconds from now (undefined when absent or unreadable). */
+export function retryAfterMs(header: string | null, now = Date.now()): number | undefined {
+  if (!header) return undefined;
+  const trimmed = header.trim();
+  if (/^\d+$/.test(trimmed)) return Number(trimmed) * 1000;
+  const at = Date.parse(trimmed);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
+}
 
 interface SendOptions {
   method: string;
@@ -269,7 +286,7 @@ export class RegistryStore implements ImageStore {
     if (opts.expect.includes(res.status)) return res;
     const detail = await res.text().catch(() => '');
     if (res.status === 408 || res.status === 429 || res.status >= 500) {
-      throw new RetriableError(`${opts.method} ${opts.url}: HTTP ${res.status} ${summarize(detail)}`);
+      throw new RetriableError(`${opts.method} ${opts.url}: HTTP ${res.status} ${summarize(detail)}`, retryAfterMs(res.headers.get('retry-after')));
     }
     throw new SlipwayError(
       'REGISTRY_ERROR',
@@ -346,7 +363,8 @@ export class RegistryStore implements ImageStore {
         if (!(err instanceof RetriableError)) throw err;
         last = err;
         if (attempt + 1 < this.attempts) {
-          const delay = Math.min(this.maxDelayMs, this.baseDelayMs * 2 ** attempt) * (0.5 + Math.random() / 2);
+          const backoff = this.baseDelayMs * 2 ** attempt * (0.5 + Math.random() / 2);
+          const delay = Math.min(this.maxDelayMs, Math.max(backoff, err.retryAfterMs ?? 0));
           await new Promise((r) => setTimeout(r, delay));
         }
       }

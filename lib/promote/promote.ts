@@ -5,7 +5,7 @@
  * same code runs with the real sigstore verifier and in tests.
  */
 import { SlipwayError } from '../errors.js';
-import { parseIdentity, quarantined, type DigestChange, type GitProvider, type MergeResult, type Proposal, type Verifier } from '../gitprovider/index.js';
+import { parseIdentity, quarantined, type AuditSink, type DigestChange, type GitProvider, type MergeResult, type Proposal, type Verifier } from '../gitprovider/index.js';
 import type { VerificationResult } from '../provenance/types.js';
 import type { DesiredStateReader } from './reader.js';
 
@@ -14,6 +14,8 @@ export interface PromotionDeps {
   reader: DesiredStateReader;
   verify: Verifier;
   clock?: () => Date;
+  /** Where refusals of `promote` are recorded (the provider records its own events). */
+  audit?: AuditSink;
 }
 
 export interface BuildOutput {
@@ -105,8 +107,23 @@ export async function promote(deps: PromotionDeps, request: PromoteRequest): Pro
   }
   const toState = await deps.reader.state(to);
   const q = quarantined(toState.quarantine, image.digest, to, service);
+  const refuse = (code: string, message: string, data: Record<string, unknown>) => {
+    deps.audit?.append({
+      at: (deps.clock?.() ?? new Date()).toISOString(),
+      action: 'refused',
+      provider: deps.provider.kind,
+      proposal: `${to}/${service}`,
+      environment: to,
+      service,
+      digest: image.digest,
+      actor: parseIdentity(request.actor).name,
+      code,
+      reason: message,
+    });
+    return new SlipwayError(code, message, 'stalling', data);
+  };
   if (q) {
-    throw new SlipwayError('QUARANTINED', `${service}@${image.digest} (running in ${from}) is quarantined: ${q.reason}; it is not promoted`, 'stalling', { entry: q });
+    throw refuse('QUARANTINED', `${service}@${image.digest} (running in ${from}) is quarantined: ${q.reason}; it is not promoted`, { entry: q });
   }
   const verification = await deps.verify({
     repository: image.repository,
@@ -117,9 +134,7 @@ export async function promote(deps: PromotionDeps, request: PromoteRequest): Pro
     now: deps.clock?.() ?? new Date(),
   });
   if (!verification.ok) {
-    throw new SlipwayError('NOT_VERIFIED', `${service}@${image.digest} (running in ${from}) does not verify (${verification.code}): ${verification.message}`, 'stalling', {
-      code: verification.code,
-    });
+    throw refuse('NOT_VERIFIED', `${service}@${image.digest} (running in ${from}) does not verify (${verification.code}): ${verification.message}`, { code: verification.code });
   }
   const { provenance } = verification;
   const proposal = await deps.provider.propose({

@@ -10,7 +10,7 @@ export const SLSA_PROVENANCE_V1 = 'https://slsa.dev/provenance/v1';
 /** What a Slipway build is: a pipeline file run against a git commit. Versioned like SLSA build types. */
 export const SLIPWAY_BUILD_TYPE = 'https://slipway.dev/buildtypes/pipeline/v1';
 /** The builder id a local `slipway build` reports unless told otherwise. Listed in the example policy. */
-export const DEFAULT_BUILDER_ID = 'https://slipway.dev/builder/local/v1';
+export const DEFAULT_BUILDER_ID = 'https://slipway.dev/builder/v1';
 
 /** in-toto ResourceDescriptor. */
 export interface ResourceDescriptor {

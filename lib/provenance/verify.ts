@@ -8,7 +8,7 @@ import { Verifier, VerificationError, toSignedEntity, toTrustMaterial, type KeyF
 import { errorMessage } from '../errors.js';
 import type { FetchedAttestation, FetchedAttestations } from '../attest/index.js';
 import { fetchAttestations } from '../attest/index.js';
-import type { ImageStore } from '../oci/types.js';
+import { assertDigest, type ImageStore } from '../oci/index.js';
 import {
   builderTrusted,
   describeSources,
@@ -56,6 +56,7 @@ export interface VerifyImageRequest extends VerifyRequest {
 
 /** Fetches the attestations of `digest` and decides. Only the store can throw (and only when it is unreachable). */
 export async function verifyImage(req: VerifyImageRequest): Promise<VerificationResult> {
+  assertDigest(req.digest, 'image digest');
   const now = req.now ?? new Date();
   const prepared = preparePolicy(req.policy, req.publicKeys);
   const cacheKey = req.cache ? cacheKeyOf(req.digest, req.service, prepared) : undefined;

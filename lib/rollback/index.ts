@@ -25,3 +25,4 @@ export {
 } from './message.js';
 export { addQuarantineEntry, quarantinedDigests, digestOf, writeDigest } from './yaml.js';
 export { compareAndSwapRef, type SwapResult } from './refs.js';
+export { createGitHubRollback, type GitHubRollback, type GitHubRollbackOptions, type GitHubRevertResult } from './github.js';

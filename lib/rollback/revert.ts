@@ -282,10 +282,15 @@ async function revertTree(repo: Repo, head: string, reverted: string, parentTree
   const { fs, gitdir } = repo;
   if (!parentTree) throw new Errors.MergeNotSupportedError();
   const helper = { name: 'Slipway', email: 'slipway@localhost', timestamp: 0, timezoneOffset: 0 };
-  // A commit whose parent is the reverted one and whose tree is that commit's parent: merging it into head is
-  // exactly the revert. It stays unreferenced (git gc removes it).
-  const inverse = await git.writeCommit({ fs, gitdir, commit: { tree: parentTree, parent: [reverted], author: helper, committer: helper, message: 'slipway: inverse of a reverted commit\n' } });
-  const result = await git.merge({ fs, gitdir, ours: head, theirs: inverse, fastForward: false, noUpdateBranch: true, abortOnConflict: true, author: helper, committer: helper });
+  // Two unreferenced helper commits, both children of the reverted one: "ours" with head's tree, "theirs" with
+  // the reverted commit's parent tree. Their merge base is the reverted commit itself (found in one step, not by
+  // walking the history), so merging them is exactly the revert's three-way merge. git gc removes them.
+  const child = (tree: string, message: string) =>
+    git.writeCommit({ fs, gitdir, commit: { tree, parent: [reverted], author: helper, committer: helper, message } });
+  const headTree = (await git.readCommit({ fs, gitdir, oid: head })).commit.tree;
+  const ours = await child(headTree, 'slipway: branch tip to revert on\n');
+  const inverse = await child(parentTree, 'slipway: inverse of a reverted commit\n');
+  const result = await git.merge({ fs, gitdir, ours, theirs: inverse, fastForward: false, noUpdateBranch: true, abortOnConflict: true, author: helper, committer: helper });
   if (!result.tree) throw new Errors.MergeNotSupportedError();
   return result.tree;
 }

@@ -3,6 +3,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync }
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { initEnvironmentsRepo } from '../../lib/envrepo/index.js';
 import { listFiles } from '../lib/envrepo/gitrepo.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -119,9 +120,9 @@ describe('slipway init and slipway validate', () => {
     let repo: string;
     let good: string;
     let bad: string;
-    beforeAll(() => {
-      expect(slipway(['init', 'validated']).status).toBe(0);
+    beforeAll(async () => {
       repo = join(work, 'validated');
+      await initEnvironmentsRepo({ dir: repo, env });
       good = git(repo, 'rev-parse', 'HEAD');
       const hello = join(repo, 'production', 'services', 'hello.yaml');
       writeFileSync(hello, readFileSync(hello, 'utf8').replace(/digest: sha256:[0-9a-f]+/, 'digest: latest').replace('setWeight: 100', 'setWeight: 60'));
@@ -161,9 +162,8 @@ describe('slipway init and slipway validate', () => {
       it('validates the commit named by --commit even when the files on disk are broken', () => {
         writeFileSync(join(repo, 'slipway.yaml'), 'not: [valid');
         try {
-          const run = slipway(['validate', repo, '--commit', good], work);
-          expect(run.status).toBe(0);
           const json = slipway(['validate', repo, '--commit', 'HEAD~1', '--json'], work);
+          expect(json.status).toBe(0);
           expect(JSON.parse(json.stdout)).toMatchObject({ ok: true, commit: good, environments: [{ name: 'staging', services: ['hello'] }, { name: 'production', services: ['hello'] }] });
         } finally {
           git(repo, 'checkout', '--', 'slipway.yaml');
@@ -184,12 +184,45 @@ describe('slipway init and slipway validate', () => {
     });
   });
 
+  describe('slipway validate on a commit with every kind of bad input at once', () => {
+    it('exits 1 and names each problem with file:line:col and its field path', async () => {
+      const repo = join(work, 'broken');
+      await initEnvironmentsRepo({ dir: repo, env });
+      const edit = (path: string, fn: (text: string) => string) => writeFileSync(join(repo, path), fn(readFileSync(join(repo, path), 'utf8')));
+      edit('production/services/hello.yaml', (t) => t.replace(/digest: sha256:[0-9a-f]+/, 'digest: latest').replace('  port: 8080', '  port: "8080"\n  colour: blue'));
+      edit('staging/services/hello.yaml', (t) => t.replace('setWeight: 100', 'setWeight: 70'));
+      writeFileSync(join(repo, 'staging', 'services', 'hello-2.yaml'), readFileSync(join(repo, 'staging', 'services', 'hello.yaml')));
+      writeFileSync(join(repo, 'staging', 'services', 'api.yaml'), 'apiVersion: slipway.dev/v1\nkind: Service\nmetadata:\n  name: api\nspec: {image: [\n');
+      edit('slipway.yaml', (t) => t.replace('    - production\n', '    - production\n    - europe\n'));
+      git(repo, 'add', '-A');
+      git(repo, 'commit', '-q', '-m', 'everything wrong');
+
+      const run = slipway(['validate'], repo);
+      expect(run.status).toBe(1);
+      const lines = run.stdout.trim().split('\n');
+      const expectations: [string, RegExp][] = [
+        ['a digest that is a tag', /^production\/services\/hello\.yaml:9:13 spec\.image\.digest: must be a sha256 digest/],
+        ['a wrong type', /^production\/services\/hello\.yaml:11:9 spec\.port: must be a whole number, got "8080"/],
+        ['an unknown field', /^production\/services\/hello\.yaml:12:3 spec\.colour: unknown field "colour"/],
+        ['an unknown environment in the promotion order', /^slipway\.yaml:12:7 spec\.environments\[2\]: unknown environment "europe"/],
+        ['malformed YAML', /^staging\/services\/api\.yaml:\d+:\d+ malformed YAML: /],
+        ['a duplicate service name', /^staging\/services\/hello-2\.yaml:4:9 metadata\.name: duplicate service name "hello"/],
+        ['a canary that never reaches 100', /^staging\/services\/hello\.yaml:\d+:22 spec\.strategy\.canary\.steps\[4\]\.setWeight: canary steps end at weight 70/],
+      ];
+      for (const [what, pattern] of expectations) {
+        expect({ what, found: lines.some((l) => pattern.test(l)) }).toEqual({ what, found: true });
+      }
+      expect(run.stdout + run.stderr).not.toMatch(/\n\s+at /);
+    });
+  });
+
   describe('slipway --help', () => {
-    it('lists init and validate with one line each', () => {
+    it('lists init and validate with their one-line summaries', () => {
       const run = slipway(['--help']);
       expect(run.status).toBe(0);
-      expect(run.stdout).toMatch(/^\s+init \[options\] <dir>\s+create an environments repository and a signing key$/m);
-      expect(run.stdout).toMatch(/^\s+validate \[options\] \[dir\]\s+validate a commit of the environments repository$/m);
+      const text = run.stdout.replace(/\s+/g, ' ');
+      expect(text).toContain('init [options] <dir> create an environments repo and a signing key');
+      expect(text).toContain('validate [options] [dir] validate a commit of the environments repo');
     });
   });
 });

@@ -24,7 +24,7 @@ spec:
       - name: release
         publicKey: keys/release.pub
     builders:
-      - https://slipway.dev/builder/local/v1
+      - https://slipway.dev/builder/v1
     sources:
       - repo: https://git.example/acme/*
         branches: [main]
@@ -65,7 +65,7 @@ beforeAll(async () => {
   await writeFile(join(work, 'envrepo', 'slipway.yaml'), POLICY);
   await writeFile(join(work, 'envrepo', 'keys', 'release.pub'), key.publicKeyPem);
   store = openImageStore(`${registry.host}/acme/web`);
-}, 30_000);
+}, 45_000);
 
 afterAll(async () => {
   await registry?.stop();
@@ -80,17 +80,17 @@ describe('slipway verify', () => {
       expect(run.stderr).toBe('');
       expect(run.code).toBe(0);
       expect(run.stdout).toContain(`verified ${registry.host}/acme/web@${digest} (service web)`);
-      expect(run.stdout).toContain('built by   https://slipway.dev/builder/local/v1 (slipway 0.1.0)');
+      expect(run.stdout).toContain('built by   https://slipway.dev/builder/v1 (slipway 0.1.0)');
       expect(run.stdout).toContain(`from       https://git.example/acme/web refs/heads/main at ${COMMIT}`);
       expect(run.stdout).toContain('signed by  key release');
-    }, 30_000);
+    }, 45_000);
 
     it('prints JSON with --json', async () => {
       const digest = await pushSigned('json\n');
       const run = await slipway(['verify', `${registry.host}/acme/web@${digest}`, '--policy', 'envrepo/slipway.yaml', '--json', '--no-cache']);
       expect(run.code).toBe(0);
       expect(JSON.parse(run.stdout)).toEqual(expect.objectContaining({ ok: true, service: 'web', provenance: expect.objectContaining({ digest, keyName: 'release' }) }));
-    }, 30_000);
+    }, 45_000);
   });
 
   describe('when the source branch is not allowed', () => {
@@ -99,16 +99,7 @@ describe('slipway verify', () => {
       const run = await slipway(['verify', `${registry.host}/acme/web@${digest}`, '--policy', 'envrepo/slipway.yaml']);
       expect(run.code).toBe(1);
       expect(run.stdout).toMatch(/^refused .*\n {2}SOURCE_NOT_ALLOWED: built from https:\/\/git\.example\/acme\/web branch 'experiment'/);
-    }, 30_000);
-  });
-
-  describe('when nothing is attached', () => {
-    it('exits 1 with NO_ATTESTATION', async () => {
-      const digest = await pushImage(store, await smallImage([{ name: 'app.txt', body: 'unsigned\n' }]));
-      const run = await slipway(['verify', `${registry.host}/acme/web@${digest}`, '--policy', 'envrepo/slipway.yaml']);
-      expect(run.code).toBe(1);
-      expect(run.stdout).toContain('NO_ATTESTATION');
-    }, 30_000);
+    }, 45_000);
   });
 
   describe('when the input is wrong', () => {
@@ -116,14 +107,14 @@ describe('slipway verify', () => {
       const run = await slipway(['verify', `${registry.host}/acme/web:latest`, '--policy', 'envrepo/slipway.yaml']);
       expect(run.code).toBe(2);
       expect(run.stderr).toContain('names no digest');
-    }, 30_000);
+    }, 45_000);
 
     it('names the file, line and column of a broken policy, with exit 2', async () => {
-      await writeFile(join(work, 'envrepo', 'broken.yaml'), POLICY.replace('builders:\n      - https://slipway.dev/builder/local/v1\n', 'builders: []\n'));
+      await writeFile(join(work, 'envrepo', 'broken.yaml'), POLICY.replace('builders:\n      - https://slipway.dev/builder/v1\n', 'builders: []\n'));
       const run = await slipway(['verify', `${registry.host}/acme/web@sha256:${'a'.repeat(64)}`, '--policy', 'envrepo/broken.yaml']);
       expect(run.code).toBe(2);
       expect(run.stderr).toMatch(/envrepo\/broken\.yaml:\d+:\d+ spec\.trust\.builders/);
       expect(run.stderr).not.toMatch(/\n\s+at /);
-    }, 30_000);
+    }, 45_000);
   });
 });

@@ -17,6 +17,11 @@ export interface RepoOptions {
   productionFreeze?: string;
   quarantine?: string;
   services?: string[];
+  /** PEM of the trusted key `builder` (keys/builder.pub); default: a placeholder no signature matches. */
+  publicKeyPem?: string;
+  builders?: string[];
+  /** The image each environment's `web` runs (default localhost:5000/web @ OLD_DIGEST). */
+  images?: Partial<Record<'staging' | 'production', { repository: string; digest: string }>>;
 }
 
 export interface TestRepo {
@@ -39,7 +44,7 @@ const ENV = {
   GIT_CONFIG_GLOBAL: '/dev/null',
 };
 
-export function serviceYaml(name: string, digest = OLD_DIGEST): string {
+export function serviceYaml(name: string, digest = OLD_DIGEST, repository = `localhost:5000/${name}`): string {
   return [
     `# ${name}: owned by the storefront team`,
     'apiVersion: slipway.dev/v1',
@@ -48,7 +53,7 @@ export function serviceYaml(name: string, digest = OLD_DIGEST): string {
     `  name: ${name}`,
     'spec:',
     '  image:',
-    `    repository: localhost:5000/${name}   # where the builder pushes`,
+    `    repository: ${repository}   # where the builder pushes`,
     `    digest: ${digest}`,
     '  replicas: 2 # two is enough here',
     '  port: 8080',
@@ -78,19 +83,21 @@ export function makeEnvRepo(options: RepoOptions & { bare?: boolean } = {}): Tes
       '    keys:',
       '      - name: builder',
       '        publicKey: keys/builder.pub',
-      '    builders: ["https://slipway.dev/builder/local"]',
+      `    builders: ${JSON.stringify(options.builders ?? ['https://slipway.dev/builder/local/v1'])}`,
       '    sources:',
       '      - repo: "https://git.example/shop/*"',
       '',
     ].join('\n'),
-    'keys/builder.pub': '-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE\n-----END PUBLIC KEY-----\n',
+    'keys/builder.pub': options.publicKeyPem ?? '-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE\n-----END PUBLIC KEY-----\n',
     'staging/environment.yaml': envYaml(options.stagingAutoMerge ?? true, 0),
     'production/environment.yaml': envYaml(false, options.productionApprovals ?? 0),
     'templates/service.yaml': serviceYaml('example', digestOf('0')).replace('# example: owned by the storefront team', '# Created by Slipway from templates/service.yaml'),
   };
   for (const s of options.services ?? ['web']) {
-    files[`staging/services/${s}.yaml`] = serviceYaml(s);
-    files[`production/services/${s}.yaml`] = serviceYaml(s);
+    for (const env of ['staging', 'production'] as const) {
+      const image = s === 'web' ? options.images?.[env] : undefined;
+      files[`${env}/services/${s}.yaml`] = serviceYaml(s, image?.digest, image?.repository);
+    }
   }
   if (options.productionFreeze) files['production/freeze.yaml'] = options.productionFreeze;
   if (options.quarantine) files['quarantine.yaml'] = options.quarantine;

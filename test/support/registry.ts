@@ -123,7 +123,7 @@ export interface ProxyOptions {
   /** Bearer auth: users allowed to get a token (anonymous gets none). */
   users?: Record<string, string>;
   /** Answer this status to the next `count` requests whose path matches. */
-  fault?: { status: number; count: number; match?: RegExp };
+  fault?: { status: number; count: number; match?: RegExp; retryAfter?: string };
   /** Rewrite response bodies (e.g. corrupt a blob) for paths that match. */
   tamper?: { match: RegExp; body: (original: Buffer) => Buffer };
 }
@@ -131,7 +131,7 @@ export interface ProxyOptions {
 export interface AuthProxy {
   host: string;
   /** Every request seen: method, path, status answered. */
-  log: { method: string; path: string; status: number }[];
+  log: { method: string; path: string; status: number; at: number }[];
   tokenRequests: { scope: string | null; user: string | undefined }[];
   setFault(fault: ProxyOptions['fault']): void;
   stop(): Promise<void>;
@@ -149,7 +149,7 @@ export async function startAuthProxy(upstream: TestRegistry, opts: ProxyOptions 
   const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
     const url = new URL(req.url ?? '/', `http://127.0.0.1:${port}`);
     const answer = (status: number, body = '', headers: Record<string, string> = {}) => {
-      log.push({ method: req.method ?? '', path: url.pathname, status });
+      log.push({ method: req.method ?? '', path: url.pathname, status, at: Date.now() });
       res.writeHead(status, { 'content-type': 'application/json', ...headers });
       res.end(body);
     };
@@ -164,7 +164,7 @@ export async function startAuthProxy(upstream: TestRegistry, opts: ProxyOptions 
     if (fault && fault.count > 0 && (!fault.match || fault.match.test(url.pathname))) {
       fault.count--;
       req.resume();
-      return answer(fault.status, JSON.stringify({ errors: [{ code: 'UNAVAILABLE' }] }));
+      return answer(fault.status, JSON.stringify({ errors: [{ code: 'UNAVAILABLE' }] }), fault.retryAfter ? { 'retry-after': fault.retryAfter } : {});
     }
     if (opts.users && url.pathname !== '/v2/') {
       const m = /^Bearer (.+)$/.exec(req.headers.authorization ?? '');
@@ -193,7 +193,7 @@ export async function startAuthProxy(upstream: TestRegistry, opts: ProxyOptions 
             body = opts.tamper.body(body);
             headers['content-length'] = String(body.length);
           }
-          log.push({ method: req.method ?? '', path: url.pathname, status: upstreamRes.statusCode ?? 0 });
+          log.push({ method: req.method ?? '', path: url.pathname, status: upstreamRes.statusCode ?? 0, at: Date.now() });
           res.writeHead(upstreamRes.statusCode ?? 502, headers);
           res.end(req.method === 'HEAD' ? undefined : body);
         });

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
-import { isAbsolute, join, posix } from 'node:path';
+import { mkdir, readFile, readdir, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { isAbsolute, join, posix, resolve } from 'node:path';
 import { SlipwayError } from '../../../lib/errors.js';
 import { pullImage, unpackLayers, type ImageConfig, type ImageStore } from '../../../lib/oci/index.js';
 
@@ -23,8 +23,64 @@ const DIGEST = /^sha256:([a-f0-9]{64})$/;
  */
 export class ImageCache {
   private readonly inflight = new Map<string, Promise<CachedImage>>();
+  /** Digests whose unpacked tree running processes use (count of holders): never pruned. */
+  private readonly leases = new Map<string, number>();
 
   constructor(readonly dir: string) {}
+
+  /** `ensure`, plus a lease that keeps the unpacked image from being pruned until `release` is called. */
+  async acquire(store: ImageStore, digest: string): Promise<{ image: CachedImage; release: () => void }> {
+    this.leases.set(digest, (this.leases.get(digest) ?? 0) + 1);
+    let released = false;
+    const release = () => {
+      if (released) return;
+      released = true;
+      const left = (this.leases.get(digest) ?? 1) - 1;
+      if (left > 0) this.leases.set(digest, left);
+      else this.leases.delete(digest);
+    };
+    try {
+      const image = await this.ensure(store, digest);
+      // Recently used first when pruning: the mtime says when an image was last started.
+      const now = new Date();
+      await utimes(this.pathOf(digest), now, now).catch(() => undefined);
+      return { image, release };
+    } catch (err) {
+      release();
+      throw err;
+    }
+  }
+
+  /**
+   * Removes unpacked images nothing runs, keeping the `keepUnused` most recently started ones (a rollback to
+   * them then starts without a pull). Each goes by rename first, so no reader ever sees half a tree.
+   */
+  async prune(keepUnused: number): Promise<string[]> {
+    const names = await readdir(this.dir).catch(() => [] as string[]);
+    const candidates: { name: string; digest: string; mtimeMs: number }[] = [];
+    for (const name of names) {
+      const match = /^sha256-([a-f0-9]{64})$/.exec(name);
+      if (!match) continue;
+      const digest = `sha256:${match[1]}`;
+      if (this.leases.has(digest) || this.inflight.has(digest)) continue;
+      const info = await stat(join(this.dir, name)).catch(() => undefined);
+      if (info) candidates.push({ name, digest, mtimeMs: info.mtimeMs });
+    }
+    candidates.sort((a, b) => b.mtimeMs - a.mtimeMs);
+    const removed: string[] = [];
+    for (const { name, digest } of candidates.slice(Math.max(0, keepUnused))) {
+      if (this.leases.has(digest) || this.inflight.has(digest)) continue;
+      const trash = join(this.dir, `.tmp-prune-${process.pid}-${randomBytes(4).toString('hex')}`);
+      try {
+        await rename(join(this.dir, name), trash);
+      } catch {
+        continue;
+      }
+      await rm(trash, { recursive: true, force: true });
+      removed.push(digest);
+    }
+    return removed;
+  }
 
   pathOf(digest: string): string {
     return join(this.dir, `sha256-${hexOf(digest)}`);
@@ -121,7 +177,9 @@ export function processCommand(image: CachedImage): ProcessCommand {
       { digest: image.digest },
     );
   }
-  const inRoot = (arg: string) => (isAbsolute(arg) && existsSync(join(image.rootfs, arg)) ? join(image.rootfs, arg) : arg);
+  // posix.normalize of an absolute path drops every leading `..`, so a mapped path never leaves the root.
+  const underRoot = (path: string) => resolve(image.rootfs, `.${posix.normalize(`/${path}`)}`);
+  const inRoot = (arg: string) => (isAbsolute(arg) && existsSync(underRoot(arg)) ? underRoot(arg) : arg);
   const env: Record<string, string> = {};
   for (const entry of image.config.Env ?? []) {
     const eq = entry.indexOf('=');
@@ -129,6 +187,5 @@ export function processCommand(image: CachedImage): ProcessCommand {
     const name = entry.slice(0, eq);
     if (name !== 'PATH') env[name] = entry.slice(eq + 1);
   }
-  const workingDir = posix.normalize(`/${image.config.WorkingDir || '/'}`);
-  return { file: inRoot(argv[0]!), args: argv.slice(1).map(inRoot), cwd: join(image.rootfs, workingDir), env };
+  return { file: inRoot(argv[0]!), args: argv.slice(1).map(inRoot), cwd: underRoot(image.config.WorkingDir || '/'), env };
 }

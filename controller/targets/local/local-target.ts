@@ -7,7 +7,7 @@ import { ProxyMetrics, ProxyRequestLog, ServiceProxy, type RequestLogLimits } fr
 import type { ServiceObservation, ServiceRef, Target, Track, TrackSpec } from '../types.js';
 import { DEFAULT_RESTART_POLICY, type RestartPolicy } from './backoff.js';
 import { systemClock, type Clock } from './clock.js';
-import { ImageCache, processCommand } from './image-cache.js';
+import { ImageCache, processCommand, type ProcessCommand } from './image-cache.js';
 import { reapOrphans, RunState, type ReapedOrphan } from './run-state.js';
 import { DEFAULT_HEALTH_POLICY, TrackGroup, type HealthPolicy, type InstanceState } from './supervisor.js';
 
@@ -26,6 +26,10 @@ export interface LocalTargetOptions {
   readyDeadlineMs?: number;
   /** SIGTERM → SIGKILL grace when stopping an instance. Default 5 s. */
   stopGraceMs?: number;
+  /** Unpacked images kept on disk that no process uses, most recently started first. Default 3. */
+  keepUnusedImages?: number;
+  /** How long an instance taken out of rotation may finish the requests it is answering before it is stopped. Default 10 s. */
+  drainTimeoutMs?: number;
   requestLog?: Partial<RequestLogLimits>;
   /** Registry for the proxy series; a fresh one by default (never prom-client's global registry). */
   registry?: Registry;
@@ -122,6 +126,8 @@ export function createLocalTarget(options: LocalTargetOptions): LocalTarget {
   const health = { ...DEFAULT_HEALTH_POLICY, ...options.health };
   const readyDeadlineMs = options.readyDeadlineMs ?? 120_000;
   const stopGraceMs = options.stopGraceMs ?? 5_000;
+  const drainTimeoutMs = options.drainTimeoutMs ?? 10_000;
+  const keepUnusedImages = options.keepUnusedImages ?? 3;
   const baseEnv = options.baseEnv ?? defaultBaseEnv();
   const localDir = join(home, 'local');
   const runDir = join(localDir, 'run');
@@ -176,14 +182,20 @@ export function createLocalTarget(options: LocalTargetOptions): LocalTarget {
     proxy.setWeight(entry.canaryWeight);
     entry.proxy = proxy;
     refreshRoutes(entry);
-    if (current) await current.close();
+    if (current) await current.close(drainTimeoutMs);
     return proxy;
   }
 
   async function startGroup(entry: ServiceEntry, track: Track, spec: TrackSpec): Promise<TrackGroup> {
     const store = await options.openStore(spec.repository);
-    const image = await images.ensure(store, spec.digest);
-    const command = processCommand(image);
+    const { image, release } = await images.acquire(store, spec.digest);
+    let command: ProcessCommand;
+    try {
+      command = processCommand(image);
+    } catch (err) {
+      release();
+      throw err;
+    }
     const group: TrackGroup = new TrackGroup({
       name: key(entry.ref),
       track,
@@ -202,9 +214,25 @@ export function createLocalTarget(options: LocalTargetOptions): LocalTarget {
       onChange: () => {
         if (entry.tracks.stable.active === group || entry.tracks.canary.active === group) refreshRoutes(entry);
       },
+      onStopped: () => {
+        release();
+        schedulePrune();
+      },
+      drain: (instanceIds) => entry.proxy?.drain(instanceIds, drainTimeoutMs) ?? Promise.resolve(true),
     });
-    await group.scale(spec.replicas);
+    try {
+      await group.scale(spec.replicas);
+    } catch (err) {
+      await group.stop();
+      throw err;
+    }
     return group;
+  }
+
+  let pruning: Promise<unknown> = Promise.resolve();
+  /** After a version stops, unpacked images nothing runs go, but for the few most recent (fast rollbacks). */
+  function schedulePrune(): void {
+    pruning = pruning.then(() => images.prune(keepUnusedImages)).catch(() => undefined);
   }
 
   async function ensureTrackNow(entry: ServiceEntry, track: Track, spec: TrackSpec): Promise<void> {
@@ -243,7 +271,7 @@ export function createLocalTarget(options: LocalTargetOptions): LocalTarget {
     slot.activeSpec = slot.pendingSpec;
     slot.pending = slot.pendingSpec = slot.pendingReady = undefined;
     refreshRoutes(entry);
-    if (previous) await previous.stop();
+    await retire(entry, [previous], 'superseded');
   }
 
   /** A version still starting is stopped now, so the ensureTrack waiting on it gives way instead of blocking the queue. */
@@ -258,6 +286,14 @@ export function createLocalTarget(options: LocalTargetOptions): LocalTarget {
     }
   }
 
+  /** Stops groups already out of the routes, once their in-flight requests are answered (or the drain times out). */
+  async function retire(entry: ServiceEntry, groups: (TrackGroup | undefined)[], reason: 'removed' | 'superseded' = 'removed'): Promise<void> {
+    const present = groups.filter((g): g is TrackGroup => g !== undefined);
+    if (present.length === 0) return;
+    if (entry.proxy) await entry.proxy.drain(present.flatMap((g) => g.upstreamIds()), drainTimeoutMs);
+    await Promise.all(present.map((g) => g.stop(reason)));
+  }
+
   async function removeSlot(entry: ServiceEntry, track: Track): Promise<void> {
     const slot = entry.tracks[track];
     const groups = [slot.active, slot.pending].filter((g): g is TrackGroup => g !== undefined);
@@ -267,7 +303,7 @@ export function createLocalTarget(options: LocalTargetOptions): LocalTarget {
       entry.proxy?.setWeight(0);
     }
     refreshRoutes(entry);
-    await Promise.all(groups.map((g) => g.stop()));
+    await retire(entry, groups);
   }
 
   const target: LocalTarget = {
@@ -318,8 +354,7 @@ export function createLocalTarget(options: LocalTargetOptions): LocalTarget {
         if (entry.proxy) {
           entry.proxy.setRoutes({ stable: promoted.healthy(), canary: [], canaryWeight: 0 });
         }
-        await Promise.all([oldStable.active, oldStable.pending].filter((g): g is TrackGroup => g !== undefined).map((g) => g.stop()));
-        if (canary.pending) await canary.pending.stop();
+        await retire(entry, [oldStable.active, oldStable.pending, canary.pending], 'superseded');
       });
     },
 
@@ -339,8 +374,8 @@ export function createLocalTarget(options: LocalTargetOptions): LocalTarget {
         await removeSlot(entry, 'canary');
         await removeSlot(entry, 'stable');
         services.delete(key(ref));
-        await entry.proxy?.close();
-        metrics.forget(ref.environment, ref.service);
+        await entry.proxy?.close(drainTimeoutMs);
+        await metrics.forget(ref.environment, ref.service);
         requestLog.forget(ref);
       });
     },
@@ -377,6 +412,7 @@ export function createLocalTarget(options: LocalTargetOptions): LocalTarget {
         if (entry.proxy) stops.push(entry.proxy.close());
       }
       const results = await Promise.allSettled(stops);
+      await pruning;
       runState.dispose();
       const failure = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
       if (failure) throw new SlipwayError('TARGET_CLOSE_FAILED', `closing the local target: ${errorMessage(failure.reason)}`, 'generic');

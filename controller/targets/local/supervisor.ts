@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { appendFileSync, closeSync, mkdirSync, openSync, readSync, statSync } from 'node:fs';
+import { appendFileSync, closeSync, mkdirSync, openSync, readSync, renameSync, statSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { SlipwayError } from '../../../lib/errors.js';
@@ -54,6 +54,10 @@ export interface GroupOptions {
   runState: RunState;
   /** Called whenever the set of healthy instances or the group's status changes. */
   onChange: () => void;
+  /** Called once, when the group has stopped for good. */
+  onStopped?: () => void;
+  /** Waits until no request is under way on these instances (already out of rotation), before they are stopped. */
+  drain?: (instanceIds: string[]) => Promise<unknown>;
 }
 
 const STDERR_TAIL_LINES = 10;
@@ -91,12 +95,22 @@ class Instance {
     this.errLog = `${base}.err.log`;
   }
 
+  /** Unique across groups: two versions of a track (or a promoted canary and the old stable) coexist briefly. */
   get id(): string {
-    return `${this.options.name}/${this.group.track}#${this.index}`;
+    return `${this.options.name}/${this.group.track}/${this.group.serial}#${this.index}`;
   }
 
   upstream(): Upstream {
     return { id: this.id, host: this.options.host, port: this.port };
+  }
+
+  /** Out of rotation for good (scale-down): no more probes, no restarts; `stop` ends the process later. */
+  leaveRotation(): void {
+    this.stopping = true;
+    this.cancelRestart?.();
+    this.cancelStartupDeadline?.();
+    if (this.probeTimer) clearTimeout(this.probeTimer);
+    this.state = 'stopped';
   }
 
   async start(): Promise<void> {
@@ -106,6 +120,8 @@ class Instance {
     if (this.stopping) return;
     this.instanceId = randomUUID();
     mkdirSync(this.options.logDir, { recursive: true });
+    rotateIfLarge(this.outLog);
+    rotateIfLarge(this.errLog);
     const banner = `--- slipway: ${this.id} ${this.options.digest} port ${this.port} at ${new Date(this.options.clock.now()).toISOString()} ---\n`;
     appendFileSync(this.outLog, banner);
     appendFileSync(this.errLog, banner);
@@ -230,6 +246,17 @@ class Instance {
   }
 }
 
+/** Instance logs past this size move to `<name>.1` (replacing the previous one) when the instance (re)starts. */
+export const LOG_ROTATE_BYTES = 10 * 1024 * 1024;
+
+function rotateIfLarge(path: string): void {
+  try {
+    if (statSync(path).size >= LOG_ROTATE_BYTES) renameSync(path, `${path}.1`);
+  } catch {
+    // no log yet
+  }
+}
+
 function readTail(path: string, from: number): string {
   try {
     const size = statSync(path).size;
@@ -262,8 +289,12 @@ function probeHealth(host: string, port: number, path: string, timeoutMs: number
 }
 
 /** The instances of one digest on one track. */
+let groupSerial = 0;
+
 export class TrackGroup {
   track: Track;
+  /** Tells this group's instances from those of an earlier or later group of the same track. */
+  readonly serial = ++groupSerial;
   readonly digest: string;
   private instances: Instance[] = [];
   private failedReason: string | undefined;
@@ -287,9 +318,12 @@ export class TrackGroup {
 
   /** Starts or stops instances until `replicas` run. */
   async scale(replicas: number): Promise<void> {
-    while (this.instances.length > replicas) {
-      const instance = this.instances.pop()!;
-      await instance.stop();
+    if (this.instances.length > replicas) {
+      const leaving = this.instances.splice(replicas);
+      for (const instance of leaving) instance.leaveRotation();
+      this.changed();
+      await this.options.drain?.(leaving.map((i) => i.id));
+      await Promise.all(leaving.map((i) => i.stop()));
     }
     const starting: Promise<void>[] = [];
     while (this.instances.length < replicas) {
@@ -299,6 +333,11 @@ export class TrackGroup {
     }
     await Promise.all(starting);
     this.changed();
+  }
+
+  /** Ids of every instance, in rotation or not (what a drain waits on). */
+  upstreamIds(): string[] {
+    return this.instances.map((i) => i.id);
   }
 
   healthy(): Upstream[] {
@@ -395,11 +434,13 @@ export class TrackGroup {
 
   /** Stops every instance; anyone waiting for readiness is told the group was `reason`. */
   async stop(reason: 'removed' | 'superseded' = 'removed'): Promise<void> {
-    if (!this.stopped) this.stopReason = reason;
+    const first = !this.stopped;
+    if (first) this.stopReason = reason;
     this.stopped = true;
     this.cancelDeadline?.();
     await Promise.all(this.instances.map((i) => i.stop()));
     this.changed();
+    if (first) this.options.onStopped?.();
   }
 
   private changed(): void {

@@ -20,9 +20,9 @@ spec:
     workingDir: /app
 `;
 
-function problemsOf(text: string): { line: number; column: number; path: string; message: string }[] {
+async function problemsOf(text: string): Promise<{ line: number; column: number; path: string; message: string }[]> {
   try {
-    parsePipeline(text);
+    await parsePipeline(text);
   } catch (err) {
     return (err as { data: { problems: { line: number; column: number; path: string; message: string }[] } }).data.problems;
   }
@@ -30,8 +30,8 @@ function problemsOf(text: string): { line: number; column: number; path: string;
 }
 
 describe('reading .slipway/pipeline.yaml', () => {
-  it('normalizes stages: shell commands, argv commands, timeouts, shards, conditions and env', () => {
-    const p = parsePipeline(valid);
+  it('normalizes stages: shell commands, argv commands, timeouts, shards, conditions and env', async () => {
+    const p = await parsePipeline(valid);
     expect(p.name).toBe('svc');
     expect(p.digest).toMatch(/^sha256:[a-f0-9]{64}$/);
     expect(p.stages[0]).toMatchObject({ name: 'test', argv: ['sh', '-c', 'npm test'], timeoutMs: 90_000, parallelism: 3, env: { CI: '1' } });
@@ -40,8 +40,8 @@ describe('reading .slipway/pipeline.yaml', () => {
   });
 
   describe('when the file breaks the schema', () => {
-    it('names file, line, column and field of every problem', () => {
-      const problems = problemsOf(valid.replace('parallelism: 3', 'parallelism: 0').replace('command: npm test', 'comand: npm test'));
+    it('names file, line, column and field of every problem', async () => {
+      const problems = await problemsOf(valid.replace('parallelism: 3', 'parallelism: 0').replace('command: npm test', 'comand: npm test'));
       expect(problems).toEqual(
         expect.arrayContaining([
           expect.objectContaining({ line: 7, column: 7, path: 'spec.stages[0].command', message: expect.stringContaining('"command" is missing') }),
@@ -51,21 +51,21 @@ describe('reading .slipway/pipeline.yaml', () => {
       );
     });
 
-    it('says the message with file:line:col in the error', () => {
-      expect(() => parsePipeline('kind: Pipeline\n', '.slipway/pipeline.yaml')).toThrow(/\.slipway\/pipeline\.yaml:1:1/);
+    it('says the message with file:line:col in the error', async () => {
+      await expect(parsePipeline('kind: Pipeline\n', '.slipway/pipeline.yaml')).rejects.toThrow(/\.slipway\/pipeline\.yaml:1:1/);
     });
   });
 
   describe('when a condition does not parse', () => {
-    it('points at the column inside the condition', () => {
-      const [problem] = problemsOf(valid.replace('condition: branch == main', 'condition: branch = main'));
+    it('points at the column inside the condition', async () => {
+      const [problem] = await problemsOf(valid.replace('condition: branch == main', 'condition: branch = main'));
       expect(problem).toMatchObject({ line: 11, column: 25, path: 'spec.stages[0].condition', message: expect.stringContaining('expected ==, !=, =~ or !~') });
     });
   });
 
   describe('when the image context escapes the repository', () => {
-    it.each([['../outside'], ['/abs/dist']])('refuses %s', (context) => {
-      const [problem] = problemsOf(valid.replace('context: dist', `context: ${context}`));
+    it.each([['../outside'], ['/abs/dist']])('refuses %s', async (context) => {
+      const [problem] = await problemsOf(valid.replace('context: dist', `context: ${context}`));
       expect(problem).toMatchObject({ line: 17, path: 'spec.image.context', message: expect.stringContaining('inside the repository') });
     });
   });

@@ -1,7 +1,7 @@
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parsePipeline, runPipeline, createProgressReporter, type PipelineEvent, type RunPipelineOptions } from '../../../builder/pipeline/index.js';
+import { parsePipeline, runPipeline, createProgressReporter, type Pipeline, type PipelineEvent, type RunPipelineOptions } from '../../../builder/pipeline/index.js';
 
 let dir: string;
 beforeEach(async () => {
@@ -11,7 +11,7 @@ afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-function pipeline(stages: string): ReturnType<typeof parsePipeline> {
+function pipeline(stages: string): Promise<Pipeline> {
   return parsePipeline(`apiVersion: slipway.dev/v1
 kind: Pipeline
 metadata:
@@ -24,9 +24,9 @@ ${stages}
 `);
 }
 
-function options(stagesYaml: string, extra: Partial<RunPipelineOptions> = {}): RunPipelineOptions {
+async function options(stagesYaml: string, extra: Partial<RunPipelineOptions> = {}): Promise<RunPipelineOptions> {
   return {
-    pipeline: pipeline(stagesYaml),
+    pipeline: await pipeline(stagesYaml),
     workDir: dir,
     logDir: join(dir, 'logs'),
     facts: { branch: 'main' },
@@ -57,7 +57,7 @@ describe('pipeline runner', () => {
   describe('when every stage succeeds', () => {
     it('runs the stages in order in the checkout and keeps a log per stage', async () => {
       const run = await runPipeline(
-        options(`    - name: lint
+        await options(`    - name: lint
       command: echo linting > order.txt
     - name: test
       command: [sh, -c, "echo testing >> order.txt; echo test-output"]
@@ -78,7 +78,7 @@ describe('pipeline runner', () => {
   describe('when a stage fails', () => {
     it('stops the pipeline, skips the rest and quotes the last lines of its log', async () => {
       const run = await runPipeline(
-        options(`    - name: test
+        await options(`    - name: test
       command: "for i in $(seq 1 40); do echo line $i; done; echo boom >&2; exit 3"
     - name: build
       command: touch built
@@ -97,7 +97,7 @@ describe('pipeline runner', () => {
     });
 
     it('says a command that does not exist could not start', async () => {
-      const run = await runPipeline(options(`    - name: lint\n      command: [no-such-binary-slipway]\n`));
+      const run = await runPipeline(await options(`    - name: lint\n      command: [no-such-binary-slipway]\n`));
       expect(run.status).toBe('failed');
       expect(run.failure!.message).toContain('could not start');
       expect(run.failure!.message).toContain('ENOENT');
@@ -109,7 +109,7 @@ describe('pipeline runner', () => {
       const pidFile = join(dir, 'child.pid');
       let parentPid = 0;
       const run = await runPipeline(
-        options(
+        await options(
           `    - name: hang
       command: "sleep 300 & echo $! > child.pid; echo started; wait"
       timeout: 1s
@@ -133,7 +133,7 @@ describe('pipeline runner', () => {
 
   describe('when a stage leaves a process running in the background', () => {
     it('kills it when the stage ends', async () => {
-      const run = await runPipeline(options(`    - name: bg\n      command: "(sleep 300 >/dev/null 2>&1 &) ; sleep 300 >/dev/null 2>&1 & echo $! > bg.pid"\n`));
+      const run = await runPipeline(await options(`    - name: bg\n      command: "(sleep 300 >/dev/null 2>&1 &) ; sleep 300 >/dev/null 2>&1 & echo $! > bg.pid"\n`));
       expect(run.status).toBe('succeeded');
       const pid = Number((await readFile(join(dir, 'bg.pid'), 'utf8')).trim());
       await until(() => !alive(pid), 'the background process is reaped');
@@ -142,7 +142,7 @@ describe('pipeline runner', () => {
 
   describe('when a stage has parallelism 3', () => {
     it('runs three shards with SLIPWAY_SHARD_INDEX and SLIPWAY_SHARD_TOTAL, each with its own log', async () => {
-      const run = await runPipeline(options(`    - name: test\n      parallelism: 3\n      command: echo shard $SLIPWAY_SHARD_INDEX of $SLIPWAY_SHARD_TOTAL > shard-$SLIPWAY_SHARD_INDEX.txt\n`));
+      const run = await runPipeline(await options(`    - name: test\n      parallelism: 3\n      command: echo shard $SLIPWAY_SHARD_INDEX of $SLIPWAY_SHARD_TOTAL > shard-$SLIPWAY_SHARD_INDEX.txt\n`));
       expect(run.status).toBe('succeeded');
       expect(run.stages[0]!.shards.map((s) => s.status)).toEqual(['succeeded', 'succeeded', 'succeeded']);
       for (const i of [0, 1, 2]) expect(await readFile(join(dir, `shard-${i}.txt`), 'utf8')).toBe(`shard ${i} of 3\n`);
@@ -151,7 +151,7 @@ describe('pipeline runner', () => {
 
     it('fails the stage when one shard fails and cancels the others', async () => {
       const run = await runPipeline(
-        options(`    - name: test\n      parallelism: 3\n      command: 'if [ "$SLIPWAY_SHARD_INDEX" = 1 ]; then echo shard one broke; exit 1; fi; sleep 300'\n`),
+        await options(`    - name: test\n      parallelism: 3\n      command: 'if [ "$SLIPWAY_SHARD_INDEX" = 1 ]; then echo shard one broke; exit 1; fi; sleep 300'\n`),
       );
       expect(run.status).toBe('failed');
       const statuses = run.stages[0]!.shards.map((s) => s.status);
@@ -164,7 +164,7 @@ describe('pipeline runner', () => {
   describe('when a condition is false for the branch', () => {
     it('skips the stage and says why', async () => {
       const run = await runPipeline(
-        options(`    - name: deploy-docs\n      condition: branch == main\n      command: touch docs\n`, { facts: { branch: 'feature/x' } }),
+        await options(`    - name: deploy-docs\n      condition: branch == main\n      command: touch docs\n`, { facts: { branch: 'feature/x' } }),
       );
       expect(run.status).toBe('succeeded');
       expect(run.stages[0]).toMatchObject({ status: 'skipped', reason: 'condition "branch == main" is false (branch feature/x)' });
@@ -176,7 +176,7 @@ describe('pipeline runner', () => {
       process.env.SLIPWAY_TEST_LEAK_CHECK = 'outer';
       try {
         const run = await runPipeline(
-          options(`    - name: env\n      env:\n        GREETING: hi\n      command: env | sort > env.txt\n`, {
+          await options(`    - name: env\n      env:\n        GREETING: hi\n      command: env | sort > env.txt\n`, {
             slipwayEnv: { SLIPWAY_COMMIT: 'abc', NOT_SLIPWAY: 'x' },
           }),
         );
@@ -196,7 +196,7 @@ describe('pipeline runner', () => {
   describe('when a stage floods its output', () => {
     it('caps the log, keeps draining, and still fails cleanly with the last lines', async () => {
       const run = await runPipeline(
-        options(`    - name: flood\n      command: "head -c 3000000 /dev/zero | tr '\\\\0' x | fold -w 100; echo; echo last words; exit 7"\n`, { maxLogBytes: 64 * 1024 }),
+        await options(`    - name: flood\n      command: "head -c 3000000 /dev/zero | tr '\\\\0' x | fold -w 100; echo; echo last words; exit 7"\n`, { maxLogBytes: 64 * 1024 }),
       );
       expect(run.status).toBe('failed');
       const shard = run.stages[0]!.shards[0]!;
@@ -214,7 +214,7 @@ describe('pipeline runner', () => {
     it('kills the running stage and skips the rest', async () => {
       const controller = new AbortController();
       const running = runPipeline(
-        options(`    - name: slow\n      command: sleep 300\n    - name: after\n      command: touch after\n`, {
+        await options(`    - name: slow\n      command: sleep 300\n    - name: after\n      command: touch after\n`, {
           signal: controller.signal,
           onEvent: (e) => {
             if (e.type === 'stage-started') setTimeout(() => controller.abort(), 50);

@@ -28,7 +28,7 @@ function factsFor(digest: string, branch?: string): BuildFacts {
     cacheKey: `sha256:${'f'.repeat(64)}`,
     source: { url: SOURCE_REPO, commit: COMMIT, ...(branch ? { branch } : {}) },
     pipeline: { file: '.slipway/pipeline.yaml', digest: `sha256:${'e'.repeat(64)}` },
-    builder: { id: 'https://slipway.dev/builder/local/v1', version: '0.1.0' },
+    builder: { id: 'https://slipway.dev/builder/v1', version: '0.1.0' },
     startedAt: '2026-11-23T10:00:00.000Z',
     finishedAt: '2026-11-23T10:00:42.000Z',
   };

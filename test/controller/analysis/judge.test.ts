@@ -164,6 +164,18 @@ describe('the judge', () => {
       expect(v.outcome).toBe('inconclusive');
       expect(v.summary).toMatch(/environment-wide/);
     });
+
+    it('is inconclusive when the baseline is over the limit only by its point estimate (a noise burst on both)', () => {
+      // Baseline 2.15% is not significantly over 2%, the canary's 2.6% is; the canary is like the baseline.
+      const v = judge({ canary: { requests: 6000, errors: 156 }, baseline: { requests: 54000, errors: 1161 }, slos: { maxErrorRate: 0.02 }, at });
+      expect(v.outcome).toBe('inconclusive');
+      expect(v.summary).toMatch(/environment-wide/);
+    });
+
+    it('still fails the canary when the baseline is under the limit', () => {
+      const v = judge({ canary: { requests: 6000, errors: 156 }, baseline: { requests: 54000, errors: 1026 }, slos: { maxErrorRate: 0.02, compareToBaseline: false }, at });
+      expect(v.outcome).toBe('fail');
+    });
   });
 
   describe('when the service opts out of comparing', () => {

@@ -1,10 +1,10 @@
 /**
- * The prometheus metrics provider against a real Prometheus (Debian package) scraping a loopback `/metrics`
- * server that exports the local proxy's series (PROXY_METRICS) with prom-client.
+ * The prometheus metrics provider against a real Prometheus (Debian package) scraping the local proxy's own
+ * exporter (controller/proxy: ProxyMetrics served by serveMetrics) on loopback.
  */
 import { createServer, request as httpRequest, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Counter, Histogram, Registry } from 'prom-client';
+import { Counter, Registry } from 'prom-client';
 import {
   createAnalysisProvider,
   createPrometheusClient,
@@ -12,6 +12,7 @@ import {
   PROXY_METRICS,
   type AnalysisContext,
 } from '../../../controller/analysis/index.js';
+import { ProxyMetrics, serveMetrics } from '../../../controller/proxy/index.js';
 import type { AnalysisSettings, Slos } from '../../../schemas/index.js';
 import { startPrometheus, type TestPrometheus } from '../../support/prometheus.js';
 
@@ -19,8 +20,6 @@ interface TrackTraffic {
   requests: number;
   errors: number;
   latencyMs: number;
-  /** Record latencies in the histogram (false: counts only, so quantiles are NaN). */
-  histogram?: boolean;
 }
 
 const TRAFFIC: Record<string, { stable: TrackTraffic; canary: TrackTraffic }> = {
@@ -28,14 +27,10 @@ const TRAFFIC: Record<string, { stable: TrackTraffic; canary: TrackTraffic }> = 
   checkout: { stable: { requests: 9000, errors: 45, latencyMs: 20 }, canary: { requests: 1000, errors: 100, latencyMs: 200 } },
   // Healthy: same error rate, same latency.
   cart: { stable: { requests: 9000, errors: 45, latencyMs: 20 }, canary: { requests: 1000, errors: 5, latencyMs: 20 } },
-  // Counts but no latency observations: quantiles come back NaN.
-  search: { stable: { requests: 9000, errors: 45, latencyMs: 20, histogram: false }, canary: { requests: 1000, errors: 5, latencyMs: 20, histogram: false } },
 };
 
-let registry: Registry;
-let metricsServer: Server;
+let metricsEndpoint: { url: string; close(): Promise<void> };
 let prometheus: TestPrometheus;
-let scrapes = 0;
 let startedAt: Date;
 /** Timestamp of the scrape that holds the final counter values (queries are evaluated exactly there). */
 let sampledAt: Date;
@@ -62,54 +57,32 @@ async function until<T>(what: string, probe: () => Promise<T | undefined>): Prom
 }
 
 beforeAll(async () => {
-  registry = new Registry();
-  const requests = new Counter({ name: PROXY_METRICS.requests, help: 'proxied requests', labelNames: ['environment', 'service', 'track', 'code'], registers: [registry] });
-  const duration = new Histogram({
-    name: PROXY_METRICS.duration,
-    help: 'proxied request duration',
-    labelNames: ['environment', 'service', 'track'],
-    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
-    registers: [registry],
-  });
+  const registry = new Registry();
+  const proxy = new ProxyMetrics(registry);
   // A differently named series for the custom-template case.
   const appRequests = new Counter({ name: 'app_requests_total', help: 'app requests', labelNames: ['app', 'stage', 'variant', 'status'], registers: [registry] });
-
-  // Every series exists at 0 before traffic, so increase() over a window that starts before it is exact.
-  for (const [service, tracks] of Object.entries(TRAFFIC)) {
-    for (const track of ['stable', 'canary'] as const) {
-      const labels = { environment: 'staging', service, track };
-      requests.inc({ ...labels, code: '200' }, 0);
-      requests.inc({ ...labels, code: '503' }, 0);
-      if (tracks[track].histogram !== false) duration.zero(labels);
-      appRequests.inc({ app: service, stage: 'staging', variant: track, status: 'ok' }, 0);
-      appRequests.inc({ app: service, stage: 'staging', variant: track, status: 'failed' }, 0);
-    }
-  }
-
-  metricsServer = createServer((req, res) => {
-    scrapes++;
-    void registry.metrics().then((text) => {
-      res.writeHead(200, { 'content-type': registry.contentType });
-      res.end(text);
-    });
-  });
-  const port = await listen(metricsServer);
+  metricsEndpoint = await serveMetrics(registry);
   startedAt = new Date(Date.now() - 2000);
-  prometheus = await startPrometheus({ targets: [`127.0.0.1:${port}`], user: { name: 'slipway', password: 'analysis-secret' } });
+  prometheus = await startPrometheus({ targets: [new URL(metricsEndpoint.url).host], user: { name: 'slipway', password: 'analysis-secret' } });
 
+  // One success and one error per track first, scraped before the rest: increase() over a window that starts
+  // before that first sample then extrapolates it back to zero, so the window's count is the exact total.
+  const recorders = Object.fromEntries(Object.keys(TRAFFIC).map((service) => [service, proxy.recorder('staging', service)]));
+  const send = (service: string, track: 'stable' | 'canary', ok: number, errors: number, latencyMs: number) => {
+    for (let i = 0; i < ok; i++) recorders[service]!.observe(track, 200, latencyMs / 1000);
+    for (let i = 0; i < errors; i++) recorders[service]!.observe(track, 503, latencyMs / 1000);
+    appRequests.inc({ app: service, stage: 'staging', variant: track, status: 'ok' }, ok);
+    appRequests.inc({ app: service, stage: 'staging', variant: track, status: 'failed' }, errors);
+  };
+  for (const [service, tracks] of Object.entries(TRAFFIC)) for (const track of ['stable', 'canary'] as const) send(service, track, 1, 1, tracks[track].latencyMs);
   const seriesCount = Object.keys(TRAFFIC).length * 2 * 2;
-  await until('the zero samples', async () => ((await instant(`count(${PROXY_METRICS.requests})`))[0]?.value[1] === String(seriesCount) ? true : undefined));
+  await until('the first samples', async () => ((await instant(`count(${PROXY_METRICS.requests})`))[0]?.value[1] === String(seriesCount) ? true : undefined));
 
   let expectedTotal = 0;
   for (const [service, tracks] of Object.entries(TRAFFIC)) {
     for (const track of ['stable', 'canary'] as const) {
       const t = tracks[track];
-      const labels = { environment: 'staging', service, track };
-      requests.inc({ ...labels, code: '200' }, t.requests - t.errors);
-      requests.inc({ ...labels, code: '503' }, t.errors);
-      appRequests.inc({ app: service, stage: 'staging', variant: track, status: 'ok' }, t.requests - t.errors);
-      appRequests.inc({ app: service, stage: 'staging', variant: track, status: 'failed' }, t.errors);
-      if (t.histogram !== false) for (let i = 0; i < t.requests; i++) duration.observe(labels, t.latencyMs / 1000);
+      send(service, track, t.requests - t.errors - 1, t.errors - 1, t.latencyMs);
       expectedTotal += t.requests;
     }
   }
@@ -120,7 +93,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await prometheus?.stop();
-  await new Promise<void>((resolve) => (metricsServer ? metricsServer.close(() => resolve()) : resolve()));
+  await metricsEndpoint?.close();
 });
 
 function settings(extra: Partial<NonNullable<AnalysisSettings['prometheus']>> = {}): AnalysisSettings {
@@ -134,8 +107,8 @@ function context(service: string, slos: Slos, analysis: AnalysisSettings = setti
 const deps = { attempts: 1, backoffMs: 1 };
 
 describe('the prometheus metrics provider on a real Prometheus', () => {
-  it('has scraped the metrics server', () => {
-    expect(scrapes).toBeGreaterThanOrEqual(2);
+  it('scrapes the proxy exporter', async () => {
+    expect((await instant('up{job="slipway"}'))[0]?.value[1]).toBe('1');
   });
 
   describe('with the default queries over the proxy series', () => {
@@ -222,8 +195,11 @@ describe('the prometheus metrics provider on a real Prometheus', () => {
       expect(v.summary).toMatch(/canary metrics are missing/);
     });
 
-    it('a NaN latency quantile (no histogram observations)', async () => {
-      const v = await createAnalysisProvider(deps).analyze(context('search', { maxErrorRate: 0.02, latency: [{ quantile: 0.99, maxMs: 150 }] }));
+    it('a NaN from a query (0/0)', async () => {
+      const nan = '0 * sum(increase(slipway_proxy_requests_total{service="{{service}}",track="{{track}}"}[{{interval}}])) / 0 + {{quantile}}';
+      const v = await createAnalysisProvider(deps).analyze(
+        context('cart', { maxErrorRate: 0.02, latency: [{ quantile: 0.99, maxMs: 150 }] }, settings({ queries: { latencyQuantile: nan } })),
+      );
       expect(v.slos.map((s) => [s.slo, s.outcome])).toEqual([
         ['errorRate', 'pass'],
         ['latency p99', 'inconclusive'],

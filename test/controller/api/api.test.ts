@@ -129,5 +129,23 @@ describe('the controller API', () => {
       const again = await fetch(`${url}/api/v1/rollouts/staging/web/promote`, { method: 'POST', headers: auth });
       expect(again.status).toBe(409);
     });
+
+    it('rolls back through the API with a revert commit on main, which the controller then applies', async () => {
+      const bad = await fetch(`${url}/api/v1/deployments/staging/web/rollback`, { method: 'POST', headers: auth, body: JSON.stringify({ why: 'x' }) });
+      expect(bad.status).toBe(400);
+      expect(await bad.json()).toMatchObject({ error: { field: 'why' } });
+      const res = await fetch(`${url}/api/v1/deployments/staging/web/rollback`, { method: 'POST', headers: auth, body: JSON.stringify({ actor: 'bob', reason: 'customers report errors' }) });
+      expect(res.status).toBe(201);
+      const body = (await res.json()) as { commit: string; restoredDigest: string };
+      expect(body.restoredDigest).toBe(A);
+      expect(repo.head()).toBe(body.commit);
+      expect(repo.git('log', '-1', '--format=%B')).toContain('Slipway-Rollback:');
+      let status: { runningDigest?: string; phase?: string } = {};
+      for (let i = 0; i < 200 && status.runningDigest !== A; i++) {
+        await new Promise((r) => setTimeout(r, 25));
+        status = (await (await fetch(`${url}/api/v1/rollouts/staging/web`, { headers: auth })).json()) as typeof status;
+      }
+      expect(status).toMatchObject({ runningDigest: A, phase: 'Completed' });
+    });
   });
 });

@@ -51,7 +51,7 @@ function record(): ServiceRecord | undefined {
 }
 
 /** Waits for an outcome, not for a duration: the poll interval only bounds how quickly we notice. */
-async function until<T>(what: string, probe: () => T | undefined | false, timeoutMs = 30_000): Promise<T> {
+async function until<T>(what: string, probe: () => T | undefined | false, timeoutMs = 90_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = probe();
@@ -156,7 +156,7 @@ describe('a controller killed with SIGKILL mid-rollout', () => {
       expect(ofB.filter((e) => e.action === 'TrafficShifted').map((e) => e.data?.weight)).toEqual([20, 50, 100]);
       expect(count('Completed')).toBe(1);
       expect(new Set(audit.map((e) => e.id)).size).toBe(audit.length);
-    });
+    }, 180_000);
   });
 });
 }

@@ -1,7 +1,35 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { createServer, request, type IncomingHttpHeaders, type Server } from 'node:http';
+import { createServer as createHttpServer, request, type IncomingHttpHeaders, type RequestListener, type Server } from 'node:http';
+import type { Socket } from 'node:net';
 import { ProxyMetrics, ProxyRequestLog, serveMetrics, ServiceProxy, type Upstream } from '../../../controller/proxy/index.js';
-import { startPrometheus, type TestPrometheus } from './prometheus.js';
+import { startPrometheus, type TestPrometheus } from '../../support/prometheus.js';
+
+async function query(prometheus: TestPrometheus, expr: string): Promise<{ metric: Record<string, string>; value: [number, string] }[]> {
+  const res = await fetch(`${prometheus.url}/api/v1/query?query=${encodeURIComponent(expr)}`);
+  const body = (await res.json()) as { status: string; data: { result: { metric: Record<string, string>; value: [number, string] }[] } };
+  if (body.status !== 'success') throw new Error(`query ${expr} failed: ${JSON.stringify(body)}`);
+  return body.data.result;
+}
+
+/** Every socket of every test server, so afterAll can end them all (upgraded ones included). */
+const openSockets = new Set<Socket>();
+function createServer(listener?: RequestListener): Server {
+  const server = createHttpServer(listener);
+  server.on('connection', (socket: Socket) => {
+    openSockets.add(socket);
+    socket.once('close', () => openSockets.delete(socket));
+  });
+  return server;
+}
+
+async function samplesEventually(log: ProxyRequestLog, start: Date): Promise<number[]> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const found = log.samples({ environment: 'staging', service: 'web' }, 'canary', start, new Date(Date.now() + 1));
+    if (found.length > 0 || Date.now() > deadline) return found.map((s) => s.status);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
 
 interface Seen {
   method: string;
@@ -39,6 +67,7 @@ function send(
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
+      res.on('error', reject);
     });
     req.on('error', reject);
     req.end(options.body);
@@ -77,7 +106,7 @@ describe('the service proxy', () => {
 
   afterAll(async () => {
     await proxy.close();
-    for (const server of servers) server.closeAllConnections();
+    for (const socket of openSockets) socket.destroy();
     await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
   });
 
@@ -141,6 +170,80 @@ describe('the service proxy', () => {
     proxy.setUpstreams('canary', [canary]);
   });
 
+  it('joins an upgraded connection (WebSocket-style) to an instance of the chosen track', async () => {
+    const echo = createServer();
+    echo.on('upgrade', (req, socket) => {
+      socket.write(`HTTP/1.1 101 Switching Protocols\r\nupgrade: ${req.headers.upgrade}\r\nconnection: Upgrade\r\n\r\n`);
+      socket.on('data', (chunk: Buffer) => socket.write(`echo:${chunk.toString()}`));
+    });
+    await new Promise<void>((resolve) => echo.listen(0, '127.0.0.1', () => resolve()));
+    servers.push(echo);
+    const address = echo.address();
+    proxy.setUpstreams('canary', [{ id: 'echo', host: '127.0.0.1', port: typeof address === 'object' && address ? address.port : 0 }]);
+    const start = new Date();
+    const answer = await new Promise<{ track: string | string[] | undefined; echoed: string }>((resolve, reject) => {
+      const req = request({ host: '127.0.0.1', port: proxy.port, path: '/chat', headers: { connection: 'Upgrade', upgrade: 'echo', 'x-slipway-track': 'canary' }, agent: false });
+      req.on('upgrade', (res, socket) => {
+        socket.once('data', (chunk: Buffer) => {
+          socket.destroy();
+          resolve({ track: res.headers['x-slipway-track'], echoed: chunk.toString() });
+        });
+        socket.write('hello');
+      });
+      req.on('response', (res) => reject(new Error(`no upgrade: ${res.statusCode}`)));
+      req.on('error', reject);
+      req.end();
+    });
+    expect(answer).toEqual({ track: 'canary', echoed: 'echo:hello' });
+    const samples = log.samples({ environment: 'staging', service: 'web' }, 'canary', start, new Date(Date.now() + 1));
+    expect(samples.map((s) => s.status)).toEqual([101]);
+    proxy.setUpstreams('canary', [canary]);
+  });
+
+  it('records a client that hangs up before the answer as 499, not as a service error', async () => {
+    const slow = await upstreamServer('slow-for-client', [], { delayMs: 150 });
+    servers.push(slow.server);
+    proxy.setUpstreams('canary', [slow.upstream]);
+    const start = new Date();
+    await new Promise<void>((resolve) => {
+      const req = request({ host: '127.0.0.1', port: proxy.port, path: '/', headers: { 'x-slipway-track': 'canary' }, agent: false });
+      req.on('error', () => resolve());
+      req.end();
+      setTimeout(() => req.destroy(), 30);
+    });
+    expect(await samplesEventually(log, start)).toEqual([499]);
+    proxy.setUpstreams('canary', [canary]);
+  });
+
+  it('records a response the instance breaks off mid-body as 502', async () => {
+    const breaking = createServer((_req, res) => {
+      res.writeHead(200, { 'content-length': '1000' });
+      res.write('partial');
+      setTimeout(() => res.socket?.destroy(), 20);
+    });
+    await new Promise<void>((resolve) => breaking.listen(0, '127.0.0.1', () => resolve()));
+    servers.push(breaking);
+    const address = breaking.address();
+    proxy.setUpstreams('canary', [{ id: 'breaking', host: '127.0.0.1', port: typeof address === 'object' && address ? address.port : 0 }]);
+    const start = new Date();
+    await expect(send(proxy.port, { headers: { 'x-slipway-track': 'canary' } })).rejects.toThrow();
+    expect(await samplesEventually(log, start)).toEqual([502]);
+    proxy.setUpstreams('canary', [canary]);
+  });
+
+  it('closing with a grace period lets requests under way finish and refuses new ones', async () => {
+    const slow = await upstreamServer('slow-at-close', [], { delayMs: 200 });
+    servers.push(slow.server);
+    const closing = await ServiceProxy.start({ environment: 'staging', service: 'closing', metrics, requestLog: log });
+    closing.setRoutes({ stable: [slow.upstream], canary: [], canaryWeight: 0 });
+    const pending = send(closing.port);
+    while (closing.inFlight(slow.upstream.id) === 0) await new Promise((r) => setTimeout(r, 5));
+    const closed = closing.close(5_000);
+    await expect(send(closing.port)).rejects.toMatchObject({ code: 'ECONNREFUSED' });
+    expect(await pending).toMatchObject({ status: 200, body: 'slow-at-close:0' });
+    await closed;
+  });
+
   it('refuses to start on a port already in use, saying what to change', async () => {
     await expect(ServiceProxy.start({ environment: 'staging', service: 'other', port: proxy.port, metrics, requestLog: log })).rejects.toMatchObject({
       code: 'PROXY_PORT_IN_USE',
@@ -154,7 +257,7 @@ describe('the service proxy', () => {
 
     beforeAll(async () => {
       endpoint = await serveMetrics(metrics.registry);
-      prometheus = await startPrometheus([new URL(endpoint.url).host]);
+      prometheus = await startPrometheus({ targets: [new URL(endpoint.url).host] });
     });
 
     afterAll(async () => {
@@ -166,14 +269,16 @@ describe('the service proxy', () => {
       const expected = await metrics.registry.getSingleMetricAsString('slipway_proxy_requests_total');
       const canary5xx = Number(/track="canary",code="500"} (\d+)/.exec(expected)![1]);
       const deadline = Date.now() + 20_000;
-      let result: Awaited<ReturnType<TestPrometheus['query']>> = [];
+      let result: Awaited<ReturnType<typeof query>> = [];
       while (Date.now() < deadline) {
-        result = await prometheus.query('sum by (track) (slipway_proxy_requests_total{environment="staging",service="web",code=~"5.."})');
+        result = await query(prometheus, 'sum by (track) (slipway_proxy_requests_total{environment="staging",service="web",code=~"5.."})');
         if (result.length > 0) break;
         await new Promise((r) => setTimeout(r, 250));
       }
       const byTrack = Object.fromEntries(result.map((r) => [r.metric.track, Number(r.value[1])]));
-      expect(byTrack.canary).toBe(canary5xx + 2); // the 500s, the 502 and the 504
+      const canary502 = Number(/track="canary",code="502"} (\d+)/.exec(expected)![1]);
+      expect(canary502).toBe(2);
+      expect(byTrack.canary).toBe(canary5xx + canary502 + 1); // the 500s, the two 502s and the 504
       expect(byTrack.stable).toBeUndefined();
     });
   });

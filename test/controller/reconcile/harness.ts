@@ -2,7 +2,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Reconciler, type FreezeCalendar, type ProvenanceVerifier } from '../../../controller/reconcile/index.js';
+import { Reconciler, type EnvironmentSource, type FreezeCalendar, type ProvenanceVerifier } from '../../../controller/reconcile/index.js';
 import { GitEnvironmentSource } from '../../../controller/sync/index.js';
 import { FileAuditLog, StateStore } from '../../../controller/state/index.js';
 import { freezeCalendar } from '../../../controller/gates/index.js';
@@ -80,11 +80,11 @@ export class Harness {
   }
 
   /** A fresh reconciler on the same state dir: what a restarted controller process sees. */
-  make(freeze: FreezeCalendar = utcFixedWindows): Reconciler {
+  make(freeze: FreezeCalendar = utcFixedWindows, source: EnvironmentSource = new GitEnvironmentSource({ location: this.repo.dir })): Reconciler {
     return new Reconciler({
       store: new StateStore(this.stateDir),
       ports: {
-        source: new GitEnvironmentSource({ location: this.repo.dir }),
+        source,
         targetFor: () => this.target,
         verifier: this.verifier,
         freeze,

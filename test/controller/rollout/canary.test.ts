@@ -91,6 +91,36 @@ describe('canary rollout', () => {
     });
   });
 
+  describe('when the target lost the canary and its weight (a restarted local target)', () => {
+    const INDEFINITE = canary([{ setWeight: 10 }, { pause: {} }, { setWeight: 60 }]);
+
+    it('re-creates the canary, puts the weight back without a new traffic shift, and stays at the same step', () => {
+      const world = worldWithStable(DIGEST_A, {}, INDEFINITE);
+      const spec = specOf(DIGEST_B, INDEFINITE);
+      world.runUntilSettled(spec);
+      const step = world.state.stepIndex;
+      world.applied = [];
+      delete world.target.canary;
+      world.target.canaryWeight = 0;
+      const decision = world.runUntilSettled(spec);
+      expect(world.of('ensureTrack').map((i) => i.track)).toEqual(['canary']);
+      expect(world.weights()).toEqual([10]);
+      expect(world.events()).not.toContain('TrafficShifted');
+      expect(decision.state.phase).toBe('Paused');
+      expect(decision.state.stepIndex).toBe(step);
+      expect(world.target.canaryWeight).toBe(10);
+    });
+
+    it('does not re-send a weight the target reports only approximately', () => {
+      const world = worldWithStable(DIGEST_A, {}, INDEFINITE);
+      const spec = specOf(DIGEST_B, INDEFINITE);
+      world.runUntilSettled(spec);
+      world.target.canaryWeight = 12;
+      world.applied = [];
+      expect(world.reconcile(spec).intents).toEqual([]);
+    });
+  });
+
   describe('when the analysis fails failureLimit times in a row', () => {
     it('moves all traffic to stable, stops the canary and asks git to revert the digest', () => {
       const world = worldWithStable(DIGEST_A, {}, STEPS);

@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
 import { bumpDigest, createServiceFile, readDigest } from '../../../lib/bump/index.js';
 import { isSlipwayError } from '../../../lib/errors.js';
+import { validateFile } from '../../../schemas/index.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const fixture = (name: string) => readFileSync(join(here, '__fixtures__', name), 'utf8');
@@ -116,5 +117,23 @@ describe('a new service file from the template', () => {
 
   it('refuses a service name the schema would refuse', () => {
     expect(() => createServiceFile(template, { service: 'Check_Out', repository: 'r', digest: NEW })).toThrow(/not a valid service name/);
+  });
+});
+
+describe('the example environments repository', () => {
+  const example = (path: string) => readFileSync(join(here, '..', '..', '..', 'environments', path), 'utf8');
+
+  it('has a template that becomes a valid service file with its comments kept', () => {
+    const text = createServiceFile(example('templates/service.yaml'), { service: 'checkout', repository: '127.0.0.1:5000/checkout', digest: NEW });
+    const result = validateFile('Service', text, 'staging/services/checkout.yaml');
+    expect(result.ok).toBe(true);
+    expect(text).toContain('    # Always a full digest, never a tag.');
+    expect(parse(text).metadata.name).toBe('checkout');
+  });
+
+  it('has service files the bump edits on one line', () => {
+    const original = example('production/services/hello.yaml');
+    const { content } = bumpDigest(original, { digest: NEW });
+    expect(changedLines(original, content)).toHaveLength(1);
   });
 });

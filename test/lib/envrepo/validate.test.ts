@@ -30,6 +30,16 @@ describe('validating a whole commit of the environments repository', () => {
       ]);
     });
 
+    it('also when the copy has problems of its own', async () => {
+      const copy = repo.read('production/services/hello.yaml').replace('replicas: 2', 'replicas: lots');
+      const commit = repo.commit({ 'production/services/hello-copy.yaml': copy });
+      const problems = await problemsAt(commit);
+      expect(problems).toContain('production/services/hello-copy.yaml:10:13 spec.replicas: must be a whole number, got "lots"');
+      expect(problems).toContain(
+        'production/services/hello-copy.yaml:4:9 metadata.name: duplicate service name "hello": production/services/hello.yaml declares it already; each service appears once per environment',
+      );
+    });
+
     it('also when the second file only differs by its .yml extension', async () => {
       const commit = repo.commit({ 'staging/services/hello.yml': repo.read('staging/services/hello.yaml') });
       expect(await problemsAt(commit)).toEqual([
@@ -52,6 +62,16 @@ describe('validating a whole commit of the environments repository', () => {
       const commit = repo.commit({ 'qa/environment.yaml': repo.read('staging/environment.yaml').replace('name: staging', 'name: qa') });
       expect(await problemsAt(commit)).toEqual([
         'slipway.yaml:9:3 spec.environments: environment directory qa/ is not in the promotion order; add "qa" to spec.environments where it belongs, or delete the directory',
+      ]);
+    });
+  });
+
+  describe('when an environment loses its environment.yaml', () => {
+    it('reports the missing file and the promotion order entry that now points nowhere', async () => {
+      const commit = repo.commit({ 'staging/environment.yaml': null });
+      expect(await problemsAt(commit)).toEqual([
+        'slipway.yaml:10:7 spec.environments[0]: unknown environment "staging": this commit has no staging/environment.yaml; create it or remove "staging" from the promotion order',
+        'staging/environment.yaml:1:1 missing: staging/ holds services/ but no environment.yaml, so its services are not deployed anywhere; add staging/environment.yaml (and "staging" to the promotion order) or remove the directory',
       ]);
     });
   });
@@ -93,6 +113,16 @@ describe('validating a whole commit of the environments repository', () => {
       const commit = repo.commit({ 'production/servces.yaml': 'x: 1\n' });
       expect(await problemsAt(commit)).toEqual([
         'production/servces.yaml:1:1 unknown file: an environment directory holds environment.yaml, freeze.yaml and services/<name>.yaml',
+      ]);
+    });
+  });
+
+  describe('when the root holds a YAML file it does not know', () => {
+    it('names the file, with a hint when it is a misnamed known one', async () => {
+      const commit = repo.commit({ 'quarantine.yml': 'apiVersion: slipway.dev/v1\n', 'services.yaml': 'x: 1\n' });
+      expect(await problemsAt(commit)).toEqual([
+        'quarantine.yml:1:1 unknown file: the root of an environments repository holds slipway.yaml and quarantine.yaml, environments are directories; rename it to quarantine.yaml',
+        'services.yaml:1:1 unknown file: the root of an environments repository holds slipway.yaml and quarantine.yaml, environments are directories',
       ]);
     });
   });

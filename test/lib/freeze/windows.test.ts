@@ -1,4 +1,5 @@
-import type { FreezeWindow } from '../../../schemas/index.js';
+import { readFileSync } from 'node:fs';
+import { validateFile, type FreezeWindow } from '../../../schemas/index.js';
 import { activeWindows, formatInZone, isFrozen, nextWindow, parseLocalDateTime } from '../../../lib/freeze/index.js';
 import { isSlipwayError } from '../../../lib/errors.js';
 
@@ -112,5 +113,18 @@ describe('freeze windows', () => {
         expect((err as Error).message).toMatch(message);
       }
     });
+  });
+});
+
+describe('the example production/freeze.yaml', () => {
+  it('validates and freezes production on a Sunday morning and over the year end', () => {
+    const text = readFileSync(new URL('../../../environments/production/freeze.yaml', import.meta.url), 'utf8');
+    const result = validateFile('FreezeWindows', text, 'production/freeze.yaml');
+    if (!result.ok) throw new Error(JSON.stringify(result.problems));
+    const windows = result.value.spec.windows;
+    expect(isFrozen(windows, at('2026-11-29T02:30:00Z'))).toMatchObject({ frozen: true, window: { name: 'sunday-maintenance' } });
+    expect(isFrozen(windows, at('2026-11-30T12:00:00Z')).frozen).toBe(false);
+    const yearEnd = isFrozen(windows, at('2026-12-27T12:00:00Z'));
+    expect(yearEnd.frozen && formatInZone(yearEnd.until.getTime(), 'Europe/Berlin')).toBe('2027-01-04T09:00:00+01:00');
   });
 });

@@ -203,6 +203,21 @@ describe('local git provider', () => {
     });
   });
 
+  describe('two proposals for the same file made at the same moment', () => {
+    it('leaves exactly one open and the other superseded by it', async () => {
+      r = makeEnvRepo({ bare: true });
+      const a = new LocalGitProvider({ repo: r.repo, verify: verifier().verify, clock });
+      const b = new LocalGitProvider({ repo: r.repo, verify: verifier().verify, clock });
+      await Promise.all([a.propose(change()), b.propose(change({ digest: NEWER }))]);
+      const states = (await a.list({ environment: 'staging', service: 'web' })).map((p) => p.state).sort();
+      expect(states).toEqual(['open', 'superseded']);
+      const survivor = (await a.list({ state: 'open' }))[0]!;
+      const loser = (await a.list({ state: 'superseded' }))[0]!;
+      expect(r.git(['log', '-1', '--format=%(trailers:key=Slipway-Superseded-By,valueonly)', `refs/slipway/closed/${loser.id}`], r.repo)).toBe(survivor.id);
+      r.git(['fsck', '--strict', '--no-dangling'], r.repo);
+    });
+  });
+
   describe('in an environment that requires two approvals', () => {
     let provider: LocalGitProvider;
     beforeEach(() => {

@@ -1,7 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { computeDigest, openImageStore, pullImage, pushImage, unpackLayers, type ImageStore } from '../../../lib/oci/index.js';
+import { computeDigest, openImageStore, pullImage, pushImage, retryAfterMs, unpackLayers, type ImageStore } from '../../../lib/oci/index.js';
 import { freePort, skopeo, startAuthProxy, startRegistry, type TestRegistry } from '../../support/registry.js';
 import { smallImage } from '../../support/images.js';
 import { readFile } from 'node:fs/promises';
@@ -84,6 +84,19 @@ describe('distribution registry store', () => {
         const image = await smallImage([{ name: 'x', body: 'flaky' }]);
         expect(await pushImage(store, image, 'v1')).toBe(image.digest);
         expect(proxy.log.filter((l) => l.status === 503)).toHaveLength(2);
+      } finally {
+        await proxy.stop();
+      }
+    });
+
+    it('waits at least as long as a 429 Retry-After asks, then succeeds', async () => {
+      const proxy = await startAuthProxy(registry, { fault: { status: 429, count: 1, retryAfter: '1' } });
+      try {
+        const store = openImageStore(`${proxy.host}/throttled`, { retry: { attempts: 3, baseDelayMs: 5, maxDelayMs: 5_000 } });
+        expect(await store.listTags()).toEqual([]);
+        const [throttled, next] = proxy.log;
+        expect(throttled!.status).toBe(429);
+        expect(next!.at - throttled!.at).toBeGreaterThanOrEqual(900);
       } finally {
         await proxy.stop();
       }
@@ -201,5 +214,17 @@ describe('registry with Bearer token auth', () => {
     } finally {
       await proxy.stop();
     }
+  });
+});
+
+describe('Retry-After', () => {
+  it.each([
+    ['3', 3000],
+    ['Thu, 01 Jan 2026 00:00:05 GMT', 5000],
+    ['Wed, 31 Dec 2025 00:00:00 GMT', 0],
+    ['soon', undefined],
+    [null, undefined],
+  ])('reads %s as %s ms', (header, expected) => {
+    expect(retryAfterMs(header, Date.parse('2026-01-01T00:00:00Z'))).toBe(expected);
   });
 });

@@ -39,7 +39,7 @@ export async function signedBundle(key: SigningKeyMaterial, digest: string, over
 export function policyTrusting(keys: { name: string; validFrom?: string; validUntil?: string }[], extra: Partial<TrustPolicy> = {}): TrustPolicy {
   return {
     keys: keys.map((k) => ({ publicKey: `keys/${k.name}.pub`, ...k })),
-    builders: ['https://slipway.dev/builder/local/v1'],
+    builders: ['https://slipway.dev/builder/v1'],
     sources: [{ repo: 'https://git.example/acme/*', branches: ['main', 'release/*'] }],
     ...extra,
   };

@@ -2,7 +2,11 @@
 import { globMatch, policyHashOf, sourceAllowed, verifyAttestations, type VerificationResult } from '../../../lib/provenance/index.js';
 import type { FetchedAttestations } from '../../../lib/attest/index.js';
 import type { TrustPolicy } from '../../../schemas/index.js';
-import { digestOf, makeKey, policyTrusting, signedBundle } from './fixtures.js';
+import { bundleToJSON } from '@sigstore/bundle';
+import { DSSEBundleBuilder } from '@sigstore/sign';
+import { createKeySigner } from '../../../builder/sign/index.js';
+import { buildProvenance } from '../../../builder/provenance/index.js';
+import { description, digestOf, makeKey, policyTrusting, signedBundle } from './fixtures.js';
 
 const policy: TrustPolicy = {
   keys: [{ name: 'release', publicKey: 'keys/release.pub' }],
@@ -71,5 +75,39 @@ describe('key validity windows', () => {
     const forged = await fetched({ ...makeKey('x'), name: 'release' });
     const result = run(forged, { validUntil: '2026-01-01T00:00:00Z' }, '2026-11-23T12:00:00Z');
     expect(result).toMatchObject({ ok: false, code: 'BAD_SIGNATURE' });
+  });
+});
+
+describe('what a good signature does not excuse', () => {
+  const key = makeKey('release');
+  const digest = digestOf('f');
+
+  async function signedRaw(payload: unknown, payloadType: string): Promise<FetchedAttestations> {
+    const builder = new DSSEBundleBuilder({ signer: createKeySigner(key), witnesses: [] });
+    const bundle = bundleToJSON(await builder.create({ data: Buffer.from(JSON.stringify(payload)), type: payloadType }));
+    return { digest, referrersVia: 'api', problems: [], attestations: [{ origin: 'referrer y', via: 'referrer', bundle }] };
+  }
+  function run(f: FetchedAttestations): VerificationResult {
+    return verifyAttestations(f, { repository: 'r', digest, service: 'web', policy: policyTrusting([{ name: 'release' }]), publicKeys: { release: key.publicKeyPem } });
+  }
+  const statement = () => JSON.parse(JSON.stringify(buildProvenance(description(digest))));
+
+  it('refuses a payload type other than in-toto as MALFORMED', async () => {
+    expect(run(await signedRaw(statement(), 'text/plain'))).toMatchObject({ ok: false, code: 'MALFORMED', message: expect.stringContaining('payloadType text/plain') });
+  });
+
+  it('refuses a statement type other than in-toto Statement v1 as MALFORMED', async () => {
+    expect(run(await signedRaw({ ...statement(), _type: 'https://in-toto.io/Statement/v0.1' }, 'application/vnd.in-toto+json'))).toMatchObject({ ok: false, code: 'MALFORMED' });
+  });
+
+  it('refuses a predicate other than SLSA provenance v1 as MALFORMED', async () => {
+    const result = run(await signedRaw({ ...statement(), predicateType: 'https://slsa.dev/provenance/v0.2' }, 'application/vnd.in-toto+json'));
+    expect(result).toMatchObject({ ok: false, code: 'MALFORMED', message: expect.stringContaining('predicateType is https://slsa.dev/provenance/v0.2') });
+  });
+
+  it('refuses provenance without a source as MALFORMED', async () => {
+    const s = statement();
+    delete s.predicate.buildDefinition.externalParameters.source;
+    expect(run(await signedRaw(s, 'application/vnd.in-toto+json'))).toMatchObject({ ok: false, code: 'MALFORMED', message: expect.stringContaining('source.repo is missing') });
   });
 });

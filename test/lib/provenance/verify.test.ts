@@ -36,9 +36,10 @@ afterAll(async () => {
   if (layoutDir) await rm(layoutDir, { recursive: true, force: true });
 });
 
-const stores: [string, () => ImageStore][] = [
-  ['a distribution registry without a referrers API', () => openImageStore(`${registry.host}/acme/web`)],
-  ['an OCI layout directory', () => openImageStore(`oci:${join(layoutDir, 'web')}`)],
+/** [name, open, whether the store answers referrers itself (else the sha256-<hex> tag fallback is used)] */
+const stores: [string, () => ImageStore, boolean][] = [
+  ['a distribution registry without a referrers API', () => openImageStore(`${registry.host}/acme/web`), false],
+  ['an OCI layout directory', () => openImageStore(`oci:${join(layoutDir, 'web')}`), true],
 ];
 
 /** A new image in the store (distinct content each time, so each test has its own digest). */
@@ -69,7 +70,7 @@ function refusalOf(result: VerificationResult): string {
   return result.ok ? 'ACCEPTED' : result.code;
 }
 
-describe.each(stores)('provenance verification on %s', (_kind, openStore) => {
+describe.each(stores)('provenance verification on %s', (_kind, openStore, hasReferrersApi) => {
   let store: ImageStore;
   beforeAll(() => {
     store = openStore();
@@ -77,9 +78,10 @@ describe.each(stores)('provenance verification on %s', (_kind, openStore) => {
 
   describe('when the builder signed and attached the provenance of a pushed image', () => {
     let digest: string;
+    let referrersTagWritten: string | undefined;
     beforeAll(async () => {
       digest = await pushNewImage(store);
-      await signAndAttachFor(store, digest);
+      referrersTagWritten = (await signAndAttachFor(store, digest)).attached.referrersTag;
     });
 
     it('accepts it and says who built it from what', async () => {
@@ -88,7 +90,7 @@ describe.each(stores)('provenance verification on %s', (_kind, openStore) => {
         ok: true,
         provenance: expect.objectContaining({
           digest,
-          builderId: 'https://slipway.dev/builder/local/v1',
+          builderId: 'https://slipway.dev/builder/v1',
           builderVersion: '0.1.0',
           sourceRepo: SOURCE_REPO,
           sourceRef: 'refs/heads/main',
@@ -110,6 +112,11 @@ describe.each(stores)('provenance verification on %s', (_kind, openStore) => {
     it('stores the sigstore bundle as a referrer of the image', async () => {
       const viaApi = await store.referrers(digest);
       let referrers = viaApi;
+      expect(viaApi !== undefined).toBe(hasReferrersApi);
+      // The sha256-<hex> tag index is written where there is no referrers API, and in a layout (whose referrers
+      // answer is a scan of every manifest) so that reading it is one lookup.
+      expect(referrersTagWritten).toBe(`sha256-${digest.slice(7)}`);
+      expect(await store.listTags()).toContain(`sha256-${digest.slice(7)}`);
       if (viaApi === undefined) {
         const index = await store.getManifest(`sha256-${digest.slice(7)}`);
         referrers = JSON.parse(index!.bytes.toString('utf8')).manifests;

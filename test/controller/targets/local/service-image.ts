@@ -5,7 +5,8 @@
  *   HEALTH_DIR=<dir>     /healthz answers 503 while the file <dir>/<PORT> exists
  *   NEVER_HEALTHY=1      /healthz always answers 503
  *   EXIT_AT_START=<code> writes a line to stderr and exits at once (a crash loop)
- * GET /crash exits with code 3; every other request is logged to stdout ("served GET /") and answered with JSON
+ *   TERM_EXITS_AT_ONCE=1 exits on SIGTERM without finishing requests under way (as Node does by default)
+ * GET /crash exits with code 3; GET /slow answers after 400 ms; every other request is logged to stdout ("served GET /") and answered with JSON
  * naming the instance (track, version, pid, port).
  */
 import { canonicalJson, computeDigest, MEDIA_TYPES, pushImage, type ImageStore } from '../../../../lib/oci/index.js';
@@ -36,12 +37,16 @@ const server = http.createServer((req, res) => {
   }
   const status = Number(process.env.FAIL_STATUS || 200);
   const body = JSON.stringify(me);
-  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
-  res.end(body);
+  const answer = () => {
+    res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+    res.end(body);
+  };
+  if (req.url === '/slow') setTimeout(answer, 400);
+  else answer();
 });
 server.keepAliveTimeout = 30000;
 server.listen(port, '127.0.0.1');
-process.on('SIGTERM', () => server.close(() => process.exit(0)));
+process.on('SIGTERM', () => (process.env.TERM_EXITS_AT_ONCE === '1' ? process.exit(0) : server.close(() => process.exit(0))));
 `;
 
 export interface ServiceImage {

@@ -1,14 +1,15 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { spawn } from 'node:child_process';
-import { mkdtemp, readFile, readdir, rm, unlink, writeFile } from 'node:fs/promises';
+import { appendFile, mkdtemp, readFile, readdir, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { openImageStore, OciLayoutStore } from '../../../../lib/oci/index.js';
-import { createLocalTarget } from '../../../../controller/targets/local/index.js';
+import { createLocalTarget, LOG_ROTATE_BYTES } from '../../../../controller/targets/local/index.js';
 import type { ServiceRef } from '../../../../controller/targets/types.js';
-import { startRegistry, type TestRegistry } from '../../../support/registry.js';
-import { agent, get, isAlive, load, startHarness, waitFor, type Harness } from './helpers.js';
+import { createServer as createNetServer } from 'node:net';
+import { freePort, startRegistry, type TestRegistry } from '../../../support/registry.js';
+import { agent, connectionRefused, get, isAlive, load, startHarness, waitFor, type Harness } from './helpers.js';
 import { pushServiceImage } from './service-image.js';
 
 const ref: ServiceRef = { environment: 'staging', service: 'api' };
@@ -37,6 +38,7 @@ describe('supervising local instances', () => {
     it('restarts it with backoff on a new port, and counts the restart', async () => {
       await h.target.ensureTrack(ref, 'stable', h.spec(h.v1));
       const [before] = h.target.instances(ref, 'stable');
+      await appendFile(before!.logs.out, Buffer.alloc(LOG_ROTATE_BYTES, 'x'));
       await get(h.proxyPort, '/crash');
       const after = await waitFor('the restarted instance to be healthy', () => {
         const [i] = h.target.instances(ref, 'stable');
@@ -45,6 +47,8 @@ describe('supervising local instances', () => {
       expect(after.pid).not.toBe(before!.pid);
       expect(isAlive(before!.pid!)).toBe(false);
       expect(after.lastExit).toContain('exited with code 3');
+      expect((await stat(`${after.logs.out}.1`)).size).toBeGreaterThanOrEqual(LOG_ROTATE_BYTES); // the big log rotated at restart
+      expect((await stat(after.logs.out)).size).toBeLessThan(4096);
       const observation = await h.target.observe(ref);
       expect(observation.stable).toMatchObject({ readyReplicas: 1, replicas: 1, restarts: 1 });
       expect((await get(h.proxyPort, '/')).status).toBe(200);
@@ -123,7 +127,36 @@ describe('supervising local instances', () => {
     });
   });
 
-  describe('when a track is removed', () => {
+  describe('when spec.proxyPort changes', () => {
+    it('moves the proxy to the new port, keeping the instances', async () => {
+      const pids = h.target.instances(ref, 'stable').map((i) => i.pid);
+      const newPort = await freePort();
+      await h.target.ensureTrack(ref, 'stable', h.spec(h.v1, { replicas: 2, env: { HEALTH_DIR: healthDir }, proxyPort: newPort }));
+      expect((await h.target.observe(ref)).endpoint).toBe(`http://127.0.0.1:${newPort}`);
+      expect(h.target.instances(ref, 'stable').map((i) => i.pid)).toEqual(pids);
+      expect((await get(newPort, '/')).status).toBe(200);
+      expect(await connectionRefused(h.proxyPort)).toBe(true);
+      await h.target.ensureTrack(ref, 'stable', h.spec(h.v1, { replicas: 2, env: { HEALTH_DIR: healthDir } }));
+      expect((await get(h.proxyPort, '/')).status).toBe(200);
+    });
+
+    it('fails ensureTrack with the port named when another program holds it', async () => {
+      const holder = createNetServer();
+      const taken = await freePort();
+      await new Promise<void>((resolve) => holder.listen(taken, '127.0.0.1', () => resolve()));
+      try {
+        await expect(h.target.ensureTrack(ref, 'stable', h.spec(h.v1, { replicas: 2, env: { HEALTH_DIR: healthDir }, proxyPort: taken }))).rejects.toMatchObject({
+          code: 'PROXY_PORT_IN_USE',
+          message: expect.stringContaining(`127.0.0.1:${taken}`),
+        });
+        expect((await get(h.proxyPort, '/')).status).toBe(200); // the old proxy still serves
+      } finally {
+        await new Promise((resolve) => holder.close(resolve));
+      }
+    });
+  });
+
+  describe('when instances leave (a track removed, a scale-down)', () => {
     it('stops every process of it and routes nothing there', async () => {
       await h.target.ensureTrack(ref, 'canary', h.spec(h.v2, { replicas: 2 }));
       await h.target.setWeight(ref, 50);
@@ -135,6 +168,33 @@ describe('supervising local instances', () => {
       const replies = await load(h.proxyPort, 50, 4);
       expect(versionsAndPorts(replies.map((r) => r.body)).versions).toEqual(new Set(['v1']));
       await h.target.removeTrack(ref, 'canary'); // idempotent
+    });
+
+    it('scales down without cutting the requests the leaving instance is answering', async () => {
+      await h.target.ensureTrack(ref, 'canary', h.spec(h.v2, { replicas: 2, env: { TERM_EXITS_AT_ONCE: '1' } }));
+      const instances = h.target.instances(ref, 'canary');
+      const slow = [get(h.proxyPort, '/slow', { 'x-slipway-track': 'canary' }), get(h.proxyPort, '/slow', { 'x-slipway-track': 'canary' })];
+      await waitFor('both instances to be answering', async () => {
+        const logs = await Promise.all(instances.map((i) => readFile(i.logs.out, 'utf8')));
+        return logs.every((text) => text.includes('served GET /slow'));
+      });
+      await h.target.ensureTrack(ref, 'canary', h.spec(h.v2, { replicas: 1, env: { TERM_EXITS_AT_ONCE: '1' } }));
+      expect((await Promise.all(slow)).map((r) => r.status)).toEqual([200, 200]);
+      expect(h.target.instances(ref, 'canary')).toHaveLength(1);
+      expect(isAlive(instances[1]!.pid!)).toBe(false);
+      await h.target.removeTrack(ref, 'canary');
+    });
+
+    it('lets the instances finish the requests they are answering before stopping them', async () => {
+      await h.target.ensureTrack(ref, 'canary', h.spec(h.v2, { env: { TERM_EXITS_AT_ONCE: '1' } }));
+      const [instance] = h.target.instances(ref, 'canary');
+      const slow = get(h.proxyPort, '/slow', { 'x-slipway-track': 'canary' });
+      await waitFor('the slow request to reach the canary', async () => (await readFile(instance!.logs.out, 'utf8')).includes('served GET /slow'));
+      await h.target.removeTrack(ref, 'canary');
+      const reply = await slow;
+      expect(reply.status).toBe(200);
+      expect(JSON.parse(reply.body)).toMatchObject({ version: 'v2' });
+      expect(isAlive(instance!.pid!)).toBe(false);
     });
   });
 });
@@ -163,6 +223,28 @@ describe('pulling images', () => {
       const reply = await get(Number(new URL(endpoint).port), '/');
       expect(JSON.parse(reply.body)).toMatchObject({ version: 'from-registry' });
       expect(await readdir(join(home, 'a', 'images'))).toEqual([`sha256-${image.digest.slice(7)}`]);
+    } finally {
+      await target.close();
+    }
+  });
+
+  it('prunes unpacked images no process uses beyond the most recent keepUnusedImages, never one in use', async () => {
+    const store = new OciLayoutStore(join(home, 'prune-store'));
+    const [v1, v2, v3] = [await pushServiceImage(store, 'p1'), await pushServiceImage(store, 'p2'), await pushServiceImage(store, 'p3')];
+    const target = createLocalTarget({ home: join(home, 'd'), openStore: (r) => openImageStore(r), keepUnusedImages: 1, health: { startupProbeMs: 30 } });
+    const spec = (digest: string) => ({ repository: store.repository, digest, replicas: 1, port: 8080, healthPath: '/healthz', env: {} });
+    const cached = async () => (await readdir(join(home, 'd', 'images'))).filter((n) => n.startsWith('sha256-')).sort();
+    const dirOf = (digest: string) => `sha256-${digest.slice(7)}`;
+    try {
+      await target.ensureTrack(ref, 'stable', spec(v1.digest));
+      await target.ensureTrack(ref, 'canary', spec(v2.digest));
+      await target.removeTrack(ref, 'canary');
+      await target.ensureTrack(ref, 'canary', spec(v3.digest));
+      await target.removeTrack(ref, 'canary');
+      // v1 runs; v3 is the most recent unused one; v2 goes.
+      expect(await waitFor('v2 to be pruned', async () => ((await cached()).includes(dirOf(v2.digest)) ? undefined : cached()))).toEqual(
+        [dirOf(v1.digest), dirOf(v3.digest)].sort(),
+      );
     } finally {
       await target.close();
     }
@@ -208,8 +290,34 @@ describe('process hygiene', () => {
       expect(pids.every(isAlive)).toBe(true);
       await h.target.close();
       for (const pid of pids) expect(isAlive(pid)).toBe(false);
-      await expect(get(h.proxyPort, '/')).rejects.toMatchObject({ code: 'ECONNREFUSED' });
+      expect(await connectionRefused(h.proxyPort)).toBe(true);
       await expect(h.target.ensureTrack(ref, 'stable', h.spec(h.v1))).rejects.toMatchObject({ code: 'TARGET_CLOSED' });
+    } finally {
+      await h.dispose();
+    }
+  });
+
+  it('removes a service that left: its processes, its proxy, its series and its request log', async () => {
+    const h = await startHarness();
+    const other: ServiceRef = { environment: 'staging', service: 'stays' };
+    try {
+      await h.target.ensureTrack(ref, 'stable', h.spec(h.v1));
+      await h.target.ensureTrack(ref, 'canary', h.spec(h.v2));
+      await h.target.ensureTrack(other, 'stable', h.spec(h.v1, { proxyPort: undefined }));
+      await h.target.setWeight(ref, 50);
+      await load(h.proxyPort, 10, 2);
+      const pids = [...h.target.instances(ref, 'stable'), ...h.target.instances(ref, 'canary')].map((i) => i.pid!);
+
+      await h.target.removeService(ref);
+      for (const pid of pids) expect(isAlive(pid)).toBe(false);
+      expect(await connectionRefused(h.proxyPort)).toBe(true);
+      expect(await h.target.observe(ref)).toEqual({ canaryWeight: 0 });
+      expect(h.target.requestLog.samples(ref, 'stable', new Date(0), new Date(Date.now() + 1))).toEqual([]);
+      const text = await h.target.metricsRegistry.metrics();
+      expect(text).not.toContain('service="api"');
+      expect(text).toContain('slipway_proxy_healthy_instances{environment="staging",service="stays",track="stable"} 1');
+      expect((await h.target.observe(other)).stable).toMatchObject({ readyReplicas: 1 });
+      await h.target.removeService(ref); // idempotent
     } finally {
       await h.dispose();
     }

@@ -1,9 +1,15 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { execFile } from 'node:child_process';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { serveMetrics } from '../../../../controller/proxy/index.js';
 import type { ServiceRef } from '../../../../controller/targets/types.js';
 import { agent, get, load, startHarness, type Harness, type Reply } from './helpers.js';
 
 const ref: ServiceRef = { environment: 'staging', service: 'web' };
+const here = dirname(fileURLToPath(import.meta.url));
+const execFileAsync = promisify(execFile);
 
 function versions(replies: Reply[]): Record<string, number> {
   const counts: Record<string, number> = {};
@@ -30,8 +36,8 @@ describe('the local target with a weighted proxy', () => {
 
   it('runs the image entrypoint as one process per replica, each with its own PORT, and reports them ready', async () => {
     const observation = await h.target.observe(ref);
-    expect(observation.stable).toEqual({ digest: h.v1.digest, replicas: 2, readyReplicas: 2 });
-    expect(observation.canary).toEqual({ digest: h.v2.digest, replicas: 1, readyReplicas: 1 });
+    expect(observation.stable).toEqual({ digest: h.v1.digest, replicas: 2, readyReplicas: 2, restarts: 0 });
+    expect(observation.canary).toEqual({ digest: h.v2.digest, replicas: 1, readyReplicas: 1, restarts: 0 });
     expect(observation.endpoint).toBe(`http://127.0.0.1:${h.proxyPort}`);
     const stable = h.target.instances(ref, 'stable');
     expect(new Set(stable.map((i) => i.port)).size).toBe(2);
@@ -52,9 +58,10 @@ describe('the local target with a weighted proxy', () => {
     it('sends 30% (±2 points) of 10,000 requests to the canary', async () => {
       await h.target.setWeight(ref, 30);
       expect((await h.target.observe(ref)).canaryWeight).toBe(30);
-      const replies = await load(h.proxyPort, 10_000, 32);
-      expect(replies.every((r) => r.status === 200)).toBe(true);
-      const counts = versions(replies);
+      // The load comes from another process, so the proxy has this one to itself.
+      const { stdout } = await execFileAsync(process.execPath, [join(here, 'count-versions.mjs'), `http://127.0.0.1:${h.proxyPort}/`, '10000', '32']);
+      const counts = JSON.parse(stdout) as Record<string, number>;
+      expect(Object.keys(counts).sort()).toEqual(['v1', 'v2']);
       expect(counts.v1! + counts.v2!).toBe(10_000);
       expect(Math.abs(counts.v2! / 100 - 30)).toBeLessThanOrEqual(2);
     });
@@ -83,6 +90,30 @@ describe('the local target with a weighted proxy', () => {
       expect(versions(await load(h.proxyPort, 20, 4))).toEqual({ v2: 20 });
       await h.target.setWeight(ref, 0);
       expect(versions(await load(h.proxyPort, 200, 8))).toEqual({ v1: 200 });
+    });
+  });
+
+  describe('when the weight goes to 0 under concurrent load', () => {
+    it('sends no request issued after setWeight(0) returned to the canary', async () => {
+      await h.target.setWeight(ref, 50);
+      let rolledBack = false;
+      let stop = false;
+      const afterRollback: Reply[] = [];
+      const beforeRollback: Reply[] = [];
+      const workers = Array.from({ length: 8 }, async () => {
+        while (!stop) {
+          const issuedAfter = rolledBack;
+          const reply = await get(h.proxyPort, '/');
+          (issuedAfter ? afterRollback : beforeRollback).push(reply);
+          if (afterRollback.length >= 400) stop = true;
+        }
+      });
+      while (beforeRollback.length < 100) await new Promise((r) => setTimeout(r, 5));
+      await h.target.setWeight(ref, 0);
+      rolledBack = true;
+      await Promise.all(workers);
+      expect(versions(beforeRollback).v2).toBeGreaterThan(0);
+      expect(versions(afterRollback)).toEqual({ v1: afterRollback.length });
     });
   });
 

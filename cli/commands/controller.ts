@@ -1,0 +1,108 @@
+/**
+ * `slipway controller --repo <path|url>`: follow main of the environments repository and make every
+ * environment match it on the embedded local target, serving the API on loopback.
+ */
+import { writeFileSync, mkdirSync, rmSync } from 'node:fs';
+import { dirname } from 'node:path';
+import type { Command } from 'commander';
+import { SlipwayError } from '../../lib/errors.js';
+import { formatProblem } from '../../schemas/index.js';
+import { ApiServer } from '../../controller/index.js';
+import { createLocalController, controllerSecret, endpointFile } from '../../controller/wiring.js';
+import { fail } from './init.js';
+
+interface ControllerOptions {
+  repo?: string;
+  envs?: string;
+  env?: string;
+  port: string;
+  host: string;
+  schedule?: string;
+  stateDir?: string;
+  once?: boolean;
+  json?: boolean;
+}
+
+function parsePort(text: string): number {
+  const port = Number(text);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new SlipwayError('BAD_OPTION', `--port ${text} is not a port number (0-65535; 0 picks a free one)`, 'stalling', { option: 'port' });
+  }
+  return port;
+}
+
+export function register(program: Command): void {
+  program
+    .command('controller')
+    .summary('run the controller: make every environment match main of the environments repo')
+    .description(
+      'Follows main of the environments repository (a path or an http(s) URL), on a schedule and on the git webhook,\n' +
+        'gates every change (schema, provenance, quarantine, freeze windows) and rolls it out on the local target.\n' +
+        'Serves the API on --host:--port (bearer token in $SLIPWAY_HOME/controller/token or SLIPWAY_CONTROLLER_TOKEN;\n' +
+        'webhook secret in $SLIPWAY_HOME/controller/webhook-secret or SLIPWAY_WEBHOOK_SECRET).',
+    )
+    .option('--repo <path|url>', 'the environments repository (default: $SLIPWAY_ENVS or the current directory)')
+    .option('--envs <path|url>', 'same as --repo')
+    .option('--env <names>', 'only these environments, comma-separated (default: all in slipway.yaml)')
+    .option('--port <port>', 'API port on the host', '7070')
+    .option('--host <address>', 'API address (loopback by default)', '127.0.0.1')
+    .option('--schedule <cron>', 'how often to look at main (node-cron, seconds allowed)', '*/30 * * * * *')
+    .option('--state-dir <dir>', 'rollout state and audit log (default: $SLIPWAY_HOME/controller)')
+    .option('--once', 'sync once, finish what can finish without waiting, print the status and exit')
+    .option('--json', 'with --once: print the status as JSON')
+    .action(async (opts: ControllerOptions) => {
+      let running: Awaited<ReturnType<typeof createLocalController>> | undefined;
+      let api: ApiServer | undefined;
+      try {
+        const repo = opts.repo ?? opts.envs ?? process.env.SLIPWAY_ENVS ?? process.cwd();
+        const environments = opts.env?.split(',').map((e) => e.trim()).filter(Boolean);
+        const log = (line: string) => process.stderr.write(`${new Date().toISOString()} ${line}\n`);
+        running = await createLocalController({
+          repo,
+          ...(environments?.length ? { environments } : {}),
+          ...(opts.stateDir ? { stateDir: opts.stateDir } : {}),
+          ...(opts.schedule ? { schedule: opts.schedule } : {}),
+          log,
+        });
+        const { controller } = running;
+        if (opts.once) {
+          const report = await controller.once();
+          const envs = controller.environments();
+          if (opts.json) process.stdout.write(`${JSON.stringify({ report, environments: envs }, null, 2)}\n`);
+          else {
+            if (report.problems) process.stdout.write(`${report.problems.map(formatProblem).join('\n')}\n`);
+            if (report.error) process.stdout.write(`error: ${report.error}\n`);
+            process.stdout.write(`${envs.flatMap((e) => e.services.map((s) => `${e.environment}/${s.service}: ${s.phase} ${s.runningDigest ?? '-'}${s.message ? ` (${s.message})` : ''}`)).join('\n')}\n`);
+          }
+          if (report.error || report.problems) process.exitCode = 1;
+          await running.close();
+          return;
+        }
+        api = new ApiServer({
+          controller,
+          token: controllerSecret('token', 'SLIPWAY_CONTROLLER_TOKEN'),
+          webhookSecret: controllerSecret('webhook-secret', 'SLIPWAY_WEBHOOK_SECRET'),
+          host: opts.host,
+          port: parsePort(opts.port),
+        });
+        const url = await api.listen();
+        mkdirSync(dirname(endpointFile()), { recursive: true });
+        writeFileSync(endpointFile(), `${url}\n`);
+        log(`controller following ${controller.source.location}; API on ${url}`);
+        await controller.start();
+        const stop = async () => {
+          log('stopping');
+          rmSync(endpointFile(), { force: true });
+          await api?.close();
+          await running?.close();
+          process.exit(0);
+        };
+        process.once('SIGINT', () => void stop());
+        process.once('SIGTERM', () => void stop());
+      } catch (err) {
+        await api?.close().catch(() => undefined);
+        await running?.close().catch(() => undefined);
+        fail(err, opts.json);
+      }
+    });
+}

@@ -1,0 +1,52 @@
+/**
+ * Signing for `slipway build`: adds `--key`, `--keyless` and `--no-sign` to the build command and, through its
+ * after-build hook, signs the build's SLSA provenance and attaches it next to the image (cosign `.att` tag
+ * plus the sigstore bundle as a referrer). Default: sign with the key `lib/keys` finds; when there is no key at
+ * all, the image is pushed unsigned with a warning (every deploy of it will be refused NO_ATTESTATION);
+ * `--sign` makes a missing key an error. Must be registered after `build`.
+ */
+import type { Command } from 'commander';
+import { isSlipwayError } from '../../lib/errors.js';
+import { addAfterBuildHook } from './build.js';
+
+interface SigningFlags {
+  key?: string;
+  keyless?: boolean;
+  /** undefined by default, true with --sign, false with --no-sign. */
+  sign?: boolean;
+}
+
+export function register(program: Command): void {
+  const build = program.commands.find((c) => c.name() === 'build');
+  if (!build) throw new Error('cli/commands/sign-build must be registered after the build command (cli/commands/index.ts)');
+  build
+    .option('--key <file>', 'sign the provenance with this ECDSA P-256 private key (PEM; default: SLIPWAY_SIGNING_KEY, then $SLIPWAY_HOME/keys/slipway.key)')
+    .option('--keyless', 'sign keylessly with Fulcio and Rekor (needs network access and an OIDC token: SIGSTORE_ID_TOKEN or CI)')
+    .option('--sign', 'fail when there is no signing key (default: sign when a key exists)')
+    .option('--no-sign', 'push without provenance (the controller refuses to deploy it)');
+
+  addAfterBuildHook(async (result, { store, options }) => {
+    const flags = options as typeof options & SigningFlags;
+    if (flags.sign === false) {
+      process.stderr.write('unsigned: --no-sign (deploys of this image will be refused NO_ATTESTATION)\n');
+      return;
+    }
+    // Loaded here, not at startup: sigstore-js is only needed when a build actually signs.
+    const { attestAfterPush, resolveSigning } = await import('../../builder/sign/index.js');
+    const explicit = flags.sign === true || !!flags.key || !!flags.keyless || !!process.env.SLIPWAY_SIGNING_KEY || !!process.env.SLIPWAY_SIGNING;
+    let signing;
+    try {
+      signing = resolveSigning({ keyPath: flags.key, keyless: flags.keyless || undefined });
+    } catch (err) {
+      if (!explicit && isSlipwayError(err) && err.code === 'SIGNING_KEY_NOT_FOUND') {
+        process.stderr.write(`unsigned: ${err.message} (deploys of this image will be refused NO_ATTESTATION)\n`);
+        return;
+      }
+      throw err;
+    }
+    await attestAfterPush(signing, ({ signed, attached }) => {
+      const by = signed.keyName ? `key ${signed.keyName}` : 'keyless (Fulcio certificate, Rekor entry)';
+      process.stderr.write(`signed: SLSA provenance by ${by}, attached as ${store.repository}:${attached.attestationTag} and referrer ${attached.referrerManifest.slice(0, 19)}\n`);
+    })(result, { store });
+  });
+}
