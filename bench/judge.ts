@@ -14,7 +14,7 @@ import fs from 'node:fs';
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { judge, recordVerdict, startAnalysisRun, type Outcome } from '../controller/analysis/index.js';
+import { DEFAULT_JUDGE_OPTIONS, judge, recordVerdict, startAnalysisRun, type Outcome } from '../controller/analysis/index.js';
 import { createLocalRollback } from '../lib/rollback/index.js';
 import type { Slos } from '../schemas/index.js';
 import { DEFAULT_PROFILE, rng, simulateInterval, thresholdOutcome, type TrafficProfile } from '../test/support/traffic.js';
@@ -161,7 +161,7 @@ async function main(): Promise<void> {
     `- Command: \`node --import tsx bench/judge.ts\` (BENCH_RUNS=${RUNS}, BENCH_SWEEP_RUNS=${SWEEP_RUNS})`,
     `- Machine: ${cpus().length} cores (${cpus()[0]?.model.trim()}), Node ${process.version}, shared with other work; date ${new Date().toISOString()}`,
     `- Traffic (test/support/traffic.ts, seeded): ${PROFILE.totalRps} requests/s in all, ${pct(PROFILE.canaryShare)} on the canary, ${PROFILE.intervalSeconds} s analysis intervals (${PROFILE.totalRps * PROFILE.canaryShare * PROFILE.intervalSeconds} canary requests per interval), Poisson arrivals, baseline error rate ${pct(PROFILE.baselineErrorRate)}, log-normal latency (median ${PROFILE.latencyMedianMs} ms, sigma ${PROFILE.latencySigma}); noise bursts of ${PROFILE.burstSeconds} s on both tracks (error rate ${pct(PROFILE.burstErrorRate)}, latency x${PROFILE.burstLatencyMultiplier}) in ${pct(PROFILE.burstProbability)} of intervals.`,
-    `- SLOs: maxErrorRate 2%, p99 < 1000 ms, compare to baseline (defaults: one-sided alpha 0.001, error fail also needs >= 1.5x and >= +0.2 points, latency fail >= +20% and >= 5 ms).`,
+    `- SLOs: maxErrorRate 2%, p99 < 1000 ms, compare to baseline (judge defaults: one-sided alpha ${DEFAULT_JUDGE_OPTIONS.alpha}, error fail also needs >= ${DEFAULT_JUDGE_OPTIONS.minErrorRatio}x and >= +${DEFAULT_JUDGE_OPTIONS.minErrorIncrease * 100} points, latency fail >= +${DEFAULT_JUDGE_OPTIONS.latencyMargin * 100}% and >= ${DEFAULT_JUDGE_OPTIONS.minLatencyIncreaseMs} ms).`,
     `- Each canary is judged for up to ${INTERVALS} intervals; a rollback is ${FAILURE_LIMIT} consecutive failed intervals (failureLimit ${FAILURE_LIMIT}) for both rules. Inconclusive intervals neither count nor clear a streak.`,
     `- The fixed-threshold rule: fail when the canary's error rate is over 1% (Argo Rollouts AnalysisTemplate \`result[0] > 0.01\` style), same traffic, same run logic.`,
     '',
