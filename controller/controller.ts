@@ -9,7 +9,8 @@ import { FileAuditLog, StateStore } from './state/index.js';
 import { Reconciler, ControllerMetrics, systemClock, type Clock, type EnvironmentSource, type FreezeCalendar, type ProvenanceVerifier, type ServiceRecord, type SyncReport } from './reconcile/index.js';
 import { SyncLoop } from './sync/index.js';
 import type { AnalysisProvider } from './analysis/types.js';
-import type { RollbackPort } from '../lib/gitprovider/types.js';
+import type { DigestChange, GitProvider, Proposal, RollbackPort } from '../lib/gitprovider/types.js';
+import { SlipwayError } from '../lib/errors.js';
 import type { Target } from './targets/types.js';
 import type { AuditEntry } from './reconcile/types.js';
 
@@ -29,11 +30,15 @@ export interface ControllerOptions {
   log?: (line: string) => void;
   /** More Prometheus registries served at the controller's /metrics (the local proxy's per-track series). */
   extraMetrics?: Registry[];
+  /** Where `POST /api/v1/deployments` proposes a digest (a git change; merged by policy or a person). */
+  proposals?: GitProvider;
 }
 
 export interface ServiceStatus {
   environment: string;
   service: string;
+  /** Where the image comes from (the spec being rolled out). */
+  repository?: string;
   /** What main names now. */
   desiredDigest?: string;
   /** What serves stable traffic. */
@@ -66,6 +71,7 @@ export function serviceStatus(rec: ServiceRecord): ServiceStatus {
   return {
     environment: rec.environment,
     service: rec.service,
+    ...(rec.spec ? { repository: rec.spec.track.repository } : {}),
     ...(rec.desiredDigest ? { desiredDigest: rec.desiredDigest } : {}),
     ...(s.stable ? { runningDigest: s.stable.digest } : {}),
     ...(inFlight && s.desired ? { rolloutDigest: s.desired.digest } : {}),
@@ -145,6 +151,16 @@ export class Controller {
 
   promote(environment: string, service: string, actor: string): Promise<ServiceRecord> {
     return this.reconciler.promote(environment, service, actor);
+  }
+
+  /** A deployment is a git change: propose the digest to the environment through the git provider. */
+  async propose(change: DigestChange): Promise<Proposal> {
+    if (!this.options.proposals) {
+      throw new SlipwayError('NO_GIT_PROVIDER', 'this controller has no git provider to propose through (a remote repository needs one)', 'stalling');
+    }
+    const proposal = await this.options.proposals.propose(change);
+    void this.trigger('api').catch(() => undefined);
+    return proposal;
   }
 
   /** A revert commit of the change that brought the digest main names now, then a sync to apply it. */

@@ -18,6 +18,7 @@ import { createLocalTarget, type LocalTarget } from './targets/local/index.js';
 import { freezeCalendar } from './gates/index.js';
 import { GitEnvironmentSource } from './sync/index.js';
 import { Controller } from './controller.js';
+import { LocalGitProvider } from '../lib/gitprovider/index.js';
 import type { RollbackPort } from '../lib/gitprovider/types.js';
 
 export interface LocalControllerOptions {
@@ -58,11 +59,14 @@ export async function createLocalController(options: LocalControllerOptions): Pr
   } else {
     rollback = createLocalRollback({ fs, ...(repo.dir ? { dir: repo.dir } : {}), gitdir: repo.gitdir });
   }
+  const verifier = createProvenanceVerifier();
+  const proposals = repo.url ? undefined : new LocalGitProvider({ repo: repo.dir ?? repo.gitdir, verify: (r) => verifier.verify(r) });
   const target = createLocalTarget({ openStore: (repository) => openImageStore(repository), ...(options.home ? { home: options.home } : {}) });
   const controller = new Controller({
     source,
     targetFor: () => target,
-    verifier: createProvenanceVerifier(),
+    verifier,
+    ...(proposals ? { proposals } : {}),
     freeze: freezeWindows,
     analysis: createAnalysisProvider({ requestLog: target.requestLog }),
     rollback,

@@ -5,7 +5,8 @@
  *   body); triggers a sync at once. 401 when the signature is missing or wrong.
  * - `GET /api/v1/environments`, `GET /api/v1/environments/:env/services/:svc` (alias
  *   `/api/v1/rollouts/:env/:svc`), `POST /api/v1/rollouts/:env/:svc/promote`,
- *   `POST /api/v1/deployments/:env/:svc/rollback` (a revert commit), `POST /api/v1/sync`,
+ *   `POST /api/v1/deployments` (propose a digest: a git change), `POST /api/v1/deployments/:env/:svc/rollback`
+ *   (a revert commit), `POST /api/v1/sync`,
  *   `GET /metrics`: need `Authorization: Bearer <token>`.
  * - `GET /healthz`: open, for liveness probes.
  * Bad input gets 4xx with `{ error: { code, message, field } }`, never a stack trace.
@@ -202,6 +203,26 @@ export class ApiServer {
       const body = jsonBody(await readBody(req), { actor: 'string' });
       const rec = await c.promote(environment, service, body.actor ?? 'api');
       return send(res, 200, c.service(rec.environment, rec.service));
+    }
+    if (match('POST', '/api/v1/deployments')) {
+      const body = jsonBody(await readBody(req), { environment: 'string', service: 'string', digest: 'string', repository: 'string', actor: 'string', message: 'string' });
+      for (const field of ['environment', 'service', 'digest'] as const) {
+        if (!body[field]) throw new HttpError(400, 'MISSING_FIELD', `field "${field}" is required`, field);
+      }
+      const environment = pathName(body.environment!, 'environment');
+      const service = pathName(body.service!, 'service');
+      if (!/^sha256:[a-f0-9]{64}$/.test(body.digest!)) throw new HttpError(400, 'BAD_FIELD', 'field "digest" must be a full sha256:<64 hex> digest (tags are never deployed)', 'digest');
+      const repository = body.repository ?? c.service(environment, service)?.repository;
+      if (!repository) throw new HttpError(400, 'MISSING_FIELD', `field "repository" is required: ${service} does not run in ${environment} yet`, 'repository');
+      const proposal = await c.propose({
+        environment,
+        service,
+        digest: body.digest!,
+        repository,
+        ...(body.message ? { message: body.message } : {}),
+        ...(body.actor ? { author: { name: body.actor, email: `${body.actor.replace(/[^A-Za-z0-9._-]/g, '') || 'api'}@slipway.invalid` } } : {}),
+      });
+      return send(res, 201, proposal);
     }
     if ((p = match('POST', '/api/v1/deployments/:env/:svc/rollback'))) {
       const environment = pathName(p.env!, 'env');

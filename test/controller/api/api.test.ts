@@ -6,6 +6,7 @@ import { ApiServer, Controller, GitEnvironmentSource, freezeCalendar } from '../
 import { EnvRepo, digestOf } from '../../support/envrepo.js';
 import { MemoryTarget } from '../../support/memory-target.js';
 import { GitCliRevert } from '../../support/git-revert.js';
+import { LocalGitProvider } from '../../../lib/gitprovider/index.js';
 import type { Strategy } from '../../../schemas/index.js';
 
 const TOKEN = 'test-token-1234';
@@ -31,6 +32,10 @@ beforeAll(async () => {
     freeze: freezeCalendar({ activeWindows: () => [] }),
     analysis: { analyze: async (ctx) => ({ outcome: 'pass', summary: 'ok', slos: [], at: ctx.end.toISOString() }) },
     rollback: new GitCliRevert(repo.dir),
+    proposals: new LocalGitProvider({
+      repo: repo.dir,
+      verify: async (r) => ({ ok: true, provenance: { digest: r.digest, builderId: 't', sourceRepo: 't', sourceRef: 't', sourceCommit: 't', keyName: 'ci' } }),
+    }),
     stateDir,
   });
   await controller.start();
@@ -128,6 +133,21 @@ describe('the controller API', () => {
       expect(await promoted.json()).toMatchObject({ phase: 'Completed', runningDigest: B });
       const again = await fetch(`${url}/api/v1/rollouts/staging/web/promote`, { method: 'POST', headers: auth });
       expect(again.status).toBe(409);
+    });
+
+    it('proposes a digest through the git provider, naming the field of bad input', async () => {
+      const missing = await fetch(`${url}/api/v1/deployments`, { method: 'POST', headers: auth, body: JSON.stringify({ environment: 'staging', service: 'web' }) });
+      expect(missing.status).toBe(400);
+      expect(await missing.json()).toMatchObject({ error: { code: 'MISSING_FIELD', field: 'digest' } });
+      const tag = await fetch(`${url}/api/v1/deployments`, { method: 'POST', headers: auth, body: JSON.stringify({ environment: 'staging', service: 'web', digest: 'latest' }) });
+      expect(await tag.json()).toMatchObject({ error: { field: 'digest' } });
+      const C = digestOf('c');
+      const res = await fetch(`${url}/api/v1/deployments`, { method: 'POST', headers: auth, body: JSON.stringify({ environment: 'staging', service: 'web', digest: C }) });
+      expect(res.status).toBe(201);
+      const proposal = (await res.json()) as { id: string; digest: string; state: string; branch: string };
+      expect(proposal).toMatchObject({ digest: C, state: 'open' });
+      expect(repo.git('show', `${proposal.branch}:staging/services/web.yaml`)).toContain(C);
+      expect(repo.git('show', 'main:staging/services/web.yaml')).not.toContain(C);
     });
 
     it('rolls back through the API with a revert commit on main, which the controller then applies', async () => {
