@@ -37,6 +37,8 @@ COPY --from=build /src/dist ./dist
 COPY package.json ./
 COPY bin ./bin
 COPY deploy/builder-job.yaml ./deploy/builder-job.yaml
+# slipway init copies the example environments repository.
+COPY environments ./environments
 # The image's own `node` user (uid/gid 1000); numeric so runAsNonRoot can verify it.
 RUN mkdir -p /var/lib/slipway && chown 1000:1000 /var/lib/slipway
 USER 1000:1000

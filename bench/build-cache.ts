@@ -153,7 +153,7 @@ try {
   log('# Builder benchmarks');
   log('');
   log('Command: `node --import tsx bench/build-cache.ts --write`');
-  log(`Machine: ${cpus().length} cores (${cpus()[0]?.model ?? 'unknown'}), Node ${process.version}, shared with other work (load average during the run: ${(await import('node:os')).loadavg().map((x) => x.toFixed(1)).join(' ')}).`);
+  log(`Machine: ${cpus().length} cores (${cpus()[0]?.model ?? 'unknown'}), Node ${process.version} (zlib ${process.versions.zlib}), shared with other work (load average during the run: ${(await import('node:os')).loadavg().map((x) => x.toFixed(1)).join(' ')}).`);
   log(`Date: ${new Date().toISOString()}`);
   log(`CLI: ${compiled ? 'compiled (dist/, as installed)' : 'TypeScript sources through tsx (no dist/ build: start-up is slower)'}`);
   log('');

@@ -191,7 +191,7 @@ try {
     '',
     '## Instance start (for reference, not proxy cost)',
     '',
-    `- First ensureTrack (pull from an OCI layout, verify, unpack, start, health-checked): ${firstStartMs.toFixed(0)} ms; canary track (layer already cached by digest? no: a different image, same layer blob): ${canaryStartMs.toFixed(0)} ms.`,
+    `- First ensureTrack (pull from an OCI layout, verify, unpack, start, health-checked): ${firstStartMs.toFixed(0)} ms; canary track (another image, so another pull and unpack): ${canaryStartMs.toFixed(0)} ms.`,
     '',
   ].join('\n');
   await mkdir('bench/results', { recursive: true });

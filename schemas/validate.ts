@@ -38,19 +38,23 @@ const schemas: Record<FileKind, object> = {
 
 export const FILE_KINDS = Object.keys(schemas) as FileKind[];
 
-let compiled: Record<FileKind, ValidateFunction> | undefined;
+let ajv: Ajv2020 | undefined;
+const compiled = new Map<FileKind, ValidateFunction>();
 
-function validators(): Record<FileKind, ValidateFunction> {
-  if (compiled) return compiled;
-  const ajv = new Ajv2020({ allErrors: true, verbose: true, strict: true, strictRequired: false });
-  ajv.addFormat('date-time', {
-    type: 'string',
-    validate: (s: string) => /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/.test(s) && !Number.isNaN(Date.parse(s)),
-  });
-  const out = {} as Record<FileKind, ValidateFunction>;
-  for (const kind of FILE_KINDS) out[kind] = ajv.compile(schemas[kind]);
-  compiled = out;
-  return out;
+/** The validator of one kind, compiled on first use (a CLI run that reads no pipeline never compiles its schema). */
+function validatorOf(kind: FileKind): ValidateFunction {
+  const hit = compiled.get(kind);
+  if (hit) return hit;
+  if (!ajv) {
+    ajv = new Ajv2020({ allErrors: true, verbose: true, strict: true, strictRequired: false });
+    ajv.addFormat('date-time', {
+      type: 'string',
+      validate: (s: string) => /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/.test(s) && !Number.isNaN(Date.parse(s)),
+    });
+  }
+  const validate = ajv.compile(schemas[kind]);
+  compiled.set(kind, validate);
+  return validate;
 }
 
 /**
@@ -58,9 +62,11 @@ function validators(): Record<FileKind, ValidateFunction> {
  * Never throws for bad input: every problem found is returned at once.
  */
 export function validateFile<K extends FileKind>(kind: K, text: string, file: string): ValidateResult<FileKinds[K]> {
-  const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true, keepSourceTokens: false });
+  const doc = parseDocument(text, { prettyErrors: false, uniqueKeys: true, keepSourceTokens: false });
+  // Positions are only needed for problems: count lines then, not on every (mostly valid) file.
+  let lineCounter: LineCounter | undefined;
   const at = (offset: number) => {
+    lineCounter ??= countLines(text);
     const { line, col } = lineCounter.linePos(offset);
     return { line, column: col };
   };
@@ -108,7 +114,7 @@ export function validateFile<K extends FileKind>(kind: K, text: string, file: st
     return pos === undefined ? { line: 1, column: 1 } : at(pos);
   };
 
-  const validate = validators()[kind];
+  const validate = validatorOf(kind);
   const schemaFindings = validate(data) ? [] : explain(collapseOneOf(validate.errors ?? []), kind);
   const findings = [...schemaFindings, ...semanticFindings(kind, data)];
   if (findings.length > 0) {
@@ -135,6 +141,13 @@ export function locateInYaml(text: string, path: (string | number)[], anchor: 'v
   if (offset === undefined) return { line: 1, column: 1 };
   const { line, col } = lineCounter.linePos(offset);
   return { line, column: col };
+}
+
+function countLines(text: string): LineCounter {
+  const counter = new LineCounter();
+  counter.addNewLine(0);
+  for (let i = text.indexOf('\n'); i >= 0; i = text.indexOf('\n', i + 1)) counter.addNewLine(i + 1);
+  return counter;
 }
 
 function unquote(key: string): string {

@@ -20,6 +20,7 @@ export interface BuildCommandOptions {
   tag?: string;
   json?: boolean;
   cache?: boolean;
+  envs?: string;
 }
 
 /**
@@ -53,6 +54,7 @@ export function register(program: Command): void {
     .option('--branch <name>', 'the branch the build is for (stage conditions); default the checked-out branch at that commit')
     .option('--tag <tag>', 'also tag the image (deployments always use the digest)')
     .option('--no-cache', 'run the stages even when the cache has this build')
+    .option('--envs <path|url>', 'then propose the digest to the first environment of this environments repository (merged when it auto-merges and the provenance verifies; deployable branches only)')
     .option('--json', 'print the result as JSON')
     .action(async (repoArg: string | undefined, options: BuildCommandOptions, command: Command) => {
       // Loaded here, not at the top, so other commands do not pay for the builder's modules.
@@ -84,13 +86,19 @@ export function register(program: Command): void {
       try {
         const result = await build(buildOptions);
         progress.stop();
+        let landing;
+        if (options.envs) {
+          const { landAfterBuild } = await import('../../lib/promote/index.js');
+          landing = await landAfterBuild(options.envs, { service: result.pipeline.name, repository: result.repository, digest: result.digest, source: result.source });
+        }
         if (options.json) {
-          process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+          process.stdout.write(`${JSON.stringify(landing ? { ...result, promotion: landing } : result, null, 2)}\n`);
         } else {
           process.stdout.write(`${result.imageRef}\n`);
           process.stderr.write(`${result.cached ? 'from cache' : 'built'}: ${result.source.commit.slice(0, 12)}${result.source.branch ? ` (${result.source.branch})` : ''}\n`);
           for (const stage of result.stages) process.stderr.write(`  ${stageLine(stage)}\n`);
           if (result.logDir) process.stderr.write(`logs: ${result.logDir}\n`);
+          if (landing) process.stderr.write(`promotion: ${(await import('../../lib/promote/index.js')).describeLanding(landing)}\n`);
         }
       } catch (err) {
         progress.stop();

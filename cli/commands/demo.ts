@@ -189,10 +189,11 @@ export function register(program: Command): void {
         for (const e of await controller.history(ENV, SERVICE, 30)) say(`   ${e.at} ${e.action}: ${e.message}`);
 
         step('Try next');
-        say('   slipway controller --repo <your environments repo>     follow main and roll out every change');
-        say('   slipway status                                         services, digests, phases and weights');
-        say('   git revert <commit> in the environments repo          a rollback the controller applies even in a freeze window');
-        say('   add <env>/freeze.yaml                                  changes wait until the window ends, then apply by themselves');
+        say('   slipway init envs && slipway controller --repo envs          follow main and roll out every change');
+        say('   slipway status                                              services, digests, phases and weights');
+        say('   slipway promote hello --from staging --to production        a proposal a person approves and merges');
+        say('   git revert <commit> in the environments repo               a rollback the controller applies even in a freeze window');
+        say('   slipway freeze status --env production                      changes wait for the window to end, then apply by themselves');
         say(`\ndemo finished: v1 deployed, bad v2 caught by the canary and reverted in git${opts.keep ? `; files kept in ${root}` : ''}`);
       } catch (err) {
         process.stderr.write(`slipway demo: ${errorMessage(err)}\n`);

@@ -21,6 +21,8 @@ const MAX_DECISIONS = 25;
 /** A failed intent (target down, git push refused) is retried after this long. */
 const RETRY_MS = 5000;
 const ACTOR = 'slipway-controller';
+/** Services of one commit reconciled at the same time. */
+const SERVICE_CONCURRENCY = 8;
 
 export interface ReconcilerOptions {
   ports: ReconcilePorts;
@@ -196,11 +198,19 @@ export class Reconciler {
     // Services held by a gate are looked at again on every new commit (a key or a quarantine may have changed).
     for (const rec of this.records.values()) if (rec.environment === env.name && rec.gate) touched.add(rec.service);
 
-    const changed: SyncReport['changed'] = [];
-    for (const service of [...touched].sort()) {
-      const outcome = await this.serial(key(env.name, service), () => this.applyChange(env, service, state, head));
-      changed.push({ environment: env.name, service, outcome });
-    }
+    // Services are independent: a few at a time, so a commit touching many does not pay their disk
+    // syncs one after another (each service still runs under its own lock).
+    const names = [...touched].sort();
+    const outcomes = new Array<string>(names.length);
+    let cursor = 0;
+    const worker = async () => {
+      for (let i = cursor++; i < names.length; i = cursor++) {
+        const service = names[i]!;
+        outcomes[i] = await this.serial(key(env.name, service), () => this.applyChange(env, service, state, head));
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(SERVICE_CONCURRENCY, names.length) }, worker));
+    const changed: SyncReport['changed'] = names.map((service, i) => ({ environment: env.name, service, outcome: outcomes[i]! }));
     const next: EnvironmentRecord = { environment: env.name, lastAppliedCommit: head, lastSyncAt: this.now().toISOString() };
     this.envRecords.set(env.name, next);
     await this.store.saveEnvironment(next);

@@ -4,7 +4,8 @@
 //   HELLO_ERROR_RATE     share of requests (0..1) answered with HTTP 500, spread evenly, so a bad canary can be shown
 //   HELLO_LATENCY_MS     extra latency added to every request
 import { createServer } from 'node:http';
-import { readFileSync } from 'node:fs';
+import { readFileSync, realpathSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 
 const pkg = JSON.parse(readFileSync(new URL('./package.json', import.meta.url), 'utf8'));
 const version = process.env.HELLO_VERSION || pkg.version;
@@ -38,7 +39,8 @@ export function handler(req, res) {
   else answer();
 }
 
-if (process.argv[1] && import.meta.url === new URL(`file://${process.argv[1]}`).href) {
+// Started as the main script (not imported by the tests).
+if (process.argv[1] && realpathSync(process.argv[1]) === fileURLToPath(import.meta.url)) {
   const server = createServer(handler);
   server.listen(Number(process.env.PORT ?? 8080), process.env.HOST ?? '127.0.0.1', () => {
     const address = server.address();

@@ -14,7 +14,7 @@ import { noAudit, type AuditEvent, type AuditSink } from './audit.js';
 import { mergeGate } from './checks.js';
 import { parseIdentity, proposalId, type Verifier } from './local.js';
 import type { Identity } from './repo.js';
-import { quarantined, readPromotionState, servicePath, type FileReader, type PromotionState } from './state.js';
+import { assertValidServiceFile, quarantined, readPromotionState, servicePath, type FileReader, type PromotionState } from './state.js';
 import { formatMessage, TRAILER, type Trailers } from './trailers.js';
 import type { DigestChange, GitProvider, MergeOptions, MergeResult, Proposal, ProposalState } from './types.js';
 
@@ -145,6 +145,7 @@ export class GitHubProvider implements GitProvider {
       previousDigest = bumped.previousDigest;
     }
 
+    assertValidServiceFile(content, path);
     const existing = await this.pullForBranch(branch, 'open');
     if (existing) return this.toProposal(existing);
 

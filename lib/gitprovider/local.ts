@@ -13,7 +13,7 @@ import type { VerificationResult, VerifyRequest } from '../provenance/types.js';
 import { noAudit, type AuditEvent, type AuditSink } from './audit.js';
 import { mergeGate, type RefusalReason } from './checks.js';
 import { Repo, type Identity } from './repo.js';
-import { quarantined, readPromotionState, servicePath } from './state.js';
+import { assertValidServiceFile, quarantined, readPromotionState, servicePath } from './state.js';
 import { formatMessage, parseTrailers, TRAILER, trailer, trailerAll, type Trailers } from './trailers.js';
 import type { DigestChange, GitProvider, MergeOptions, MergeResult, Proposal, ProposalState } from './types.js';
 
@@ -135,6 +135,7 @@ export class LocalGitProvider implements GitProvider {
         previousDigest = bumped.previousDigest;
       }
 
+      assertValidServiceFile(next, path);
       const ref = `${OPEN_PREFIX}${id}`;
       const existing = await this.repo.resolve(ref);
       if (existing) {
@@ -161,7 +162,7 @@ export class LocalGitProvider implements GitProvider {
         message: formatMessage(subject, change.message, trailers),
         author,
         committer: this.identity,
-        at: this.clock(),
+        at: await this.proposalTime(change.environment, change.service),
       });
       if (!(await this.repo.compareAndSwap(ref, existing, commit))) {
         if (attempt >= this.maxAttempts) throw this.raced(ref);
@@ -302,6 +303,19 @@ export class LocalGitProvider implements GitProvider {
     const mainText = (await this.repo.readFile(main, path))!;
     const bumped = bumpDigest(mainText, { digest: p.digest, repository: record.repository }, path);
     return bumped.status === 'already-updated' ? mainTree : this.repo.treeWithFile(main, path, bumped.content);
+  }
+
+  /**
+   * Now, but always after every open proposal for the same file: commit times order proposals (see
+   * supersedeOlder), and two made within one second must still read as older and newer.
+   */
+  private async proposalTime(environment: string, service: string): Promise<Date> {
+    let latest = 0;
+    for (const r of await this.records({ environment, service, state: 'open' }, { openOnly: true })) {
+      latest = Math.max(latest, (await this.repo.readCommit(r.proposalCommit)).committer.timestamp);
+    }
+    const now = this.clock();
+    return Math.floor(now.getTime() / 1000) <= latest ? new Date((latest + 1) * 1000) : now;
   }
 
   /**

@@ -78,3 +78,14 @@ export function quarantined(entries: readonly QuarantineEntry[], digest: string,
     (e) => e.digest === digest && (e.environment === undefined || e.environment === environment) && (e.service === undefined || e.service === service),
   );
 }
+
+/** A proposal never carries a service file the controller would refuse: validate what is about to be committed. */
+export function assertValidServiceFile(text: string, path: string): void {
+  const result = validateFile('Service', text, path);
+  if (!result.ok) {
+    throw new SlipwayError('INVALID_SERVICE_FILE', `the bumped ${path} would not be valid, so nothing was proposed:\n  ${result.problems.map(formatProblem).join('\n  ')}`, 'stalling', {
+      file: path,
+      problems: result.problems,
+    });
+  }
+}

@@ -68,24 +68,6 @@ describe('slipway build', () => {
     });
   });
 
-  describe('when a stage fails', () => {
-    it('exits 1 and names the stage with its last log lines', async () => {
-      const broken = await createServiceRepo({ dir: join(tmp, 'broken'), files: { 'server.js': 'this is not javascript(\n' } });
-      const { code, stdout, stderr } = await slipway(['build', broken.dir, '--registry', join(tmp, 'broken-out')]);
-      expect(code).toBe(1);
-      expect(stdout).toBe('');
-      expect(stderr).toContain('slipway build: stage "lint" failed with exit code 1');
-      expect(stderr).toContain('| server.js:');
-    });
-  });
-
-  describe('when the commit does not exist', () => {
-    it('exits 2 with a clear message and no stack trace', async () => {
-      const { code, stderr } = await slipway(['build', repo.dir, '--commit', 'nope', '--registry', join(tmp, 'x')]);
-      expect(code).toBe(2);
-      expect(stderr).toBe(`slipway build: commit "nope" does not exist in ${repo.dir} (check the sha, or fetch it first)\n`);
-    });
-  });
 });
 
 describe('the --registry argument', () => {

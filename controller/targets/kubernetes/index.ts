@@ -35,3 +35,4 @@ export {
 } from './jobs.js';
 export { createClusterRecordStore, controllerConfigMapName, type ControllerRecordStore } from './controllerstore.js';
 export { createDriftWatcher, type DriftWatcher, type DriftWatcherOptions } from './driftwatch.js';
+export { createKubernetesTargetResolver, type EnvironmentView, type KubernetesTargetResolverOptions } from './resolver.js';

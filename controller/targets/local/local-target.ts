@@ -12,7 +12,7 @@ import { reapOrphans, RunState, type ReapedOrphan } from './run-state.js';
 import { DEFAULT_HEALTH_POLICY, TrackGroup, type HealthPolicy, type InstanceState } from './supervisor.js';
 
 export interface LocalTargetOptions {
-  /** Root for the image cache, instance logs and the pid record. Default `slipwayHome()`. */
+  /** SLIPWAY_HOME: the target keeps its unpacked images, instance logs and pid records under `<home>/local`. Default `slipwayHome()`. */
   home?: string;
   /** Time source for backoff, stable uptime, startup and readiness deadlines, and request-log timestamps. */
   clock?: Clock;
@@ -133,7 +133,8 @@ export function createLocalTarget(options: LocalTargetOptions): LocalTarget {
   const runDir = join(localDir, 'run');
   const reapedOrphans = reapOrphans(runDir);
   const runState = new RunState(runDir);
-  const images = new ImageCache(join(home, 'images'));
+  // Not <home>/images: that is the builder's default OCI layout store.
+  const images = new ImageCache(join(localDir, 'images'));
   void images.sweep();
   const metrics = new ProxyMetrics(options.registry);
   const requestLog = new ProxyRequestLog(options.requestLog);

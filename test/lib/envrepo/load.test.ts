@@ -39,6 +39,20 @@ describe('loading the desired state from a commit', () => {
     });
   });
 
+  describe('when commits land and objects are repacked between loads', () => {
+    it('sees the new commit through the same opened repository, loose or packed', async () => {
+      expect((await loadDesiredState({ repo: env, commit: repo.first })).ok).toBe(true);
+      const second = repo.commit({ 'staging/services/hello.yaml': repo.read('staging/services/hello.yaml').replace('replicas: 1', 'replicas: 5') });
+      const loose = await loadDesiredState({ repo: env, commit: second });
+      expect(loose.ok && loose.state.environments[0]!.services.hello!.spec.replicas).toBe(5);
+      git(repo.dir, 'gc', '-q', '--prune=now');
+      const third = repo.commit({ 'staging/services/hello.yaml': repo.read('staging/services/hello.yaml').replace('replicas: 5', 'replicas: 6') });
+      const packed = await loadDesiredState({ repo: env, commit: third });
+      expect(packed.ok && packed.state.environments[0]!.services.hello!.spec.replicas).toBe(6);
+      expect((await loadDesiredState({ repo: env, commit: repo.first })).ok).toBe(true);
+    });
+  });
+
   describe('resolving a ref', () => {
     it('turns a branch, a tag, HEAD and an abbreviated id into the commit id git names', async () => {
       git(repo.dir, 'tag', '-a', 'v1', '-m', 'release');

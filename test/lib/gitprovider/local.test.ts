@@ -85,6 +85,15 @@ describe('local git provider', () => {
       expect(text).toContain(`    digest: ${NEW}`);
     });
 
+    it('refuses to propose a bump that leaves the service file invalid, naming file, line and field', async () => {
+      const file = join(r.work, 'staging/services/web.yaml');
+      writeFileSync(file, readFileSync(file, 'utf8').replace('port: 8080', 'port: eighty'));
+      r.git(['commit', '-q', '-am', 'A person breaks the port by hand']);
+      r.git(['push', '-q', 'origin', 'main']);
+      await expectRefusal(provider.propose(change()), 'INVALID_SERVICE_FILE', /staging\/services\/web\.yaml:11:\d+ spec\.port/);
+      expect(r.git(['branch', '--list', 'slipway/*'], r.repo)).toBe('');
+    });
+
     it('refuses an environment slipway.yaml does not list', async () => {
       await expectRefusal(provider.propose(change({ environment: 'qa' })), 'UNKNOWN_ENVIRONMENT', /staging, production/);
     });

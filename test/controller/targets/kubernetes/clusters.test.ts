@@ -3,7 +3,17 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { KUBE_START_TIMEOUT_MS, describeWithKube, startKubeApiserver, type KubeApiserver } from '../../../support/kube/apiserver.js';
 import { ensureNamespace, simulateDeploymentStatus } from '../../../support/kube/cluster.js';
-import { createEnvironmentTarget, createKubeClient, kubeConfigFor, mergeObservations, type KubeClient } from '../../../../controller/targets/kubernetes/index.js';
+import {
+  createEnvironmentTarget,
+  createKubeClient,
+  createKubernetesTargetResolver,
+  kubeConfigFor,
+  mergeObservations,
+  type EnvironmentView,
+  type KubeClient,
+  type KubeObject,
+} from '../../../../controller/targets/kubernetes/index.js';
+import type { ServiceConfig, Strategy } from '../../../../schemas/index.js';
 import { SlipwayError } from '../../../../lib/errors.js';
 import type { TrackSpec } from '../../../../controller/targets/types.js';
 
@@ -51,6 +61,45 @@ describeWithKube('an environment on two clusters (real kube-apiserver)', () => {
     expect((await target.observe(ref)).stable?.readyReplicas).toBe(0);
     await simulateDeploymentStatus(admin, 'us', 'web');
     expect((await target.observe(ref)).stable?.readyReplicas).toBe(2);
+  });
+
+  it('resolves an environment from environment.yaml, with each service traffic mode from its strategy and only the clusters asked for', async () => {
+    const clusters = [
+      { name: 'eu-1', kubeconfig: kube.kubeconfigPath, namespace: 'eu' },
+      { name: 'us-1', kubeconfig: kube.kubeconfigPath, namespace: 'us' },
+    ];
+    const service = (name: string, strategy: Strategy): ServiceConfig => ({
+      apiVersion: 'slipway.dev/v1',
+      kind: 'Service',
+      metadata: { name },
+      spec: { image: { repository: 'r.example/x', digest: DIGEST }, port: 8080, strategy },
+    });
+    const env: EnvironmentView = {
+      name: 'prod',
+      config: { apiVersion: 'slipway.dev/v1', kind: 'Environment', metadata: { name: 'prod' }, spec: { target: { type: 'kubernetes', kubernetes: { clusters } } } },
+      services: {
+        shop: service('shop', { blueGreen: {} }),
+        cart: service('cart', { canary: { steps: [{ setWeight: 50 }, { setWeight: 100 }] } }),
+      },
+    };
+    const targetFor = createKubernetesTargetResolver({ lookup: (name) => (name === 'prod' ? env : undefined), clusterFilter: (_e, c) => c.name === 'eu-1' });
+    const target = targetFor('prod');
+    expect(targetFor('prod')).toBe(target);
+    for (const svc of ['shop', 'cart']) {
+      await target.ensureTrack({ environment: 'prod', service: svc }, 'stable', { ...spec, replicas: 2 });
+      await target.ensureTrack({ environment: 'prod', service: svc }, 'canary', { ...spec, digest: `sha256:${'d4'.repeat(32)}`, replicas: 2 });
+      await target.setWeight({ environment: 'prod', service: svc }, 50);
+    }
+    const selector = async (name: string) => ((await admin.get<KubeObject>({ apiVersion: 'v1', kind: 'Service', name, namespace: 'eu' }))?.spec as { selector: Record<string, string> }).selector;
+    const replicas = async (name: string) => ((await admin.get<KubeObject>({ apiVersion: 'apps/v1', kind: 'Deployment', name, namespace: 'eu' }))?.spec as { replicas: number }).replicas;
+    // Blue-green: a 50% weight is not a switch; the active Service stays on stable, both tracks full size.
+    expect(await selector('shop')).toEqual({ app: 'shop', 'slipway.dev/track': 'stable' });
+    expect([await replicas('shop'), await replicas('shop-canary')]).toEqual([2, 2]);
+    // Canary by replicas: half and half.
+    expect([await replicas('cart'), await replicas('cart-canary')]).toEqual([1, 1]);
+    // Only eu-1 was asked for.
+    expect(await admin.get({ apiVersion: 'apps/v1', kind: 'Deployment', name: 'shop', namespace: 'us' })).toBeUndefined();
+    expect(() => targetFor('staging')).toThrow(/not in the environments repository/);
   });
 
   it('names the cluster and the problem when a kubeconfig context does not exist', () => {

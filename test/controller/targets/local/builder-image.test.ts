@@ -30,7 +30,8 @@ describe('the local target running what the builder built', () => {
   });
 
   it('serves the sample service through its proxy, and the builtin analysis provider sees the canary errors', async () => {
-    const store = `oci:${join(home, 'images')}`;
+    // Where `slipway build` puts images by default ($SLIPWAY_HOME/images), next to the target's own cache.
+    const store = `oci:${join(home, 'slipway', 'images')}`;
     const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: home };
     const stable = await build({ repoDir: repo.dir, store, home: join(home, 'builder'), env });
     await repo.setVersion('1.1.0');

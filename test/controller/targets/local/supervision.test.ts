@@ -222,7 +222,7 @@ describe('pulling images', () => {
       const endpoint = (await target.observe(ref)).endpoint!;
       const reply = await get(Number(new URL(endpoint).port), '/');
       expect(JSON.parse(reply.body)).toMatchObject({ version: 'from-registry' });
-      expect(await readdir(join(home, 'a', 'images'))).toEqual([`sha256-${image.digest.slice(7)}`]);
+      expect(await readdir(join(home, 'a', 'local', 'images'))).toEqual([`sha256-${image.digest.slice(7)}`]);
     } finally {
       await target.close();
     }
@@ -233,7 +233,7 @@ describe('pulling images', () => {
     const [v1, v2, v3] = [await pushServiceImage(store, 'p1'), await pushServiceImage(store, 'p2'), await pushServiceImage(store, 'p3')];
     const target = createLocalTarget({ home: join(home, 'd'), openStore: (r) => openImageStore(r), keepUnusedImages: 1, health: { startupProbeMs: 30 } });
     const spec = (digest: string) => ({ repository: store.repository, digest, replicas: 1, port: 8080, healthPath: '/healthz', env: {} });
-    const cached = async () => (await readdir(join(home, 'd', 'images'))).filter((n) => n.startsWith('sha256-')).sort();
+    const cached = async () => (await readdir(join(home, 'd', 'local', 'images'))).filter((n) => n.startsWith('sha256-')).sort();
     const dirOf = (digest: string) => `sha256-${digest.slice(7)}`;
     try {
       await target.ensureTrack(ref, 'stable', spec(v1.digest));
@@ -262,7 +262,7 @@ describe('pulling images', () => {
     try {
       const spec = { repository: store.repository, digest: image.digest, replicas: 1, port: 8080, healthPath: '/healthz', env: {} };
       await expect(target.ensureTrack(ref, 'stable', spec)).rejects.toMatchObject({ code: 'DIGEST_MISMATCH' });
-      expect((await readdir(join(home, 'b', 'images')).catch(() => [])).filter((n) => !n.startsWith('.'))).toEqual([]);
+      expect((await readdir(join(home, 'b', 'local', 'images')).catch(() => [])).filter((n) => !n.startsWith('.'))).toEqual([]);
       expect(target.instances(ref, 'stable')).toEqual([]);
     } finally {
       await target.close();
