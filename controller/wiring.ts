@@ -18,7 +18,7 @@ import { homePath } from '../lib/home.js';
 import { createAnalysisProvider } from './analysis/index.js';
 import type { AnalysisProvider } from './analysis/types.js';
 import { createLocalTarget, type LocalTarget } from './targets/local/index.js';
-import { createKubernetesTargetResolver, type EnvironmentView } from './targets/kubernetes/index.js';
+import { createDriftWatcher, createKubernetesTargetResolver, type DriftReport, type DriftWatcher, type EnvironmentView } from './targets/kubernetes/index.js';
 import type { Target } from './targets/types.js';
 import type { Clock, EnvironmentSource } from './reconcile/index.js';
 import { freezeCalendar } from './gates/index.js';
@@ -38,12 +38,19 @@ export interface LocalControllerOptions {
   kubeconfigBaseDir?: string;
   /** The controller's clock (tests drive it; default the system clock). */
   clock?: Clock;
+  /** How often the drift watcher looks at every Kubernetes service once started (default 60 s). */
+  driftIntervalMs?: number;
   log?: (line: string) => void;
 }
 
 export interface LocalController {
   controller: Controller;
   target: LocalTarget;
+  /**
+   * Puts back hand edits to the objects of every service of a Kubernetes environment, each recorded in the
+   * audit log as `drift-repaired`. Not started here: `slipway controller` starts it with the sync loop.
+   */
+  drift: DriftWatcher;
   close(): Promise<void>;
 }
 
@@ -74,10 +81,14 @@ export async function createLocalController(options: LocalControllerOptions): Pr
   const target = createLocalTarget({ openStore: (repository) => openImageStore(repository), ...(options.home ? { home: options.home } : {}) });
   const desired = recordingSource(source);
   await desired.prime(options.log);
+  const clock = options.clock ?? { now: () => new Date() };
+  const log = options.log ?? (() => undefined);
+  // The controller (and its audit log) is made below; drift is only reported once it runs.
+  let recordDrift: (report: DriftReport) => void = () => undefined;
   const kubernetesTargetFor = createKubernetesTargetResolver({
     lookup: desired.lookup,
     baseDir: options.kubeconfigBaseDir ?? repo.dir ?? process.cwd(),
-    ...(options.log ? { onDrift: (report) => options.log?.(`drift: ${JSON.stringify(report)}`) } : {}),
+    onDrift: (report) => recordDrift(report),
   });
   const kubernetesTargets = new Set<Target>();
   const targetFor = (environment: string): Target => {
@@ -101,10 +112,41 @@ export async function createLocalController(options: LocalControllerOptions): Pr
     ...(options.schedule ? { schedule: options.schedule } : {}),
     ...(options.log ? { log: options.log } : {}),
   });
+  recordDrift = (report) => {
+    const at = clock.now().toISOString();
+    log(`drift on ${report.environment}/${report.service}: ${report.message}`);
+    void controller.audit
+      .record({
+        id: `drift/${report.environment}/${report.service}/${report.cluster}/${report.object}/${report.field}/${at}`,
+        at,
+        environment: report.environment,
+        service: report.service,
+        action: 'drift-repaired',
+        actor: report.manager ?? 'unknown',
+        message: report.message,
+        data: { cluster: report.cluster, object: report.object, field: report.field },
+      })
+      .catch((err: unknown) => log(`audit: cannot record drift: ${(err as Error).message}`));
+  };
+  const only = options.environments ? new Set(options.environments) : undefined;
+  const drift = createDriftWatcher({
+    target: { repairDrift: (ref) => kubernetesTargetFor(ref.environment).repairDrift(ref) },
+    services: () =>
+      desired
+        .all()
+        .filter((env) => isKubernetes(env) && (!only || only.has(env.name)))
+        .flatMap((env) => Object.keys(env.services).map((service) => ({ environment: env.name, service }))),
+    // Each repaired field already reached recordDrift through the target's own onDrift.
+    onDrift: () => undefined,
+    onError: (ref, err) => log(`drift check of ${ref.environment}/${ref.service}: ${(err as Error).message}`),
+    ...(options.driftIntervalMs !== undefined ? { intervalMs: options.driftIntervalMs } : {}),
+  });
   return {
     controller,
     target,
+    drift,
     async close() {
+      drift.stop();
       await controller.stop();
       await target.close();
       for (const t of kubernetesTargets) await t.close();
@@ -121,6 +163,7 @@ const isKubernetes = (env: EnvironmentView | undefined): boolean => env?.config.
 export function recordingSource(inner: EnvironmentSource): {
   source: EnvironmentSource;
   lookup: (environment: string) => EnvironmentView | undefined;
+  all: () => EnvironmentView[];
   prime(log?: (line: string) => void): Promise<void>;
 } {
   let environments = new Map<string, EnvironmentView>();
@@ -138,6 +181,7 @@ export function recordingSource(inner: EnvironmentSource): {
   return {
     source,
     lookup: (environment) => environments.get(environment),
+    all: () => [...environments.values()],
     // A rollout resumed from disk runs before the first sync; it needs to know its environment's target already.
     async prime(log) {
       try {

@@ -2,7 +2,7 @@
  * The wired controller (`createLocalController`, every real port) on an environments repo with one local and
  * one Kubernetes environment: the Kubernetes one is rolled out onto a real kube-apiserver through the
  * kubeconfig its environment.yaml names, by digest, after the real provenance verifier accepted the signed
- * image. Readiness is simulated: the test writes the Deployment's status as the deployment controller would.
+ * image, and hand edits are put back by the drift watcher. Readiness is simulated: the test writes the Deployment's status as the deployment controller would.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -75,7 +75,7 @@ describeWithKube('the wired controller', () => {
       | undefined;
 
   describe('when an environment names target.type kubernetes', () => {
-    it('rolls its service out onto the cluster as a Deployment of the image by digest, and leaves local environments on the local target', async () => {
+    it('rolls its service out onto the cluster as a Deployment of the image by digest', async () => {
       running = await createLocalController({ repo: repo.dir, stateDir: join(home, 'state'), home, clock: { now: () => now } });
       const report = await running.controller.once();
       expect(report.problems).toBeUndefined();
@@ -92,8 +92,23 @@ describeWithKube('the wired controller', () => {
         await running.controller.reconciler.runDue();
       }
       expect(running.controller.service('staging', 'web')).toMatchObject({ phase: 'Completed', runningDigest: digest });
-      // dev has no services and stays local: nothing of it reaches the cluster.
-      expect(running.controller.service('dev', 'web')).toBeUndefined();
+    });
+
+    it('puts back a hand edit to its Deployment when the drift watcher looks, and records it in the audit log', async () => {
+      expect(await running!.drift.checkOnce()).toEqual([]);
+      // What `kubectl scale` / `kubectl edit` does: an update under another field manager.
+      const person = createKubeClient(kube.kubeConfig(), { fieldManager: 'kubectl-edit' });
+      const live = (await deployment('web'))!;
+      live.spec.replicas = 7;
+      await person.replace(live);
+
+      const found = await running!.drift.checkOnce();
+      expect(found.map((r) => `${r.environment}/${r.service} ${r.object} ${r.field}`)).toEqual(['staging/web Deployment/web spec.replicas']);
+      expect((await deployment('web'))?.spec.replicas).toBe(2);
+      const audit = await running!.controller.audit.list({ environment: 'staging', service: 'web' });
+      expect(audit.filter((e) => e.action === 'drift-repaired')).toEqual([
+        expect.objectContaining({ data: { cluster: 'test', object: 'Deployment/web', field: 'spec.replicas' } }),
+      ]);
     });
   });
 });
