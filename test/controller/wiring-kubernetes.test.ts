@@ -2,7 +2,8 @@
  * The wired controller (`createLocalController`, every real port) on an environments repo with one local and
  * one Kubernetes environment: the Kubernetes one is rolled out onto a real kube-apiserver through the
  * kubeconfig its environment.yaml names, by digest, after the real provenance verifier accepted the signed
- * image, and hand edits are put back by the drift watcher. Readiness is simulated: the test writes the Deployment's status as the deployment controller would.
+ * image, and hand edits are put back by the drift watcher. Analysis goes to the real Prometheus for a Kubernetes
+ * environment that names analysis.prometheus, and to the request log otherwise. Readiness is simulated: the test writes the Deployment's status as the deployment controller would.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -13,8 +14,13 @@ import { ensureNamespace, simulateDeploymentStatus } from '../support/kube/clust
 import { EnvRepo } from '../support/envrepo.js';
 import { imageShelf, type ImageShelf } from '../support/promotion-images.js';
 import { DEFAULT_BUILDER_ID } from '../../lib/provenance/index.js';
-import { createLocalController, type LocalController } from '../../controller/wiring.js';
-import { createKubeClient, type KubeClient, type KubeObject } from '../../controller/targets/kubernetes/index.js';
+import { analysisPerEnvironment, createLocalController, type LocalController } from '../../controller/wiring.js';
+import { createKubeClient, type EnvironmentView, type KubeClient, type KubeObject } from '../../controller/targets/kubernetes/index.js';
+import { createLocalTarget, type LocalTarget } from '../../controller/targets/local/index.js';
+import { createAnalysisProvider, type AnalysisContext } from '../../controller/analysis/index.js';
+import { openImageStore } from '../../lib/oci/index.js';
+import type { AnalysisSettings, EnvironmentConfig, Slos } from '../../schemas/index.js';
+import { startPrometheus, type TestPrometheus } from '../support/prometheus.js';
 
 const NS = 'shop-staging';
 
@@ -110,5 +116,59 @@ describeWithKube('the wired controller', () => {
         expect.objectContaining({ data: { cluster: 'test', object: 'Deployment/web', field: 'spec.replicas' } }),
       ]);
     });
+  });
+});
+
+describe('analysis of the wired controller', () => {
+  let prometheus: TestPrometheus;
+  let local: LocalTarget;
+  let dir: string;
+  const view = (name: string, target: EnvironmentConfig['spec']['target'], analysis?: EnvironmentConfig['spec']['analysis']): EnvironmentView => ({
+    name,
+    config: { apiVersion: 'slipway.dev/v1', kind: 'Environment', metadata: { name }, spec: { target, ...(analysis ? { analysis } : {}) } } as EnvironmentConfig,
+    services: {},
+  });
+  let environments: Record<string, EnvironmentView>;
+  const context = (environment: string, settings: AnalysisSettings = {}): AnalysisContext => ({
+    environment,
+    service: 'web',
+    slos: { maxErrorRate: 0.01 } satisfies Slos,
+    settings,
+    start: new Date(Date.now() - 60_000),
+    end: new Date(),
+  });
+
+  beforeAll(async () => {
+    prometheus = await startPrometheus({ targets: [] });
+    dir = mkdtempSync(join(tmpdir(), 'slipway-wiring-analysis-'));
+    local = createLocalTarget({ openStore: (repository) => openImageStore(repository), home: dir });
+    const cluster = { type: 'kubernetes' as const, kubernetes: { clusters: [{ name: 'test', namespace: 'shop' }] } };
+    environments = {
+      dev: view('dev', { type: 'local' }),
+      // Constant queries: Prometheus itself answers 500 requests and no errors for either track.
+      staging: view('staging', cluster, { prometheus: { url: prometheus.url, queries: { requests: 'vector(500)', errors: 'vector(0)' } } }),
+      production: view('production', cluster),
+    };
+  });
+  afterAll(async () => {
+    await local?.close();
+    await prometheus?.stop();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  const analysis = () => analysisPerEnvironment((name) => environments[name], createAnalysisProvider({ requestLog: local.requestLog }), createAnalysisProvider({}));
+
+  it('asks Prometheus for a Kubernetes environment that names analysis.prometheus', async () => {
+    const verdict = await analysis().analyze(context('staging'));
+    expect(verdict.outcome).toBe('pass');
+    expect(verdict.slos[0]?.numbers).toMatchObject({ canaryRequests: 500, baselineRequests: 500 });
+  });
+
+  it('reads the request log for a local environment, a Kubernetes environment without Prometheus, and one that asks for builtin', async () => {
+    const onlyTheLog = /too few requests to judge: canary had 0/;
+    const prometheusSettings = { prometheus: { url: prometheus.url, queries: { requests: 'vector(500)', errors: 'vector(0)' } } };
+    expect((await analysis().analyze(context('dev', prometheusSettings))).summary).toMatch(onlyTheLog);
+    expect((await analysis().analyze(context('production'))).summary).toMatch(onlyTheLog);
+    expect((await analysis().analyze(context('staging', { provider: 'builtin' }))).summary).toMatch(onlyTheLog);
   });
 });
