@@ -1,7 +1,9 @@
 /**
  * The production ports, put together once: the environments repo through lib/envrepo, provenance through
- * lib/provenance, freeze windows through lib/freeze, rollback by revert through lib/rollback, the local
- * target (processes behind a weighted proxy), and analysis over the proxy's own request log.
+ * lib/provenance, freeze windows through lib/freeze, rollback by revert through lib/rollback, and a target per
+ * environment as its environment.yaml names it: the local target (processes behind a weighted proxy, analysis
+ * over the proxy's own request log) or the Kubernetes target (analysis through Prometheus when the
+ * environment names `analysis.prometheus`).
  */
 import * as fs from 'node:fs';
 import { randomBytes } from 'node:crypto';
@@ -14,7 +16,11 @@ import { openImageStore } from '../lib/oci/index.js';
 import { SlipwayError } from '../lib/errors.js';
 import { homePath } from '../lib/home.js';
 import { createAnalysisProvider } from './analysis/index.js';
+import type { AnalysisProvider } from './analysis/types.js';
 import { createLocalTarget, type LocalTarget } from './targets/local/index.js';
+import { createDriftWatcher, createKubernetesTargetResolver, type DriftReport, type DriftWatcher, type EnvironmentView } from './targets/kubernetes/index.js';
+import type { Target } from './targets/types.js';
+import type { Clock, EnvironmentSource } from './reconcile/index.js';
 import { freezeCalendar } from './gates/index.js';
 import { GitEnvironmentSource } from './sync/index.js';
 import { Controller } from './controller.js';
@@ -28,12 +34,23 @@ export interface LocalControllerOptions {
   schedule?: string;
   /** Where the local target keeps its image cache and run records (default $SLIPWAY_HOME). */
   home?: string;
+  /** Where relative `kubeconfig` paths in environment.yaml are resolved (default: the repository's working tree). */
+  kubeconfigBaseDir?: string;
+  /** The controller's clock (tests drive it; default the system clock). */
+  clock?: Clock;
+  /** How often the drift watcher looks at every Kubernetes service once started (default 60 s). */
+  driftIntervalMs?: number;
   log?: (line: string) => void;
 }
 
 export interface LocalController {
   controller: Controller;
   target: LocalTarget;
+  /**
+   * Puts back hand edits to the objects of every service of a Kubernetes environment, each recorded in the
+   * audit log as `drift-repaired`. Not started here: `slipway controller` starts it with the sync loop.
+   */
+  drift: DriftWatcher;
   close(): Promise<void>;
 }
 
@@ -62,26 +79,133 @@ export async function createLocalController(options: LocalControllerOptions): Pr
   const verifier = createProvenanceVerifier();
   const proposals = repo.url ? undefined : new LocalGitProvider({ repo: repo.dir ?? repo.gitdir, verify: (r) => verifier.verify(r) });
   const target = createLocalTarget({ openStore: (repository) => openImageStore(repository), ...(options.home ? { home: options.home } : {}) });
+  const desired = recordingSource(source);
+  await desired.prime(options.log);
+  const clock = options.clock ?? { now: () => new Date() };
+  const log = options.log ?? (() => undefined);
+  // The controller (and its audit log) is made below; drift is only reported once it runs.
+  let recordDrift: (report: DriftReport) => void = () => undefined;
+  const kubernetesTargetFor = createKubernetesTargetResolver({
+    lookup: desired.lookup,
+    baseDir: options.kubeconfigBaseDir ?? repo.dir ?? process.cwd(),
+    onDrift: (report) => recordDrift(report),
+  });
+  const kubernetesTargets = new Set<Target>();
+  const targetFor = (environment: string): Target => {
+    if (!isKubernetes(desired.lookup(environment))) return target;
+    const resolved = kubernetesTargetFor(environment);
+    kubernetesTargets.add(resolved);
+    return resolved;
+  };
   const controller = new Controller({
-    source,
-    targetFor: () => target,
+    source: desired.source,
+    targetFor,
     verifier,
     ...(proposals ? { proposals } : {}),
     freeze: freezeWindows,
-    analysis: createAnalysisProvider({ requestLog: target.requestLog }),
+    analysis: analysisPerEnvironment(desired.lookup, createAnalysisProvider({ requestLog: target.requestLog }), createAnalysisProvider({})),
     rollback,
     extraMetrics: [target.metricsRegistry],
     ...(options.stateDir ? { stateDir: options.stateDir } : {}),
+    ...(options.clock ? { clock: options.clock } : {}),
     ...(options.environments ? { environments: options.environments } : {}),
     ...(options.schedule ? { schedule: options.schedule } : {}),
     ...(options.log ? { log: options.log } : {}),
   });
+  recordDrift = (report) => {
+    const at = clock.now().toISOString();
+    log(`drift on ${report.environment}/${report.service}: ${report.message}`);
+    void controller.audit
+      .record({
+        id: `drift/${report.environment}/${report.service}/${report.cluster}/${report.object}/${report.field}/${at}`,
+        at,
+        environment: report.environment,
+        service: report.service,
+        action: 'drift-repaired',
+        actor: report.manager ?? 'unknown',
+        message: report.message,
+        data: { cluster: report.cluster, object: report.object, field: report.field },
+      })
+      .catch((err: unknown) => log(`audit: cannot record drift: ${(err as Error).message}`));
+  };
+  const only = options.environments ? new Set(options.environments) : undefined;
+  const drift = createDriftWatcher({
+    target: { repairDrift: (ref) => kubernetesTargetFor(ref.environment).repairDrift(ref) },
+    services: () =>
+      desired
+        .all()
+        .filter((env) => isKubernetes(env) && (!only || only.has(env.name)))
+        .flatMap((env) => Object.keys(env.services).map((service) => ({ environment: env.name, service }))),
+    // Each repaired field already reached recordDrift through the target's own onDrift.
+    onDrift: () => undefined,
+    onError: (ref, err) => log(`drift check of ${ref.environment}/${ref.service}: ${(err as Error).message}`),
+    ...(options.driftIntervalMs !== undefined ? { intervalMs: options.driftIntervalMs } : {}),
+  });
   return {
     controller,
     target,
+    drift,
     async close() {
+      drift.stop();
       await controller.stop();
       await target.close();
+      for (const t of kubernetesTargets) await t.close();
+    },
+  };
+}
+
+const isKubernetes = (env: EnvironmentView | undefined): boolean => env?.config.spec.target.type === 'kubernetes';
+
+/**
+ * The source the controller reads, remembering the environments of the last commit that loaded cleanly, so
+ * targetFor and analysis answer per environment as main has it now (a rejected commit changes nothing).
+ */
+export function recordingSource(inner: EnvironmentSource): {
+  source: EnvironmentSource;
+  lookup: (environment: string) => EnvironmentView | undefined;
+  all: () => EnvironmentView[];
+  prime(log?: (line: string) => void): Promise<void>;
+} {
+  let environments = new Map<string, EnvironmentView>();
+  const source: EnvironmentSource = {
+    location: inner.location,
+    head: () => inner.head(),
+    async load(commit) {
+      const result = await inner.load(commit);
+      if (result.ok) environments = new Map(result.state.environments.map((e) => [e.name, e]));
+      return result;
+    },
+    diff: (from, to) => inner.diff(from, to),
+    commitsTouching: (path, from, to, limit) => inner.commitsTouching(path, from, to, limit),
+  };
+  return {
+    source,
+    lookup: (environment) => environments.get(environment),
+    all: () => [...environments.values()],
+    // A rollout resumed from disk runs before the first sync; it needs to know its environment's target already.
+    async prime(log) {
+      try {
+        await source.load(await inner.head());
+      } catch (err) {
+        log?.(`cannot read main yet (${(err as Error).message}); targets are chosen at the first sync`);
+      }
+    },
+  };
+}
+
+/**
+ * Local environments judge from the proxy's request log. A Kubernetes environment that names
+ * `analysis.prometheus` is judged through Prometheus (the provider need not be spelled out); otherwise it gets
+ * the builtin provider like any other, which says plainly that it has no request log.
+ */
+export function analysisPerEnvironment(lookup: (environment: string) => EnvironmentView | undefined, local: AnalysisProvider, cluster: AnalysisProvider): AnalysisProvider {
+  return {
+    analyze(ctx) {
+      const env = lookup(ctx.environment);
+      if (!isKubernetes(env)) return local.analyze(ctx);
+      const prometheus = ctx.settings.prometheus ?? env?.config.spec.analysis?.prometheus;
+      if (!prometheus || ctx.settings.provider === 'builtin') return local.analyze(ctx);
+      return cluster.analyze({ ...ctx, settings: { ...ctx.settings, provider: 'prometheus', prometheus } });
     },
   };
 }

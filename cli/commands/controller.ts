@@ -90,6 +90,8 @@ export function register(program: Command): void {
         writeFileSync(endpointFile(), `${url}\n`);
         log(`controller following ${controller.source.location}; API on ${url}`);
         await controller.start();
+        // Hand edits to Kubernetes objects are put back on an interval (a local-only repo has nothing to watch).
+        running.drift.start();
         const stop = async () => {
           log('stopping');
           rmSync(endpointFile(), { force: true });
