@@ -4,7 +4,7 @@
  * token's user. The author of a proposal cannot approve it.
  */
 import type { Command } from 'commander';
-import { actorOf, openProvider, reportFailure, withRepoFlags, type RepoFlags } from '../../lib/promote/index.js';
+import { actorOf, reportFailure, withRepoFlags, type RepoFlags } from '../../lib/promote/flags.js';
 
 interface ApproveOptions extends RepoFlags {
   as?: string;
@@ -21,6 +21,7 @@ export function register(program: Command): void {
     .addHelpText('after', '\nExit status: 0 approved; 1 refused (SELF_APPROVAL, NOT_OPEN); 2 bad input or an unreadable repository.');
   withRepoFlags(command).action(async (id: string, opts: ApproveOptions) => {
     try {
+      const { openProvider } = await import('../../lib/promote/index.js');
       const { provider } = openProvider(opts);
       const p = await provider.approve(id, actorOf(opts.as));
       if (opts.json) process.stdout.write(`${JSON.stringify({ ok: true, proposal: p }, null, 2)}\n`);

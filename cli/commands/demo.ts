@@ -15,15 +15,10 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
-import { parseDocument } from 'yaml';
-import { build, type BuildResult } from '../../builder/index.js';
-import { attestAfterPush, resolveSigning } from '../../builder/sign/index.js';
-import { initEnvironmentsRepo } from '../../lib/envrepo/index.js';
-import { LocalGitProvider, Repo } from '../../lib/gitprovider/index.js';
-import { landBuild, repoStateReader } from '../../lib/promote/index.js';
-import { createProvenanceVerifier } from '../../lib/provenance/index.js';
+import type { parseDocument } from 'yaml';
+import type { BuildResult } from '../../builder/index.js';
 import { SlipwayError, errorMessage } from '../../lib/errors.js';
-import { createLocalController, type LocalController } from '../../controller/wiring.js';
+import type { LocalController } from '../../controller/wiring.js';
 import { fail } from './init.js';
 
 interface DemoOptions {
@@ -63,7 +58,8 @@ function git(cwd: string, ...args: string[]): string {
 }
 
 /** Edit one YAML file of the demo repo in place (keeping comments) and commit it as a person would. */
-function editYaml(repoDir: string, file: string, message: string, edit: (doc: ReturnType<typeof parseDocument>) => void): void {
+async function editYaml(repoDir: string, file: string, message: string, edit: (doc: ReturnType<typeof parseDocument>) => void): Promise<void> {
+  const { parseDocument } = await import('yaml');
   const path = join(repoDir, file);
   const doc = parseDocument(readFileSync(path, 'utf8'));
   edit(doc);
@@ -92,6 +88,16 @@ export function register(program: Command): void {
     .option('--keep', 'keep the temp dir (environments repo, images, state) instead of removing it')
     .option('--timeout <seconds>', 'give up after this long', '300')
     .action(async (opts: DemoOptions) => {
+      // The whole delivery stack, loaded only when the demo runs.
+      const [{ build }, { attestAfterPush, resolveSigning }, { initEnvironmentsRepo }, { LocalGitProvider, Repo }, { landBuild, repoStateReader }, { createProvenanceVerifier }, { createLocalController }] = await Promise.all([
+        import('../../builder/index.js'),
+        import('../../builder/sign/index.js'),
+        import('../../lib/envrepo/index.js'),
+        import('../../lib/gitprovider/index.js'),
+        import('../../lib/promote/index.js'),
+        import('../../lib/provenance/index.js'),
+        import('../../controller/wiring.js'),
+      ]);
       const root = mkdtempSync(join(tmpdir(), 'slipway-demo-'));
       const previousHome = process.env.SLIPWAY_HOME;
       process.env.SLIPWAY_HOME = join(root, 'home');
@@ -107,8 +113,8 @@ export function register(program: Command): void {
         const init = await initEnvironmentsRepo({ dir: envDir });
         say(`   ${envDir} at ${init.commit.slice(0, 12)}; key ${init.key.name} (${init.key.fingerprint.slice(0, 16)}…)`);
         // Demo pace: analysis every 5 s instead of 30 s, and no one-minute pause.
-        editYaml(envDir, `${ENV}/environment.yaml`, 'demo: analyse every 5s', (doc) => doc.setIn(['spec', 'analysis', 'interval'], '5s'));
-        editYaml(envDir, `${ENV}/services/${SERVICE}.yaml`, 'demo: short canary steps', (doc) =>
+        await editYaml(envDir, `${ENV}/environment.yaml`, 'demo: analyse every 5s', (doc) => doc.setIn(['spec', 'analysis', 'interval'], '5s'));
+        await editYaml(envDir, `${ENV}/services/${SERVICE}.yaml`, 'demo: short canary steps', (doc) =>
           doc.setIn(['spec', 'strategy'], { canary: { steps: [{ setWeight: 20 }, { analysis: { interval: '5s', count: 2 } }, { setWeight: 50 }, { setWeight: 100 }] } }),
         );
 
@@ -153,7 +159,7 @@ export function register(program: Command): void {
         say(`   staging/hello runs ${short(stableV1.runningDigest)}; ${endpoint}/ answers ${answer.trim()}`);
 
         step('4. A bad version: half of its requests fail');
-        editYaml(serviceDir, '.slipway/pipeline.yaml', 'hello v2 (bad: fails half its requests)', (doc) => doc.setIn(['spec', 'image', 'env', 'HELLO_ERROR_RATE'], '0.5'));
+        await editYaml(serviceDir, '.slipway/pipeline.yaml', 'hello v2 (bad: fails half its requests)', (doc) => doc.setIn(['spec', 'image', 'env', 'HELLO_ERROR_RATE'], '0.5'));
         const pkgPath = join(serviceDir, 'package.json');
         writeFileSync(pkgPath, readFileSync(pkgPath, 'utf8').replace('"version": "1.0.0"', '"version": "2.0.0"'));
         git(serviceDir, 'commit', '-q', '-am', 'hello 2.0.0');

@@ -1,7 +1,6 @@
 /** `slipway freeze status`: which freeze windows are in force (and until when), and which comes next, per environment. */
 import type { Command } from 'commander';
-import { formatInZone, isFrozen } from '../../lib/freeze/index.js';
-import { openProvider, parseInstant, reportFailure, withRepoFlags, type RepoFlags } from '../../lib/promote/index.js';
+import { parseInstant, reportFailure, withRepoFlags, type RepoFlags } from '../../lib/promote/flags.js';
 
 interface FreezeStatusOptions extends RepoFlags {
   env?: string;
@@ -21,6 +20,7 @@ export function register(program: Command): void {
   withRepoFlags(status).action(async (opts: FreezeStatusOptions) => {
     try {
       const at = parseInstant(opts.at, '--at') ?? new Date();
+      const [{ openProvider }, { formatInZone, isFrozen }] = await Promise.all([import('../../lib/promote/index.js'), import('../../lib/freeze/index.js')]);
       const { reader } = openProvider(opts);
       const names = opts.env ? [opts.env] : await reader.environments();
       const rows = [];

@@ -1,6 +1,5 @@
 /** `slipway init <dir>`: a new environments repository with a first commit and a trusted signing key. */
 import type { Command } from 'commander';
-import { initEnvironmentsRepo } from '../../lib/envrepo/index.js';
 import { errorMessage, isSlipwayError } from '../../lib/errors.js';
 
 export function register(program: Command): void {
@@ -17,6 +16,7 @@ export function register(program: Command): void {
     .option('--json', 'print the result as JSON')
     .action(async (dir: string, opts: { branch: string; json?: boolean }) => {
       try {
+        const { initEnvironmentsRepo } = await import('../../lib/envrepo/index.js');
         const result = await initEnvironmentsRepo({ dir, branch: opts.branch });
         if (opts.json) {
           process.stdout.write(`${JSON.stringify({ ok: true, ...result }, null, 2)}\n`);

@@ -1,8 +1,8 @@
 /** `slipway log [--service S] [--env E]`: the promotion history of services, from git alone (who, when, which digest, which source commit). */
 import type { Command } from 'commander';
 import { SlipwayError } from '../../lib/errors.js';
-import { LocalGitProvider } from '../../lib/gitprovider/index.js';
-import { promotionHistory, reportFailure, repoStateReader, type HistoryEntry } from '../../lib/promote/index.js';
+import { reportFailure } from '../../lib/promote/flags.js';
+import type { HistoryEntry } from '../../lib/promote/index.js';
 
 interface LogOptions {
   repo?: string;
@@ -27,6 +27,7 @@ export function register(program: Command): void {
       try {
         const limit = Number(opts.limit);
         if (!Number.isInteger(limit) || limit < 1) throw new SlipwayError('BAD_FLAG', `--limit "${opts.limit}" must be a positive whole number`, 'stalling', {});
+        const [{ LocalGitProvider }, { promotionHistory, repoStateReader }] = await Promise.all([import('../../lib/gitprovider/index.js'), import('../../lib/promote/index.js')]);
         // Only git is read: no verifier is needed.
         const provider = new LocalGitProvider({ repo: opts.repo ?? '.', verify: async () => ({ ok: false, code: 'MALFORMED', message: 'log does not verify' }) });
         const reader = repoStateReader(provider.repo, opts.branch);

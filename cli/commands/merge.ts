@@ -4,7 +4,7 @@
  * the merge commit and the audit log.
  */
 import type { Command } from 'commander';
-import { actorOf, openProvider, reportFailure, withRepoFlags, type RepoFlags } from '../../lib/promote/index.js';
+import { actorOf, reportFailure, withRepoFlags, type RepoFlags } from '../../lib/promote/flags.js';
 
 interface MergeOptions extends RepoFlags {
   as?: string;
@@ -23,6 +23,7 @@ export function register(program: Command): void {
     .addHelpText('after', '\nExit status: 0 merged; 1 refused (NOT_VERIFIED, QUARANTINED, APPROVALS_MISSING, FROZEN, NOT_OPEN); 2 bad input or an unreadable repository.');
   withRepoFlags(command).action(async (id: string, opts: MergeOptions) => {
     try {
+      const { openProvider } = await import('../../lib/promote/index.js');
       const { provider } = openProvider(opts);
       const result = await provider.merge(id, { actor: actorOf(opts.as), override: opts.override });
       if (opts.json) process.stdout.write(`${JSON.stringify({ ok: true, ...result }, null, 2)}\n`);

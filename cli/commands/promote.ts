@@ -4,7 +4,7 @@
  * only when the target environment has autoMerge and every gate passes.
  */
 import type { Command } from 'commander';
-import { actorOf, openProvider, promote, reportFailure, withRepoFlags, type RepoFlags } from '../../lib/promote/index.js';
+import { actorOf, reportFailure, withRepoFlags, type RepoFlags } from '../../lib/promote/flags.js';
 
 interface PromoteOptions extends RepoFlags {
   from: string;
@@ -26,6 +26,7 @@ export function register(program: Command): void {
   withRepoFlags(command).action(async (service: string, opts: PromoteOptions) => {
     try {
       const actor = actorOf(opts.as);
+      const { openProvider, promote } = await import('../../lib/promote/index.js');
       const deps = openProvider(opts);
       const result = await promote(deps, { service, from: opts.from, to: opts.to, actor });
       if (opts.json) {

@@ -1,7 +1,7 @@
 /** `slipway proposals`: the proposals of the environments repository, open first, with their approvals. */
 import type { Command } from 'commander';
 import type { ProposalState } from '../../lib/gitprovider/index.js';
-import { openProvider, reportFailure, withRepoFlags, type RepoFlags } from '../../lib/promote/index.js';
+import { reportFailure, withRepoFlags, type RepoFlags } from '../../lib/promote/flags.js';
 import { SlipwayError } from '../../lib/errors.js';
 
 interface ProposalsOptions extends RepoFlags {
@@ -26,6 +26,7 @@ export function register(program: Command): void {
       if (opts.state && !STATES.includes(opts.state as ProposalState)) {
         throw new SlipwayError('BAD_FLAG', `--state "${opts.state}" is not one of ${STATES.join(', ')}`, 'stalling', {});
       }
+      const { openProvider } = await import('../../lib/promote/index.js');
       const { provider } = openProvider(opts);
       const list = await provider.list({ environment: opts.env, service: opts.service, state: opts.state as ProposalState | undefined });
       if (opts.json) {

@@ -8,7 +8,6 @@ import { join, resolve } from 'node:path';
 import { userInfo } from 'node:os';
 import type { Command } from 'commander';
 import { SlipwayError } from '../../lib/errors.js';
-import { createLocalRollback, currentDigest } from '../../lib/rollback/index.js';
 
 interface RollbackOptions {
   env: string;
@@ -41,6 +40,7 @@ export function register(program: Command): void {
         throw new SlipwayError('NO_REPOSITORY', `${dir} is not a git repository; pass the environments repository with --envs`, 'stalling', { path: dir });
       }
       const repo = bare ? { gitdir: dir } : { dir };
+      const { createLocalRollback, currentDigest } = await import('../../lib/rollback/index.js');
       const actor = opts.actor ?? process.env.SLIPWAY_ACTOR ?? userInfo().username;
       const badDigest = opts.digest ?? (await currentDigest({ fs, ...repo, branch: opts.branch, environment: opts.env, service }));
       const result = await createLocalRollback({ fs, ...repo, branch: opts.branch }).revert({

@@ -1,7 +1,5 @@
 /** `slipway validate`: every problem of one commit of the environments repository, with file:line:col. */
 import type { Command } from 'commander';
-import { loadDesiredState, openRepo, resolveRef } from '../../lib/envrepo/index.js';
-import { formatProblem } from '../../schemas/index.js';
 import { fail } from './init.js';
 
 interface ValidateOptions {
@@ -26,6 +24,7 @@ export function register(program: Command): void {
     .option('--json', 'print the result as JSON')
     .action(async (dir: string | undefined, opts: ValidateOptions) => {
       try {
+        const [{ loadDesiredState, openRepo, resolveRef }, { formatProblem }] = await Promise.all([import('../../lib/envrepo/index.js'), import('../../schemas/index.js')]);
         const repo = await openRepo({ repo: opts.repo ?? dir });
         const ref = opts.commit ?? opts.ref ?? 'HEAD';
         const commit = await resolveRef({ repo, ref });

@@ -6,7 +6,6 @@
 import type { Command } from 'commander';
 import { SlipwayError } from '../../lib/errors.js';
 import { homePath } from '../../lib/home.js';
-import { openImageStore, parseImageRef } from '../../lib/oci/index.js';
 import type { VerificationResult } from '../../lib/provenance/index.js';
 
 interface VerifyOptions {
@@ -32,6 +31,7 @@ export function register(program: Command): void {
         'UNTRUSTED_BUILDER, SOURCE_NOT_ALLOWED, KEY_EXPIRED, MALFORMED); 2 could not decide (bad input, store unreachable).',
     )
     .action(async (image: string, opts: VerifyOptions) => {
+      const { openImageStore, parseImageRef } = await import('../../lib/oci/index.js');
       const ref = parseImageRef(image);
       if (!ref.digest) {
         throw new SlipwayError('INVALID_REFERENCE', `"${image}" names no digest: verify takes repo@sha256:<hex>, a tag is never verified or deployed`, 'stalling');
