@@ -7,8 +7,8 @@ import { dirname } from 'node:path';
 import type { Command } from 'commander';
 import { SlipwayError } from '../../lib/errors.js';
 import { formatProblem } from '../../schemas/index.js';
-import { ApiServer } from '../../controller/index.js';
-import { createLocalController, controllerSecret, endpointFile } from '../../controller/wiring.js';
+import type { ApiServer } from '../../controller/index.js';
+import type { createLocalController } from '../../controller/wiring.js';
 import { fail } from './init.js';
 
 interface ControllerOptions {
@@ -54,6 +54,9 @@ export function register(program: Command): void {
       let running: Awaited<ReturnType<typeof createLocalController>> | undefined;
       let api: ApiServer | undefined;
       try {
+        // Loaded here, not at start-up: the controller's graph costs about a second of every other command's start.
+        const { ApiServer } = await import('../../controller/index.js');
+        const { createLocalController, controllerSecret, endpointFile } = await import('../../controller/wiring.js');
         const repo = opts.repo ?? opts.envs ?? process.env.SLIPWAY_ENVS ?? process.cwd();
         const environments = opts.env?.split(',').map((e) => e.trim()).filter(Boolean);
         const log = (line: string) => process.stderr.write(`${new Date().toISOString()} ${line}\n`);

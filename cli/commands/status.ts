@@ -3,7 +3,6 @@ import { existsSync, readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { SlipwayError } from '../../lib/errors.js';
 import type { EnvironmentStatus, ServiceStatus } from '../../controller/index.js';
-import { controllerSecret, endpointFile } from '../../controller/wiring.js';
 import { fail } from './init.js';
 
 interface StatusOptions {
@@ -52,6 +51,7 @@ export function register(program: Command): void {
     .option('--url <url>', 'the controller API (default: the address the local controller wrote)')
     .option('--json', 'print the API answer as JSON')
     .action(async (opts: StatusOptions) => {
+      const { controllerSecret, endpointFile } = await import('../../controller/wiring.js');
       try {
         let url = opts.url ?? process.env.SLIPWAY_CONTROLLER_URL;
         if (!url) {
