@@ -12,6 +12,7 @@ import type { DesiredState, EnvironmentState } from '../../lib/envrepo/types.js'
 import { runGates, isRollbackMessage } from '../gates/index.js';
 import { decide, initialState, requestPromote, rolloutSpecFrom, type Intent, type RolloutState } from '../rollout/index.js';
 import type { ServiceRef, Target } from '../targets/types.js';
+import type { AnalysisLabel } from '../analysis/types.js';
 import type { StateStore } from '../state/index.js';
 import { ControllerMetrics } from './metrics.js';
 import type { AuditEntry, EnvironmentRecord, PendingIntents, ReconcilePorts, ServiceRecord, SyncReport, SyncTrigger } from './types.js';
@@ -510,6 +511,7 @@ export class Reconciler {
             settings: spec.analysisSettings,
             start: new Date(intent.start),
             end: new Date(intent.end),
+            ...analysisLabelOf(intent.label, rec.state.stepStartedAt),
           });
           pending.verdict = { id: intent.id, outcome: verdict.outcome, summary: verdict.summary };
         } catch (err) {
@@ -575,4 +577,14 @@ export class Reconciler {
     }
     for (const [env, phases] of byEnv) this.metrics.setPhases(env, phases);
   }
+}
+
+/**
+ * Which step asks for analysis. After a blue-green switch the old version serves nothing, so the judge reads its
+ * baseline from the window just before the switch: the post-switch analysis step starts when the switch completed.
+ */
+function analysisLabelOf(label: string, stepStartedAt: string | undefined): { label?: AnalysisLabel; switchedAt?: Date } {
+  if (label !== 'canary' && label !== 'preview' && label !== 'postSwitch') return {};
+  if (label === 'postSwitch' && stepStartedAt) return { label, switchedAt: new Date(stepStartedAt) };
+  return { label };
 }

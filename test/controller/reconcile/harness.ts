@@ -48,9 +48,9 @@ export class ScriptedVerifier implements ProvenanceVerifier {
 
 export class ScriptedAnalysis implements AnalysisProvider {
   readonly outcomes: Outcome[] = [];
-  readonly windows: { start: Date; end: Date }[] = [];
-  async analyze(ctx: { start: Date; end: Date }) {
-    this.windows.push({ start: ctx.start, end: ctx.end });
+  readonly windows: { start: Date; end: Date; label?: string; switchedAt?: Date }[] = [];
+  async analyze(ctx: { start: Date; end: Date; label?: string; switchedAt?: Date }) {
+    this.windows.push({ start: ctx.start, end: ctx.end, ...(ctx.label ? { label: ctx.label } : {}), ...(ctx.switchedAt ? { switchedAt: ctx.switchedAt } : {}) });
     const outcome = this.outcomes.shift() ?? 'pass';
     return { outcome, summary: `error rate ${outcome === 'fail' ? '12%' : '0.1%'} (scripted ${outcome})`, slos: [], at: ctx.end.toISOString() };
   }

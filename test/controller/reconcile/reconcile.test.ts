@@ -73,6 +73,27 @@ describe('the reconcile loop', () => {
       expect(actions).toEqual(expect.arrayContaining(['RolloutStarted', 'TrafficShifted', 'Paused', 'PromoteRequested', 'AnalysisVerdict', 'Completed']));
     });
 
+    describe('a blue-green rollout with analysis after the switch', () => {
+      it('tells the judge which step asks and when traffic switched, so the baseline is read from before the switch', async () => {
+        const strategy: Strategy = { blueGreen: { postSwitchAnalysis: { interval: '1m', count: 1 }, scaleDownDelay: '1m' } };
+        h = Harness.create({ web: { digest: A, strategy } });
+        await h.reconciler.sync('startup');
+        h.repo.setService('staging', 'web', { digest: B, strategy });
+        h.repo.commit('web to B');
+        await h.reconciler.sync('webhook');
+        for (let i = 0; i < 5 && h.reconciler.record('staging', 'web')!.state.phase !== 'Completed'; i++) {
+          h.tick(60_000);
+          await h.reconciler.runDue();
+        }
+        expect(h.reconciler.record('staging', 'web')!.state.phase).toBe('Completed');
+        const postSwitch = h.analysis.windows.filter((w) => w.label === 'postSwitch');
+        expect(postSwitch).toHaveLength(1);
+        expect(postSwitch[0]!.switchedAt).toBeInstanceOf(Date);
+        expect(postSwitch[0]!.switchedAt!.getTime()).toBeLessThanOrEqual(postSwitch[0]!.start.getTime());
+        expect(h.target.weights('staging/web')).toEqual([100]);
+      });
+    });
+
     describe('when the analysis fails', () => {
       it('sends all traffic to stable, commits a revert to main, then converges to the old digest', async () => {
         const strategy: Strategy = { canary: { steps: [{ setWeight: 20 }, { analysis: { interval: '1m' } }, { setWeight: 50 }, { setWeight: 100 }] } };
