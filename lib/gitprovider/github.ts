@@ -7,14 +7,15 @@
  * endpoint, pinned to the head commit that was checked.
  */
 import { Octokit } from 'octokit';
-import { assertDigest, bumpDigest, createServiceFile, SERVICE_TEMPLATE_PATH } from '../bump/index.js';
+import { assertDigest } from '../bump/index.js';
 import { SlipwayError } from '../errors.js';
 import type { VerificationResult } from '../provenance/types.js';
 import { noAudit, type AuditEvent, type AuditSink } from './audit.js';
 import { mergeGate } from './checks.js';
+import { editServiceFile, proposalCommitText } from './proposal.js';
 import { parseIdentity, proposalId, type Verifier } from './local.js';
 import type { Identity } from './repo.js';
-import { assertValidServiceFile, quarantined, readPromotionState, servicePath, type FileReader, type PromotionState } from './state.js';
+import { quarantined, readPromotionState, type FileReader, type PromotionState } from './state.js';
 import { formatMessage, TRAILER, type Trailers } from './trailers.js';
 import type { DigestChange, GitProvider, MergeOptions, MergeResult, Proposal, ProposalState } from './types.js';
 
@@ -126,42 +127,16 @@ export class GitHubProvider implements GitProvider {
       this.record({ action: 'refused', proposal: id, environment: change.environment, service: change.service, digest: change.digest, actor: author.name, code: 'QUARANTINED', reason: q.reason });
       throw new SlipwayError('QUARANTINED', `${change.digest} is quarantined (${q.reason}); it is never proposed again`, 'stalling', { entry: q });
     }
-    const path = servicePath(change.environment, change.service);
-    const current = await this.files.readFile(main, path);
-    let content: string;
-    let previousDigest: string | undefined;
-    if (current === undefined) {
-      const template = await this.files.readFile(main, SERVICE_TEMPLATE_PATH);
-      if (template === undefined) {
-        throw new SlipwayError('NO_SERVICE_TEMPLATE', `${path} does not exist and there is no ${SERVICE_TEMPLATE_PATH} to create it from`, 'stalling', { file: path });
-      }
-      content = createServiceFile(template, { service: change.service, repository: change.repository, digest: change.digest }, SERVICE_TEMPLATE_PATH);
-    } else {
-      const bumped = bumpDigest(current, { digest: change.digest, repository: change.repository }, path);
-      if (bumped.status === 'already-updated') {
-        return { id, environment: change.environment, service: change.service, digest: change.digest, state: 'merged', branch: this.main, headCommit: main, author: author.name, approvals: [], alreadyUpdated: true };
-      }
-      content = bumped.content;
-      previousDigest = bumped.previousDigest;
+    const edit = await editServiceFile(this.files, main, change);
+    if (edit.status === 'already-updated') {
+      return { id, environment: change.environment, service: change.service, digest: change.digest, state: 'merged', branch: this.main, headCommit: main, author: author.name, approvals: [], alreadyUpdated: true };
     }
-
-    assertValidServiceFile(content, path);
+    const { path, content, previousDigest } = edit;
     const existing = await this.pullForBranch(branch, 'open');
     if (existing) return this.toProposal(existing);
 
     const verification = await this.verify({ repository: change.repository, digest: change.digest, service: change.service, policy: state.config.spec.trust, publicKeys: state.publicKeys, now: this.clock() });
-    const trailers: Trailers = [
-      [TRAILER.environment, change.environment],
-      [TRAILER.service, change.service],
-      [TRAILER.image, `${change.repository}@${change.digest}`],
-      [TRAILER.previousDigest, previousDigest ?? ''],
-      [TRAILER.provenance, change.provenance ?? ''],
-      [TRAILER.sourceRepo, change.source?.repo ?? ''],
-      [TRAILER.sourceRef, change.source?.ref ?? ''],
-      [TRAILER.sourceCommit, change.source?.commit ?? ''],
-    ];
-    if (change.rollback) trailers.push([TRAILER.rollback, change.message?.split('\n')[0] ?? 'yes']);
-    const subject = `${change.rollback ? 'Roll back' : 'Promote'} ${change.service} to ${change.digest.slice(0, 19)} in ${change.environment}`;
+    const { subject, trailers } = proposalCommitText(change, edit.previousDigest);
     const { data: tree } = await this.octokit.rest.git.createTree({ ...this.o, base_tree: (await this.commitTree(main)), tree: [{ path, mode: '100644', type: 'blob', content }] });
     const at = this.clock().toISOString();
     const { data: commit } = await this.octokit.rest.git.createCommit({

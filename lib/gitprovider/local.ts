@@ -7,13 +7,14 @@
  * `git branch --merged` all see the same facts. Refs only ever move forward by compare-and-swap; when main
  * moved underneath a merge, the merge is rebuilt on the new main and tried again, never forced.
  */
-import { assertDigest, bumpDigest, createServiceFile, SERVICE_TEMPLATE_PATH } from '../bump/index.js';
+import { assertDigest, bumpDigest } from '../bump/index.js';
 import { SlipwayError } from '../errors.js';
 import type { VerificationResult, VerifyRequest } from '../provenance/types.js';
 import { noAudit, type AuditEvent, type AuditSink } from './audit.js';
 import { mergeGate, type RefusalReason } from './checks.js';
+import { editServiceFile, proposalCommitText } from './proposal.js';
 import { Repo, type Identity } from './repo.js';
-import { assertValidServiceFile, quarantined, readPromotionState, servicePath } from './state.js';
+import { quarantined, readPromotionState, servicePath } from './state.js';
 import { formatMessage, parseTrailers, TRAILER, trailer, trailerAll, type Trailers } from './trailers.js';
 import type { DigestChange, GitProvider, MergeOptions, MergeResult, Proposal, ProposalState } from './types.js';
 
@@ -100,42 +101,21 @@ export class LocalGitProvider implements GitProvider {
         throw new SlipwayError('QUARANTINED', `${change.digest} is quarantined (${q.reason}); it is never proposed again`, 'stalling', { entry: q });
       }
 
-      const path = servicePath(change.environment, change.service);
-      const current = await this.repo.readFile(main, path);
-      let next: string;
-      let previousDigest: string | undefined;
-      if (current === undefined) {
-        const template = await this.repo.readFile(main, SERVICE_TEMPLATE_PATH);
-        if (template === undefined) {
-          throw new SlipwayError(
-            'NO_SERVICE_TEMPLATE',
-            `${path} does not exist and there is no ${SERVICE_TEMPLATE_PATH} to create it from; add the template (slipway init writes one) or the service file`,
-            'stalling',
-            { file: path },
-          );
-        }
-        next = createServiceFile(template, { service: change.service, repository: change.repository, digest: change.digest }, SERVICE_TEMPLATE_PATH);
-      } else {
-        const bumped = bumpDigest(current, { digest: change.digest, repository: change.repository }, path);
-        if (bumped.status === 'already-updated') {
-          return {
-            id,
-            environment: change.environment,
-            service: change.service,
-            digest: change.digest,
-            state: 'merged',
-            branch: this.main.slice('refs/heads/'.length),
-            headCommit: main,
-            author: author.name,
-            approvals: [],
-            alreadyUpdated: true,
-          };
-        }
-        next = bumped.content;
-        previousDigest = bumped.previousDigest;
+      const edit = await editServiceFile(this.repo, main, change);
+      if (edit.status === 'already-updated') {
+        return {
+          id,
+          environment: change.environment,
+          service: change.service,
+          digest: change.digest,
+          state: 'merged',
+          branch: this.main.slice('refs/heads/'.length),
+          headCommit: main,
+          author: author.name,
+          approvals: [],
+          alreadyUpdated: true,
+        };
       }
-
-      assertValidServiceFile(next, path);
       const ref = `${OPEN_PREFIX}${id}`;
       const existing = await this.repo.resolve(ref);
       if (existing) {
@@ -143,21 +123,9 @@ export class LocalGitProvider implements GitProvider {
         if (record.proposal.state === 'open') return record.proposal;
       }
 
-      const trailers: Trailers = [
-        [TRAILER.environment, change.environment],
-        [TRAILER.service, change.service],
-        [TRAILER.image, `${change.repository}@${change.digest}`],
-        [TRAILER.previousDigest, previousDigest ?? ''],
-        [TRAILER.provenance, change.provenance ?? ''],
-        [TRAILER.sourceRepo, change.source?.repo ?? ''],
-        [TRAILER.sourceRef, change.source?.ref ?? ''],
-        [TRAILER.sourceCommit, change.source?.commit ?? ''],
-      ];
-      if (change.rollback) trailers.push([TRAILER.rollback, change.message?.split('\n')[0] ?? 'yes']);
-      const verb = change.rollback ? 'Roll back' : 'Promote';
-      const subject = `${verb} ${change.service} to ${change.digest.slice(0, 19)} in ${change.environment}`;
+      const { subject, trailers } = proposalCommitText(change, edit.previousDigest);
       const commit = await this.repo.writeCommit({
-        tree: await this.repo.treeWithFile(main, path, next),
+        tree: await this.repo.treeWithFile(main, edit.path, edit.content),
         parents: [main],
         message: formatMessage(subject, change.message, trailers),
         author,
