@@ -5,7 +5,7 @@
  */
 import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js';
 import { CronExpressionParser } from 'cron-parser';
-import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from 'yaml';
+import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from './yaml.js';
 import { DIGEST_PATTERN, DURATION_PATTERN, NAME_PATTERN } from './common.js';
 import { environmentSchema, type EnvironmentConfig } from './environment.js';
 import { freezeSchema, type FreezeConfig } from './freeze.js';
