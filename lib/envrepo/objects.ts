@@ -36,8 +36,13 @@ const OFS_DELTA = 6;
 const REF_DELTA = 7;
 const IDX_V2_MAGIC = 0xff744f63;
 
-/** Delta bases kept per pack (resolved objects that other objects are deltas of), bounded by bytes. */
-const MAX_BASE_CACHE_BYTES = 32 * 1024 * 1024;
+/**
+ * Resolved objects kept per pack, bounded by bytes, least recently stored out first. Every resolved
+ * object is kept, not only the ones met as a base: packers chain deltas along the order objects are
+ * written (git fast-import: each blob against the one before it), so the object read next is often a
+ * delta of the one just read, and without this each object would be inflated twice.
+ */
+const MAX_RESOLVED_CACHE_BYTES = 32 * 1024 * 1024;
 
 function corrupt(what: string, detail: string): SlipwayError {
   return new SlipwayError('CORRUPT_OBJECT', `${what}: ${detail}; the repository is damaged, run \`git fsck\` on it (or delete the cached clone under $SLIPWAY_HOME/repos to fetch it again)`, 'stalling', { what });
@@ -51,8 +56,8 @@ class Pack {
   private readonly largeOffsetsAt: number;
   /** Object start offsets in pack order, to know where each object's compressed bytes end. */
   private sortedOffsets?: Float64Array;
-  private readonly bases = new Map<number, GitObject>();
-  private baseBytes = 0;
+  private readonly resolved = new Map<number, GitObject>();
+  private resolvedBytes = 0;
 
   constructor(
     readonly path: string,
@@ -118,7 +123,7 @@ class Pack {
   }
 
   private async readAt(offset: number, external: (oid: string) => Promise<GitObject | undefined>, depth: number): Promise<GitObject> {
-    const cached = this.bases.get(offset);
+    const cached = this.resolved.get(offset);
     if (cached) return cached;
     if (depth > 10_000) throw corrupt(this.path, `delta chain at offset ${offset} does not end`);
     const data = this.data;
@@ -139,15 +144,12 @@ class Pack {
         back = (back + 1) * 128 + (byte & 0x7f);
       }
       base = await this.readAt(offset - back, external, depth + 1);
-      this.rememberBase(offset - back, base);
     } else if (typeCode === REF_DELTA) {
       const baseId = data.toString('hex', pos, pos + 20);
       pos += 20;
       const baseIndex = this.find(data.subarray(pos - 20, pos));
       if (baseIndex >= 0) {
-        const baseOffset = this.offsetOf(baseIndex);
-        base = await this.readAt(baseOffset, external, depth + 1);
-        this.rememberBase(baseOffset, base);
+        base = await this.readAt(this.offsetOf(baseIndex), external, depth + 1);
       } else {
         base = await external(baseId);
         if (!base) throw corrupt(this.path, `delta base ${baseId} of the object at offset ${offset} is missing`);
@@ -162,18 +164,19 @@ class Pack {
       throw corrupt(this.path, `object at offset ${offset} does not inflate (${(err as Error).message})`);
     }
     if (inflated.length !== size) throw corrupt(this.path, `object at offset ${offset} inflates to ${inflated.length} bytes, its header says ${size}`);
-    if (!base) return { type: PACK_TYPES[typeCode]!, content: inflated };
-    return { type: base.type, content: applyDelta(inflated, base.content, this.path) };
+    const object = base ? { type: base.type, content: applyDelta(inflated, base.content, this.path) } : { type: PACK_TYPES[typeCode]!, content: inflated };
+    this.remember(offset, object);
+    return object;
   }
 
-  private rememberBase(offset: number, object: GitObject): void {
-    if (this.bases.has(offset) || object.content.length > MAX_BASE_CACHE_BYTES / 8) return;
-    this.bases.set(offset, object);
-    this.baseBytes += object.content.length;
-    while (this.baseBytes > MAX_BASE_CACHE_BYTES) {
-      const [oldest, entry] = this.bases.entries().next().value as [number, GitObject];
-      this.bases.delete(oldest);
-      this.baseBytes -= entry.content.length;
+  private remember(offset: number, object: GitObject): void {
+    if (this.resolved.has(offset) || object.content.length > MAX_RESOLVED_CACHE_BYTES / 8) return;
+    this.resolved.set(offset, object);
+    this.resolvedBytes += object.content.length;
+    while (this.resolvedBytes > MAX_RESOLVED_CACHE_BYTES) {
+      const [oldest, entry] = this.resolved.entries().next().value as [number, GitObject];
+      this.resolved.delete(oldest);
+      this.resolvedBytes -= entry.content.length;
     }
   }
 }
