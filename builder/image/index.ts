@@ -8,6 +8,7 @@ import { canonicalJson, computeDigest, MEDIA_TYPES, type ImageConfig, type Image
 import type { ImageConfigSpec } from '../../schemas/index.js';
 import { buildLayer, collectEntries } from './layer.js';
 
+export { imageEpoch } from './epoch.js';
 export { collectEntries, buildLayer, gzipFixed, GZIP_LEVEL, type LayerEntry, type BuiltLayer } from './layer.js';
 
 export const LABEL_SOURCE = 'org.opencontainers.image.source';
@@ -33,12 +34,6 @@ export interface BuiltImage extends ImageToPush {
   layer: { digest: string; diffId: string; size: number; tarSize: number; files: number };
 }
 
-/** SOURCE_DATE_EPOCH when set and valid, else the commit time. */
-export function imageEpoch(commitTime: number, env: NodeJS.ProcessEnv = process.env): number {
-  const raw = env.SOURCE_DATE_EPOCH;
-  if (raw !== undefined && /^\d+$/.test(raw.trim())) return Number(raw.trim());
-  return commitTime;
-}
 
 export async function buildImage(opts: BuildImageOptions): Promise<BuiltImage> {
   const workingDir = opts.spec.workingDir ?? '/';

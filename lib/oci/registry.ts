@@ -51,7 +51,8 @@ export function parseRegistryRepository(repository: string): ParsedRepository {
   return { host, name };
 }
 
-function isLoopback(host: string): boolean {
+/** 127.0.0.1, localhost and [::1] (with any port): spoken to over plain http by default. */
+export function isLoopback(host: string): boolean {
   const h = host.replace(/:\d+$/, '');
   return h === '127.0.0.1' || h === 'localhost' || h === '[::1]';
 }
