@@ -6,7 +6,6 @@
  * `--sign` makes a missing key an error. Must be registered after `build`.
  */
 import type { Command } from 'commander';
-import { isSlipwayError } from '../../lib/errors.js';
 import { addAfterBuildHook } from './build.js';
 
 interface SigningFlags {
@@ -32,18 +31,13 @@ export function register(program: Command): void {
       return;
     }
     // Loaded here, not at startup: sigstore-js is only needed when a build actually signs.
-    const { attestAfterPush, resolveSigning } = await import('../../builder/sign/index.js');
-    const explicit = flags.sign === true || !!flags.key || !!flags.keyless || !!process.env.SLIPWAY_SIGNING_KEY || !!process.env.SLIPWAY_SIGNING;
-    let signing;
-    try {
-      signing = resolveSigning({ keyPath: flags.key, keyless: flags.keyless || undefined });
-    } catch (err) {
-      if (!explicit && isSlipwayError(err) && err.code === 'SIGNING_KEY_NOT_FOUND') {
-        process.stderr.write(`unsigned: ${err.message} (deploys of this image will be refused NO_ATTESTATION)\n`);
-        return;
-      }
-      throw err;
+    const { attestAfterPush, decideSigning } = await import('../../builder/sign/index.js');
+    const decision = decideSigning({ sign: flags.sign, key: flags.key, keyless: flags.keyless });
+    if (!decision.sign) {
+      process.stderr.write(`unsigned: ${decision.reason} (deploys of this image will be refused NO_ATTESTATION)\n`);
+      return;
     }
+    const signing = decision.signing;
     await attestAfterPush(signing, ({ signed, attached }) => {
       const by = signed.keyName ? `key ${signed.keyName}` : 'keyless (Fulcio certificate, Rekor entry)';
       process.stderr.write(`signed: SLSA provenance by ${by}, attached as ${store.repository}:${attached.attestationTag} and referrer ${attached.referrerManifest.slice(0, 19)}\n`);
