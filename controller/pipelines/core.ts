@@ -63,7 +63,8 @@ export function applyEvent(job: JobRecord, event: JobEvent, now: Date): JobRecor
       };
     case 'stage-finished': {
       const before = job.stages.find((s) => s.name === event.stage.name);
-      return { ...job, stages: upsert(job.stages, { ...(before?.startedAt ? { startedAt: before.startedAt } : {}), ...event.stage }) };
+      const kept = { ...(before?.startedAt ? { startedAt: before.startedAt } : {}), ...(before?.shards ? { shards: before.shards } : {}) };
+      return { ...job, stages: upsert(job.stages, { ...kept, ...event.stage }) };
     }
     case 'step':
       return { ...job, step: event.step };
