@@ -1,5 +1,5 @@
 /**
- * `slipway pipelines trigger|status|list`: builder jobs run by the controller, through its API
+ * `slipway pipelines trigger|status|list|logs`: builder jobs run by the controller, through its API
  * (`POST /api/v1/pipelines/trigger`, `GET /api/v1/pipelines[/:id]`). Exit 0 done (or succeeded with --wait),
  * 1 the job failed or was interrupted (with --wait), 2 bad input or no controller.
  */
@@ -62,7 +62,13 @@ function api(flags: ApiFlags): Call {
     } catch (err) {
       throw new SlipwayError('NO_CONTROLLER', `cannot reach the controller at ${base}: ${(err as Error).message}`, 'waiting');
     }
-    const answer = (await res.json().catch(() => ({}))) as Record<string, unknown>;
+    const text = await res.text();
+    let answer: Record<string, unknown>;
+    try {
+      answer = JSON.parse(text) as Record<string, unknown>;
+    } catch {
+      answer = { text };
+    }
     if (!res.ok) {
       const error = (answer.error ?? {}) as { code?: string; message?: string; field?: string };
       throw new SlipwayError(error.code ?? 'API_ERROR', `the controller answered ${res.status}: ${error.message ?? 'no message'}`, res.status === 429 ? 'waiting' : 'stalling', {
@@ -137,7 +143,7 @@ function finish(job: JobRecord, flags: ApiFlags, waited: boolean): void {
 }
 
 export function register(program: Command): void {
-  const pipelines = program.command('pipelines').summary('builder jobs run by the controller: trigger, status, list').description(
+  const pipelines = program.command('pipelines').summary('builder jobs run by the controller: trigger, status, list, logs').description(
     'Builder jobs the running controller queues and runs (POST /api/v1/pipelines/trigger): the same build as `slipway build`,\n' +
       'with a bounded number at once (slipway controller --pipeline-concurrency). The address and token are found as for `slipway status`.',
   );
@@ -205,6 +211,21 @@ export function register(program: Command): void {
       fail(err, flags.json);
     }
   });
+
+  pipelines
+    .command('logs')
+    .description("print a finished stage's log (its last MiB) from the controller")
+    .argument('<id>', 'the job id')
+    .argument('<stage>', 'the stage name')
+    .option('--url <url>', 'the controller API (default: the address the local controller wrote)')
+    .action(async (id: string, stage: string, flags: ApiFlags) => {
+      try {
+        const { body } = await api(flags)('GET', `/api/v1/pipelines/${encodeURIComponent(id)}/stages/${encodeURIComponent(stage)}/log`);
+        process.stdout.write(String(body.text ?? ''));
+      } catch (err) {
+        fail(err, false);
+      }
+    });
 
   withApi(
     pipelines

@@ -8,11 +8,13 @@
  *   `POST /api/v1/deployments` (propose a digest: a git change), `POST /api/v1/deployments/:env/:svc/rollback`
  *   (a revert commit), `POST /api/v1/sync`, `POST /api/v1/pipelines/trigger` (queue a builder job: 202 with its
  *   record, 429 when the queue is full), `GET /api/v1/pipelines` (recent jobs), `GET /api/v1/pipelines/:id`,
+ *   `GET /api/v1/pipelines/:id/stages/:stage/log` (a finished stage's log, its last MiB),
  *   `GET /metrics`: need `Authorization: Bearer <token>`.
  * - `GET /healthz`: open, for liveness probes.
  * Bad input gets 4xx with `{ error: { code, message, field } }`, never a stack trace.
  */
 import { createHmac, createHash, timingSafeEqual } from 'node:crypto';
+import { open } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { isSlipwayError } from '../../lib/errors.js';
@@ -25,7 +27,7 @@ const JOB_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 const JOB_STATES = new Set(['queued', 'running', 'succeeded', 'failed', 'interrupted']);
 
 /** What the pipeline routes need of the job queue. */
-export type PipelineService = Pick<PipelineQueue, 'trigger' | 'get' | 'list' | 'limits'>;
+export type PipelineService = Pick<PipelineQueue, 'trigger' | 'get' | 'list' | 'limits' | 'metrics'>;
 
 export interface ApiOptions {
   controller: Controller;
@@ -89,6 +91,36 @@ function jsonBody(raw: Buffer, allowed: Record<string, 'string'>): Record<string
     out[k] = v as string;
   }
   return out;
+}
+
+/** A path segment as given, decoded when it can be. */
+function jobId(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return segment;
+  }
+}
+
+const LOG_TAIL_BYTES = 1024 * 1024;
+
+/** The last MiB of a stage log (the builder caps each log at 8 MiB). */
+async function logTail(path: string): Promise<{ text: string; truncated: boolean }> {
+  let handle;
+  try {
+    handle = await open(path, 'r');
+  } catch (err) {
+    throw new HttpError(404, 'NOT_FOUND', `the log ${path} is gone (${(err as NodeJS.ErrnoException).code ?? 'unreadable'}); build logs are kept under $SLIPWAY_HOME/builds until the next build of the same commit`, 'stage');
+  }
+  try {
+    const { size } = await handle.stat();
+    const start = Math.max(0, size - LOG_TAIL_BYTES);
+    const buffer = Buffer.alloc(size - start);
+    await handle.read(buffer, 0, buffer.length, start);
+    return { text: buffer.toString('utf8'), truncated: start > 0 };
+  } finally {
+    await handle.close();
+  }
 }
 
 function sameSecret(a: string, b: string): boolean {
@@ -190,7 +222,8 @@ export class ApiServer {
 
     this.authorize(req);
     if (match('GET', '/metrics')) {
-      return send(res, 200, await c.metricsText(), { 'content-type': c.metrics.registry.contentType });
+      const text = [await c.metricsText(), ...(this.options.pipelines ? [await this.options.pipelines.metrics.registry.metrics()] : [])];
+      return send(res, 200, text.filter((t) => t.trim()).join('\n'), { 'content-type': c.metrics.registry.contentType });
     }
     if (match('GET', '/api/v1/environments')) {
       const only = url.searchParams.get('env');
@@ -281,13 +314,17 @@ export class ApiServer {
       const jobs = pipelines.list(state === null ? limit : Number.MAX_SAFE_INTEGER).filter((j) => state === null || j.state === state).slice(0, limit);
       return send(res, 200, { jobs, limits: pipelines.limits });
     }
+    if ((p = match('GET', '/api/v1/pipelines/:id/stages/:stage/log'))) {
+      const job = pipelines.get(jobId(p.id!));
+      if (!job) throw new HttpError(404, 'NOT_FOUND', `no pipeline job "${jobId(p.id!)}" (GET /api/v1/pipelines lists the recent ones)`, 'id');
+      const stage = job.stages.find((s) => s.name === jobId(p!.stage!));
+      if (!stage) throw new HttpError(404, 'NOT_FOUND', `pipeline job ${job.id} has no stage "${jobId(p.stage!)}"; its stages: ${job.stages.map((s) => s.name).join(', ') || 'none yet'}`, 'stage');
+      if (!stage.logPath) throw new HttpError(404, 'NOT_FOUND', `stage "${stage.name}" of ${job.id} has no log (it is ${stage.status}${stage.reason ? `: ${stage.reason}` : ''})`, 'stage');
+      const { text, truncated } = await logTail(stage.logPath);
+      return send(res, 200, text, { 'content-type': 'text/plain; charset=utf-8', ...(truncated ? { 'x-slipway-log-truncated': 'true' } : {}) });
+    }
     if ((p = match('GET', '/api/v1/pipelines/:id'))) {
-      let id = p.id!;
-      try {
-        id = decodeURIComponent(id);
-      } catch {
-        /* shown as given */
-      }
+      const id = jobId(p.id!);
       const job = JOB_ID.test(id) ? pipelines.get(id) : undefined;
       if (!job) throw new HttpError(404, 'NOT_FOUND', `no pipeline job "${id}" (GET /api/v1/pipelines lists the recent ones)`, 'id');
       return send(res, 200, job);

@@ -13,6 +13,7 @@ export * from './types.js';
 export { admit, applyEvent, finishJob, interruptJob, newJob, recover, toStart, toForget, recent, byQueueOrder, type Admission } from './core.js';
 export { PipelineQueue, defaultLimits, newJobId, type PipelineQueueOptions } from './queue.js';
 export { FileJobStore } from './store.js';
+export { PipelineMetrics } from './metrics.js';
 export { checkPipelineRequest, PIPELINE_REQUEST_SCHEMA, type RequestCheck } from './request.js';
 export { createBuilderRunner, stageRecord, storeOf, type BuilderRunnerOptions } from './builder-runner.js';
 

@@ -6,6 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { SlipwayError, isSlipwayError } from '../../lib/errors.js';
+import { PipelineMetrics } from './metrics.js';
 import { admit, applyEvent, finishJob, interruptJob, newJob, recent, recover, startJob, toForget, toStart } from './core.js';
 import { completed, type JobEvent, type JobOutcome, type JobRecord, type JobRunner, type JobStore, type PipelineRequest, type QueueLimits } from './types.js';
 
@@ -31,6 +32,7 @@ export function newJobId(now: Date = new Date()): string {
 
 export class PipelineQueue {
   readonly limits: QueueLimits;
+  readonly metrics: PipelineMetrics;
   private readonly jobs = new Map<string, JobRecord>();
   private readonly aborts = new Map<string, AbortController>();
   private readonly runs = new Map<string, Promise<void>>();
@@ -48,6 +50,7 @@ export class PipelineQueue {
       }
     }
     this.limits = limits;
+    this.metrics = new PipelineMetrics(() => this.jobs.values());
     this.clock = options.clock ?? { now: () => new Date() };
     this.log = options.log ?? (() => undefined);
   }
@@ -82,9 +85,15 @@ export class PipelineQueue {
   async trigger(request: PipelineRequest): Promise<JobRecord> {
     if (this.closing) throw new SlipwayError('SHUTTING_DOWN', 'the controller is stopping; trigger the pipeline again once it runs', 'waiting');
     const problem = await this.options.runner.preflight?.(request);
-    if (problem) throw new SlipwayError('INVALID_REQUEST', problem.message, 'stalling', { field: problem.field });
+    if (problem) {
+      this.metrics.refused.inc({ reason: 'invalid_request' });
+      throw new SlipwayError('INVALID_REQUEST', problem.message, 'stalling', { field: problem.field });
+    }
     const admission = admit([...this.jobs.values()], this.limits);
-    if (!admission.ok) throw new SlipwayError('QUEUE_FULL', admission.message, 'waiting', { queued: admission.queued, running: admission.running });
+    if (!admission.ok) {
+      this.metrics.refused.inc({ reason: 'queue_full' });
+      throw new SlipwayError('QUEUE_FULL', admission.message, 'waiting', { queued: admission.queued, running: admission.running });
+    }
     const now = this.clock.now();
     let id = (this.options.newId ?? (() => newJobId(now)))();
     while (this.jobs.has(id)) id = newJobId(now);
@@ -123,6 +132,7 @@ export class PipelineQueue {
     for (const id of toStart([...this.jobs.values()], this.limits.concurrency)) {
       const job = startJob(this.jobs.get(id)!, this.clock.now());
       this.jobs.set(id, job);
+      this.metrics.started(job);
       void this.persist(job);
       const run = this.run(job).finally(() => {
         this.runs.delete(id);
@@ -147,6 +157,7 @@ export class PipelineQueue {
     if (ac.signal.aborted) this.update(job.id, (j) => interruptJob(j, now, 'the controller stopped'));
     else this.update(job.id, (j) => finishJob(j, outcome, now));
     const final = this.jobs.get(job.id)!;
+    this.metrics.ended(final);
     this.log(`pipeline ${job.id}: ${final.state}${final.result ? ` ${final.result.imageRef}` : final.error ? ` ${final.error.code}: ${final.error.message.split('\n')[0]}` : ''}`);
     await this.writes.get(job.id);
     await this.forgetOld();

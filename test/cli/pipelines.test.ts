@@ -81,6 +81,11 @@ describe('slipway pipelines', () => {
       expect(out.stdout).toMatch(/^ {2}build +skipped/m);
       expect(out.stdout).toMatch(/^error: STAGE_FAILED: stage "lint" failed with exit code 2/m);
       expect(out.stdout).toContain('missing semicolon');
+
+      const failedId = /^pipeline (\S+): failed/m.exec(out.stdout)![1]!;
+      const logs = await slipway('logs', failedId, 'lint');
+      expect(logs.code).toBe(0);
+      expect(logs.stdout).toBe('lint: missing semicolon at server.js:3\n');
     });
   });
 

@@ -92,4 +92,16 @@ describe('pipelines with concurrency 1 and room for 2 waiting', () => {
     const { job } = await untilDone(url, res.body.id);
     expect(job.result).toMatchObject({ cacheHit: true });
   });
+
+  it('counts jobs by state, refusals and durations on /metrics', async () => {
+    const res = await call(url, 'GET', '/metrics');
+    expect(res.status).toBe(200);
+    expect(res.body).toContain('slipway_pipeline_jobs{state="succeeded"} 4');
+    expect(res.body).toContain('slipway_pipeline_jobs{state="running"} 0');
+    expect(res.body).toContain('slipway_pipeline_triggers_refused_total{reason="queue_full"} 1');
+    expect(res.body).toContain('slipway_pipeline_job_duration_seconds_count{state="succeeded",cache="miss"} 3');
+    expect(res.body).toContain('slipway_pipeline_job_duration_seconds_count{state="succeeded",cache="hit"} 1');
+    // The controller's own metrics are still there.
+    expect(res.body).toContain('slipway_reconcile_duration_seconds');
+  });
 });

@@ -134,6 +134,17 @@ describe('a pipeline whose test stage fails', () => {
     });
     expect(job.error!.logTail!.join('\n')).toContain('expected "hello", got "bye"');
     expect(job.result).toBeUndefined();
+
+    const log = await call(url, 'GET', `/api/v1/pipelines/${job.id}/stages/test/log`);
+    expect(log.status).toBe(200);
+    expect(log.headers.get('content-type')).toBe('text/plain; charset=utf-8');
+    expect(log.body).toContain('expected "hello", got "bye"');
+    const skipped = await call(url, 'GET', `/api/v1/pipelines/${job.id}/stages/build/log`);
+    expect(skipped.status).toBe(404);
+    expect(skipped.body.error.message).toContain('stage "build" of');
+    expect(skipped.body.error.message).toContain('has no log (it is skipped');
+    const unknown = await call(url, 'GET', `/api/v1/pipelines/${job.id}/stages/deploy/log`);
+    expect(unknown.body.error).toMatchObject({ field: 'stage', message: expect.stringContaining('its stages: lint, test, build') });
   });
 });
 
