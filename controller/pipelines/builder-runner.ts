@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import { isSlipwayError, SlipwayError } from '../../lib/errors.js';
 import { slipwayHome } from '../../lib/home.js';
 import type { BuildEvent, StageResult } from '../../builder/index.js';
-import type { JobFailure, JobOutcome, JobResult, JobRunner, PipelineRequest, StageRecord } from './types.js';
+import { parse } from 'yaml';
+import type { JobFailure, JobOutcome, JobResult, JobRunner, PipelineRequest, Preflight, StageRecord } from './types.js';
 
 export interface BuilderRunnerOptions {
   /** Build cache, logs and the default OCI layout (`<home>/images`) live here; default $SLIPWAY_HOME. */
@@ -43,38 +44,34 @@ export function createBuilderRunner(options: BuilderRunnerOptions = {}): JobRunn
   const env = options.env ?? process.env;
   const home = options.home ?? slipwayHome(env);
   return {
-    async preflight(request) {
-      const { resolveSource } = await import('../../builder/index.js');
+    async preflight(request): Promise<Preflight> {
+      const { resolveSource, readFileAtCommit, PIPELINE_FILE } = await import('../../builder/index.js');
+      let source;
       try {
-        await resolveSource({ repoDir: request.repo, rev: request.commit ?? 'HEAD', ...(request.branch ? { branch: request.branch } : {}) });
-        return undefined;
+        source = await resolveSource({ repoDir: request.repo, rev: request.commit ?? 'HEAD', ...(request.branch ? { branch: request.branch } : {}) });
       } catch (err) {
         if (!isSlipwayError(err)) throw err;
-        if (err.code === 'NOT_A_REPOSITORY') return { field: 'repo', message: `field "repo": ${request.repo} is not a git repository on the controller machine` };
-        if (err.code === 'COMMIT_NOT_FOUND') return { field: 'commit', message: `field "commit": ${err.message}` };
+        if (err.code === 'NOT_A_REPOSITORY') return { ok: false, field: 'repo', message: `field "repo": ${request.repo} is not a git repository on the controller machine` };
+        if (err.code === 'COMMIT_NOT_FOUND') return { ok: false, field: 'commit', message: `field "commit": ${err.message}` };
         throw err;
       }
+      const stages = stageNames(await readFileAtCommit(source, PIPELINE_FILE));
+      return { ok: true, commit: source.commit, ...(source.branch ? { branch: source.branch } : {}), ...(stages ? { stages } : {}) };
     },
 
-    async run(request, { signal, report }): Promise<JobOutcome> {
+    async run(request, { signal, report, commit, branch }): Promise<JobOutcome> {
       // Loaded when a job runs: the controller starts without the builder's and sigstore's modules.
-      const { build, parsePipeline, readFileAtCommit, resolveSource, PIPELINE_FILE } = await import('../../builder/index.js');
+      const { build } = await import('../../builder/index.js');
       const { attestAfterPush, decideSigning } = await import('../../builder/sign/index.js');
-
-      // Every stage is listed (pending) before the first one runs.
-      try {
-        const source = await resolveSource({ repoDir: request.repo, rev: request.commit ?? 'HEAD', ...(request.branch ? { branch: request.branch } : {}) });
-        report({ type: 'resolved', commit: source.commit, ...(source.branch ? { branch: source.branch } : {}) });
-        const text = await readFileAtCommit(source, PIPELINE_FILE);
-        if (text !== undefined) report({ type: 'planned', stages: (await parsePipeline(text, PIPELINE_FILE)).stages.map((s) => s.name) });
-      } catch {
-        /* build() reports the same problem with its own words */
-      }
+      const rev = commit ?? request.commit;
+      const forBranch = request.branch ?? branch;
 
       const signing = decideSigning({ ...(request.sign !== undefined ? { sign: request.sign } : {}), ...(request.keyless ? { keyless: true } : {}), env });
       let signed: Pick<JobResult, 'signed' | 'signature' | 'unsignedReason'> = signing.sign ? { signed: false } : { signed: false, unsignedReason: signing.reason };
       const onEvent = (event: BuildEvent) => {
         switch (event.type) {
+          case 'resolved':
+            return report({ type: 'resolved', commit: event.commit, ...(event.branch ? { branch: event.branch } : {}) });
           case 'stage-started':
             return report({ type: 'stage-started', stage: event.stage, shards: event.shards });
           case 'stage-finished':
@@ -93,8 +90,8 @@ export function createBuilderRunner(options: BuilderRunnerOptions = {}): JobRunn
           store: storeOf(request, home),
           home,
           env,
-          ...(request.commit ? { commit: request.commit } : {}),
-          ...(request.branch ? { branch: request.branch } : {}),
+          ...(rev ? { commit: rev } : {}),
+          ...(forBranch ? { branch: forBranch } : {}),
           ...(request.tag ? { tag: request.tag } : {}),
           noCache: request.noCache === true,
           signal,
@@ -142,6 +139,21 @@ export function createBuilderRunner(options: BuilderRunnerOptions = {}): JobRunn
       }
     },
   };
+}
+
+/**
+ * The stage names of a pipeline file, to list them as pending; the builder validates the file itself when the
+ * job runs (and reports a bad one), so a file that does not parse just lists nothing yet.
+ */
+function stageNames(text: string | undefined): string[] | undefined {
+  if (text === undefined) return undefined;
+  try {
+    const stages = (parse(text) as { spec?: { stages?: { name?: unknown }[] } })?.spec?.stages;
+    if (!Array.isArray(stages) || !stages.every((s) => typeof s?.name === 'string')) return undefined;
+    return stages.map((s) => s.name as string);
+  } catch {
+    return undefined;
+  }
 }
 
 function failed(err: unknown): JobOutcome {

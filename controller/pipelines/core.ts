@@ -5,8 +5,22 @@
  */
 import { completed, type JobEvent, type JobFailure, type JobOutcome, type JobRecord, type PipelineRequest, type QueueLimits, type StageRecord } from './types.js';
 
-export function newJob(id: string, request: PipelineRequest, now: Date): JobRecord {
-  return { apiVersion: 'slipway.dev/v1', kind: 'PipelineJob', id, state: 'queued', step: 'queued', request, queuedAt: now.toISOString(), stages: [] };
+/**
+ * A queued job. `pinned` is what the request's ref named when it was accepted: the commit (and branch) the job
+ * will build, and the stages of the pipeline there, listed as pending.
+ */
+export function newJob(id: string, request: PipelineRequest, now: Date, pinned?: { commit: string; branch?: string; stages?: string[] }): JobRecord {
+  return {
+    apiVersion: 'slipway.dev/v1',
+    kind: 'PipelineJob',
+    id,
+    state: 'queued',
+    step: 'queued',
+    request,
+    queuedAt: now.toISOString(),
+    ...(pinned ? { commit: pinned.commit, ...(pinned.branch ? { branch: pinned.branch } : {}) } : {}),
+    stages: (pinned?.stages ?? []).map((name) => ({ name, status: 'pending', exitCode: null })),
+  };
 }
 
 /** Queued jobs first-come first-served: by queue time, then id. */

@@ -37,6 +37,7 @@ export class PipelineQueue {
   private readonly aborts = new Map<string, AbortController>();
   private readonly runs = new Map<string, Promise<void>>();
   private readonly writes = new Map<string, Promise<void>>();
+  private readonly notStarted = new Set<string>();
   private readonly idleWaiters: (() => void)[] = [];
   private readonly clock: { now(): Date };
   private readonly log: (line: string) => void;
@@ -84,20 +85,18 @@ export class PipelineQueue {
    */
   async trigger(request: PipelineRequest): Promise<JobRecord> {
     if (this.closing) throw new SlipwayError('SHUTTING_DOWN', 'the controller is stopping; trigger the pipeline again once it runs', 'waiting');
-    const problem = await this.options.runner.preflight?.(request);
-    if (problem) {
+    // Refused before the preflight too, so a flood of triggers against a full queue costs no git calls.
+    this.admitOrThrow();
+    const preflight = await this.options.runner.preflight?.(request);
+    if (preflight && !preflight.ok) {
       this.metrics.refused.inc({ reason: 'invalid_request' });
-      throw new SlipwayError('INVALID_REQUEST', problem.message, 'stalling', { field: problem.field });
+      throw new SlipwayError('INVALID_REQUEST', preflight.message, 'stalling', { field: preflight.field });
     }
-    const admission = admit([...this.jobs.values()], this.limits);
-    if (!admission.ok) {
-      this.metrics.refused.inc({ reason: 'queue_full' });
-      throw new SlipwayError('QUEUE_FULL', admission.message, 'waiting', { queued: admission.queued, running: admission.running });
-    }
+    this.admitOrThrow();
     const now = this.clock.now();
     let id = (this.options.newId ?? (() => newJobId(now)))();
     while (this.jobs.has(id)) id = newJobId(now);
-    const job = newJob(id, request, now);
+    const job = newJob(id, request, now, preflight?.ok ? preflight : undefined);
     this.jobs.set(id, job);
     try {
       await this.persist(job, { throwOnError: true });
@@ -107,6 +106,13 @@ export class PipelineQueue {
     }
     this.schedule();
     return this.jobs.get(id)!;
+  }
+
+  private admitOrThrow(): void {
+    const admission = admit([...this.jobs.values()], this.limits);
+    if (admission.ok) return;
+    this.metrics.refused.inc({ reason: 'queue_full' });
+    throw new SlipwayError('QUEUE_FULL', admission.message, 'waiting', { queued: admission.queued, running: admission.running });
   }
 
   /** Resolves when nothing is queued or running. */
@@ -149,7 +155,13 @@ export class PipelineQueue {
     const report = (event: JobEvent) => this.update(job.id, (j) => applyEvent(j, event, this.clock.now()));
     let outcome: JobOutcome;
     try {
-      outcome = await this.options.runner.run(job.request, { id: job.id, signal: ac.signal, report });
+      outcome = await this.options.runner.run(job.request, {
+        id: job.id,
+        signal: ac.signal,
+        report,
+        ...(job.commit ? { commit: job.commit } : {}),
+        ...(job.branch ? { branch: job.branch } : {}),
+      });
     } catch (err) {
       outcome = { state: 'failed', error: { code: isSlipwayError(err) ? err.code : 'INTERNAL', message: (err as Error).message ?? String(err) } };
     }
@@ -173,10 +185,18 @@ export class PipelineQueue {
     void this.persist(after);
   }
 
-  /** Writes of one job go one after another, each of the record as it is when the write starts. */
+  /**
+   * Writes of one job go one after another, each of the record as it is when the write starts; changes made
+   * while a write waits its turn ride on that write (a burst of stage events costs one or two fsyncs).
+   */
   private persist(job: JobRecord, how: { throwOnError?: boolean } = {}): Promise<void> {
-    const previous = this.writes.get(job.id) ?? Promise.resolve();
-    const saved = previous.then(() => this.options.store.save(this.jobs.get(job.id) ?? job));
+    const waiting = this.writes.get(job.id);
+    if (waiting && this.notStarted.has(job.id) && !how.throwOnError) return waiting;
+    this.notStarted.add(job.id);
+    const saved = (waiting ?? Promise.resolve()).then(() => {
+      this.notStarted.delete(job.id);
+      return this.options.store.save(this.jobs.get(job.id) ?? job);
+    });
     const write = saved.catch((err: unknown) => this.log(`pipelines: cannot write the record of ${job.id}: ${(err as Error).message}`));
     this.writes.set(job.id, write);
     void write.then(() => {

@@ -110,10 +110,17 @@ export type JobEvent =
 
 export type JobOutcome = { state: 'succeeded'; result: JobResult } | { state: 'failed'; error: JobFailure; stages?: StageRecord[] };
 
-/** Runs one job (the builder). Throwing is a failure too; `preflight` turns a request that cannot run into a 400. */
+/** What a preflight makes of a request: the commit it names now (and the stages there), or the field that cannot work. */
+export type Preflight = { ok: true; commit: string; branch?: string; stages?: string[] } | { ok: false; field: string; message: string };
+
+/**
+ * Runs one job (the builder). Throwing is a failure too. `preflight` runs when the trigger arrives: it turns a
+ * request that cannot run into a 400, and pins the commit a moving ref (HEAD, a branch) names at that moment,
+ * which `run` then builds (`ctx.commit`, `ctx.branch`).
+ */
 export interface JobRunner {
-  preflight?(request: PipelineRequest): Promise<{ field: string; message: string } | undefined>;
-  run(request: PipelineRequest, ctx: { id: string; signal: AbortSignal; report(event: JobEvent): void }): Promise<JobOutcome>;
+  preflight?(request: PipelineRequest): Promise<Preflight>;
+  run(request: PipelineRequest, ctx: { id: string; signal: AbortSignal; report(event: JobEvent): void; commit?: string; branch?: string }): Promise<JobOutcome>;
 }
 
 /** Where job records are kept. `save` must be atomic: a reader sees the old record or the new one. */

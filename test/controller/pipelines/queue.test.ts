@@ -16,21 +16,25 @@ interface Running {
 }
 
 /** A runner whose jobs wait for the test: `runs` lists the jobs started, in order. */
-function controlledRunner(): JobRunner & { runs: Running[] } {
+function controlledRunner(): JobRunner & { runs: Running[]; commits: { commit?: string; branch?: string }[] } {
   const runs: Running[] = [];
+  const commits: { commit?: string; branch?: string }[] = [];
   return {
     runs,
+    commits,
     async preflight(request) {
-      return request.repo === '/no/such/repo' ? { field: 'repo', message: 'field "repo": /no/such/repo is not a git repository' } : undefined;
+      if (request.repo === '/no/such/repo') return { ok: false, field: 'repo', message: 'field "repo": /no/such/repo is not a git repository' };
+      return { ok: true, commit: 'f'.repeat(40), branch: 'main', ...(request.repo === '/planned' ? { stages: ['lint', 'test'] } : {}) };
     },
     run(request, ctx) {
       return new Promise<JobOutcome>((resolve) => {
         const run = { request, signal: ctx.signal, report: ctx.report, finish: resolve };
+        commits.push({ commit: ctx.commit, branch: ctx.branch });
         ctx.signal.addEventListener('abort', () => resolve({ state: 'failed', error: { code: 'BUILD_CANCELLED', message: 'cancelled' } }));
         runs.push(run);
       });
     },
-  } satisfies JobRunner & { runs: Running[] };
+  } satisfies JobRunner & { runs: Running[]; commits: { commit?: string; branch?: string }[] };
 }
 
 async function waitFor<T>(what: string, probe: () => T | undefined | false, timeoutMs = 20_000): Promise<T> {
@@ -118,6 +122,20 @@ describe('the pipeline job queue', () => {
       expect(isSlipwayError(refused) && refused.code).toBe('QUEUE_FULL');
       expect((refused as Error).message).toMatch(/1 job\(s\) waiting .* 1 running \(concurrency 1\)/);
       expect(queue.list().length).toBe(2);
+    });
+  });
+
+  describe('when the preflight pins the commit', () => {
+    it('records the commit, the branch and every stage as pending before the job starts, and runs that commit', async () => {
+      const runner = controlledRunner();
+      const queue = await open(runner, { concurrency: 1 });
+      await queue.trigger({ repo: '/first' });
+      const job = await queue.trigger({ repo: '/planned', commit: 'HEAD' });
+      expect(job).toMatchObject({ state: 'queued', commit: 'f'.repeat(40), branch: 'main', stages: [{ name: 'lint', status: 'pending' }, { name: 'test', status: 'pending' }] });
+      expect(onDisk(job.id).stages).toHaveLength(2);
+      runner.runs[0]!.finish(success(digest('1')));
+      await waitFor('the second job to start', () => runner.runs.length === 2);
+      expect(runner.commits[1]).toEqual({ commit: 'f'.repeat(40), branch: 'main' });
     });
   });
 
