@@ -79,6 +79,9 @@ describe('pipeline jobs when the controller is killed mid-build', () => {
       const { body } = await call(first.url, 'GET', `/api/v1/pipelines/${ids[0]}`);
       return (body as JobRecord).stages.find((s) => s.name === 'wait')?.status === 'running';
     });
+    // The kill lands once the record on disk says so too (the API answers from memory, a write may be in flight).
+    const record = join(home, 'controller', 'pipelines', `${ids[0]}.json`);
+    await waitFor(`${record} to show the wait stage running`, async () => (JSON.parse(readFileSync(record, 'utf8')) as JobRecord).stages[0]?.status === 'running');
     expect((await call(first.url, 'GET', `/api/v1/pipelines/${ids[1]}`)).body.state).toBe('queued');
 
     first.child.kill('SIGKILL');
