@@ -154,7 +154,7 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
       if (contextDir !== checkout && !contextDir.startsWith(checkout + sep)) {
         throw new SlipwayError('IMAGE_CONTEXT_UNSAFE', `image context ${pipeline.image.context} is outside the checkout`, 'stalling');
       }
-      const image: BuiltImage = await buildImage({ contextDir, spec: pipeline.image, source: { url: source.sourceUrl, revision: source.commit }, epoch });
+      const image: BuiltImage = await buildImage({ contextDir, spec: pipeline.image, source: { url: source.sourceUrl, revision: source.commit }, epoch, uploadTo: store });
       opts.onEvent?.({ type: 'image-built', digest: image.digest, files: image.layer.files, layerBytes: image.layer.size });
       await pushImage(cache.images, image);
       const finishedAt = new Date(clock.now()).toISOString();
