@@ -93,6 +93,12 @@ export interface LeaderElector {
   expiresAt(): number | undefined;
   /** One acquire-or-renew attempt. Returns whether this replica leads afterwards. */
   step(): Promise<boolean>;
+  /**
+   * Stop leading, without a round trip, when the last successful renewal is older than the renew deadline (an
+   * attempt that hangs never returns an error to step()). Returns whether this replica still leads.
+   */
+  enforceRenewDeadline(): boolean;
+  readonly timing: LeaseTiming;
   /** Read the lease and update what this replica knows, without trying to take it. */
   observe(): Promise<void>;
   /** Give the lease up (holder cleared) so another replica takes over at once. */
@@ -191,6 +197,11 @@ export function createLeaderElector(options: LeaderElectorOptions): LeaderElecto
   const elector: LeaderElector = {
     identity,
     name,
+    timing,
+    enforceRenewDeadline() {
+      if (leading && lastRenewAt !== undefined && clock.now().getTime() - lastRenewAt >= timing.renewDeadlineMs) stopLeading();
+      return leading;
+    },
     isLeader: () => leading,
     leader: () => currentLeader,
     expiresAt: () => expiry,
