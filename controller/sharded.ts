@@ -106,7 +106,10 @@ export class ShardedEngine {
       if (revoked) throw new SlipwayError('FENCED', `${key}: ${revoked}; this replica stopped reconciling it`, 'waiting', { environment: pair.environment, cluster: pair.cluster });
     };
     const inner = this.options.storeFor(pair);
-    const previous = await inner.claim(pair.environment);
+    // Claimed under the shard's Lease term: if this replica lost the shard while claiming, a newer term's claim wins.
+    const token = this.options.shards.tokenOf(this.runner.ownerOf(pair).shard);
+    if (!this.owns(pair)) throw new SlipwayError('FENCED', `${key}: the shard was lost before the pair started here`, 'waiting');
+    const previous = await inner.claim(pair.environment, token);
     const store = guardStore(inner, check);
     // Resolved on every call: environment.yaml may change the cluster's settings while the pair runs.
     const targetFor = () => guardTarget(this.options.targetFor(pair), check);

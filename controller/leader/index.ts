@@ -3,6 +3,8 @@ export {
   createLeaderElector,
   leaseDecision,
   observationKey,
+  supersedes,
+  type FencingToken,
   DEFAULT_LEASE_TIMING,
   type Clock,
   type LeaderElector,

@@ -9,7 +9,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { KubeClient } from '../targets/kubernetes/index.js';
-import { DEFAULT_LEASE_TIMING, createLeaderElector, type Clock, type LeaderElector, type LeaseTiming } from './election.js';
+import { DEFAULT_LEASE_TIMING, createLeaderElector, type Clock, type FencingToken, type LeaderElector, type LeaseTiming } from './election.js';
 
 /** The shard (0..shards-1) an environment/cluster pair belongs to. Stable across processes and releases. */
 export function shardOf(environment: string, cluster: string, shards: number): number {
@@ -38,6 +38,8 @@ export interface ShardManager {
   readonly timing: LeaseTiming;
   /** Shards this replica holds now, ascending. */
   held(): number[];
+  /** The fencing token of a shard this replica holds (undefined when not held, or without Leases). */
+  tokenOf(shard: number): FencingToken | undefined;
   /** Who holds a shard's Lease, as this replica last saw it. */
   holderOf(shard: number): string | undefined;
   /** Drop every shard whose last renewal is older than the renew deadline, at once (see enforceRenewDeadline). */
@@ -79,6 +81,7 @@ export function createShardManager(options: ShardManagerOptions): ShardManager {
     timing,
     held,
     holderOf: (shard) => electors[shard]?.leader(),
+    tokenOf: (shard) => electors[shard]?.fencingToken(),
     enforceRenewDeadlines() {
       for (const e of electors) e.enforceRenewDeadline();
       return held();
@@ -148,6 +151,7 @@ export function createSoleShardManager(identity: string): ShardManager {
     timing: { ...DEFAULT_LEASE_TIMING },
     held: () => [0],
     holderOf: () => identity,
+    tokenOf: () => undefined,
     enforceRenewDeadlines: () => [0],
     owns: () => true,
     step: async () => [0],

@@ -25,6 +25,24 @@ const STATE_LABEL = 'slipway.dev/state';
 const SCOPE_LABEL = 'slipway.dev/scope';
 export const WRITER_ANNOTATION = 'slipway.dev/writer';
 const WRITER_SINCE_ANNOTATION = 'slipway.dev/writer-since';
+export const WRITER_TOKEN_ANNOTATION = 'slipway.dev/writer-token';
+
+/** The shard Lease term a claim is made under (controller/leader's FencingToken). */
+export interface WriterToken {
+  lease: string;
+  uid: string;
+  transitions: number;
+}
+
+function parseToken(raw: string | undefined): WriterToken | undefined {
+  if (!raw) return undefined;
+  try {
+    const t = JSON.parse(raw) as WriterToken;
+    return typeof t.lease === 'string' && typeof t.uid === 'string' && typeof t.transitions === 'number' ? t : undefined;
+  } catch {
+    return undefined;
+  }
+}
 const ARCHIVE_ANNOTATION = 'slipway.dev/audit-archive';
 const AUDIT_KEY = 'audit.jsonl';
 const ENVIRONMENT_KEY = 'environment.json';
@@ -48,8 +66,12 @@ export interface ControllerRecordStore<S extends { environment: string; service:
   listEnvironments(): Promise<string[]>;
   loadEnvironment(environment: string): Promise<E | undefined>;
   saveEnvironment(record: E): Promise<void>;
-  /** Make this store the only writer of the environment's records (needs `writer`). Returns the previous writer. */
-  claim(environment: string): Promise<string | undefined>;
+  /**
+   * Make this store the only writer of the environment's records (needs `writer`). Returns the previous writer.
+   * With a token (the shard Lease term), a claim made under an older term of the same Lease than the stored one
+   * is refused (FENCED): a replica that was paused while taking a shard cannot take the records back later.
+   */
+  claim(environment: string, token?: WriterToken): Promise<string | undefined>;
   /** Refuse every later write of this store (its replica lost the shard). */
   revoke(reason: string): void;
   /** The audit trail, kept with the records. */
@@ -236,6 +258,7 @@ export function createClusterRecordStore<S extends { environment: string; servic
   }
 
   async function recordMany(entries: AuditEntry[]): Promise<void> {
+    if (revoked) throw new SlipwayError('FENCED', `${revoked}: writes to the audit trail are refused`, 'waiting');
     const byEnvironment = new Map<string, AuditEntry[]>();
     for (const e of entries) byEnvironment.set(e.environment, [...(byEnvironment.get(e.environment) ?? []), e]);
     for (const [environment, batch] of byEnvironment) {
@@ -305,7 +328,7 @@ export function createClusterRecordStore<S extends { environment: string; servic
         return true;
       });
     },
-    async claim(environment) {
+    async claim(environment, token) {
       if (!writer) throw new Error('claim() needs a store made with a writer');
       cache.delete(environment);
       let previous: string | undefined;
@@ -314,8 +337,14 @@ export function createClusterRecordStore<S extends { environment: string; servic
         () => false,
         (annotations) => {
           previous = annotations[WRITER_ANNOTATION];
+          const stored = parseToken(annotations[WRITER_TOKEN_ANNOTATION]);
+          if (token && stored && stored.lease === token.lease && stored.uid === token.uid && stored.transitions > token.transitions) {
+            throw fenced(environment, previous);
+          }
           annotations[WRITER_ANNOTATION] = writer;
           annotations[WRITER_SINCE_ANNOTATION] = clock.now().toISOString();
+          if (token) annotations[WRITER_TOKEN_ANNOTATION] = JSON.stringify(token);
+          else delete annotations[WRITER_TOKEN_ANNOTATION];
         },
       );
       return previous;
