@@ -21,6 +21,7 @@ interface ControllerOptions {
   stateDir?: string;
   once?: boolean;
   json?: boolean;
+  pipelineConcurrency?: string;
 }
 
 function parsePort(text: string): number {
@@ -50,9 +51,11 @@ export function register(program: Command): void {
     .option('--state-dir <dir>', 'rollout state and audit log (default: $SLIPWAY_HOME/controller)')
     .option('--once', 'sync once, finish what can finish without waiting, print the status and exit')
     .option('--json', 'with --once: print the status as JSON')
+    .option('--pipeline-concurrency <n>', 'builder jobs (POST /api/v1/pipelines/trigger) run at once (default: one per core, at most 4)')
     .action(async (opts: ControllerOptions) => {
       let running: Awaited<ReturnType<typeof createLocalController>> | undefined;
       let api: ApiServer | undefined;
+      let closePipelines = async (): Promise<void> => undefined;
       try {
         // Loaded here, not at start-up: the controller's graph costs about a second of every other command's start.
         const { ApiServer } = await import('../../controller/index.js');
@@ -81,8 +84,15 @@ export function register(program: Command): void {
           await running.close();
           return;
         }
+        const pipelines = await (await import('../../controller/pipelines/index.js')).openPipelineQueue({
+          stateDir: controller.stateDir,
+          ...(opts.pipelineConcurrency ? { limits: { concurrency: Number(opts.pipelineConcurrency) } } : {}),
+          log,
+        });
+        closePipelines = () => pipelines.close();
         api = new ApiServer({
           controller,
+          pipelines,
           token: controllerSecret('token', 'SLIPWAY_CONTROLLER_TOKEN'),
           webhookSecret: controllerSecret('webhook-secret', 'SLIPWAY_WEBHOOK_SECRET'),
           host: opts.host,
@@ -99,6 +109,7 @@ export function register(program: Command): void {
           log('stopping');
           rmSync(endpointFile(), { force: true });
           await api?.close();
+          await closePipelines();
           await running?.close();
           process.exit(0);
         };
@@ -106,6 +117,7 @@ export function register(program: Command): void {
         process.once('SIGTERM', () => void stop());
       } catch (err) {
         await api?.close().catch(() => undefined);
+        await closePipelines().catch(() => undefined);
         await running?.close().catch(() => undefined);
         fail(err, opts.json);
       }

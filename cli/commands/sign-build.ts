@@ -51,8 +51,13 @@ export async function signAfterBuild(result: BuildResult, store: ImageStore, fla
       throw err;
     }
   }
-  const { attestAfterPush, resolveSigning } = await import('../../builder/sign/index.js');
-  const signing = resolveSigning({ keyPath: flags.key, keyless: flags.keyless || undefined });
+  const { attestAfterPush, decideSigning } = await import('../../builder/sign/index.js');
+  const decision = decideSigning({ sign: flags.sign, key: flags.key, keyless: flags.keyless });
+  if (!decision.sign) {
+    process.stderr.write(`unsigned: ${decision.reason} (deploys of this image will be refused NO_ATTESTATION)\n`);
+    return;
+  }
+  const signing = decision.signing;
   await attestAfterPush(signing, ({ signed, attached }) => {
     const by = signed.keyName ? `key ${signed.keyName}` : 'keyless (Fulcio certificate, Rekor entry)';
     process.stderr.write(`signed: SLSA provenance by ${by}, attached as ${store.repository}:${attached.attestationTag} and referrer ${attached.referrerManifest.slice(0, 19)}\n`);
