@@ -11,6 +11,7 @@
  * Replicas that do not run a pair still answer for it: status comes from the pair's ConfigMap, re-read every
  * lease round; promote and rollback say which replica to ask (503 NOT_LEADER).
  */
+import { Gauge } from 'prom-client';
 import { SlipwayError, errorMessage } from '../lib/errors.js';
 import { pairKey, type Pair, type PairWorker, type ShardManager, type ShardedRunner } from './leader/index.js';
 import { createShardedRunner } from './leader/index.js';
@@ -88,6 +89,25 @@ export class ShardedEngine {
         } catch (err) {
           log(`cannot read the records of other replicas: ${errorMessage(err)}`);
         }
+      },
+    });
+    const runner = this.runner;
+    new Gauge({
+      name: 'slipway_shard_held',
+      help: 'Whether this replica holds the shard Lease (1) and reconciles its environment/cluster pairs',
+      labelNames: ['shard'],
+      registers: [metrics.registry],
+      collect() {
+        const held = new Set(options.shards.held());
+        for (let i = 0; i < options.shards.shards; i++) this.set({ shard: String(i) }, held.has(i) ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: 'slipway_pairs_running',
+      help: 'Environment/cluster pairs this replica reconciles now',
+      registers: [metrics.registry],
+      collect() {
+        this.set(runner.running().length);
       },
     });
   }

@@ -298,7 +298,9 @@ function clusterSharding(
 function defaultKubeConfig(): KubeConfig {
   const kc = new KubeConfig();
   kc.loadFromDefault();
-  if (!kc.getCurrentCluster()) {
+  // With nothing to load, client-node falls back to an unauthenticated http://localhost:8080: never what is meant.
+  const current = kc.getCurrentCluster();
+  if (!current || (current.name === 'cluster' && current.server === 'http://localhost:8080')) {
     throw new SlipwayError('KUBE_CONFIG', 'cluster state needs the cluster the controller runs in: set KUBECONFIG, or run it in a pod with a service account', 'stalling');
   }
   return kc;

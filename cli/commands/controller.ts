@@ -112,22 +112,26 @@ export function register(program: Command): void {
       let api: ApiServer | undefined;
       let closePipelines = async (): Promise<void> => undefined;
       try {
+        // Flags are checked before the controller's graph is loaded (about a second): a typo fails at once.
+        const state = stateMode(opts);
+        const shards = opts.shards ? positiveInteger('shards', opts.shards) : opts.leaderElect ? 4 : 1;
+        const replicas = opts.replicas ? positiveInteger('replicas', opts.replicas) : 2;
+        const leaseTiming = opts.leaseTiming ? parseLeaseTiming(opts.leaseTiming) : undefined;
         // Loaded here, not at start-up: the controller's graph costs about a second of every other command's start.
         const { ApiServer } = await import('../../controller/index.js');
         const { createLocalController, controllerSecret, defaultIdentity, endpointFile } = await import('../../controller/wiring.js');
         const repo = opts.repo ?? opts.envs ?? process.env.SLIPWAY_ENVS ?? process.cwd();
         const environments = opts.env?.split(',').map((e) => e.trim()).filter(Boolean);
         const log = (line: string) => process.stderr.write(`${new Date().toISOString()} ${line}\n`);
-        const state = stateMode(opts);
         const cluster =
           state === 'cluster'
             ? {
                 leaderElect: opts.leaderElect === true,
                 namespace: opts.namespace ?? process.env.POD_NAMESPACE ?? 'slipway-system',
                 identity: opts.identity ?? defaultIdentity(),
-                shards: opts.shards ? positiveInteger('shards', opts.shards) : opts.leaderElect ? 4 : 1,
-                replicas: opts.replicas ? positiveInteger('replicas', opts.replicas) : 2,
-                ...(opts.leaseTiming ? { leaseTiming: parseLeaseTiming(opts.leaseTiming) } : {}),
+                shards,
+                replicas,
+                ...(leaseTiming ? { leaseTiming } : {}),
               }
             : undefined;
         running = await createLocalController({

@@ -223,6 +223,15 @@ describeWithKube('slipway controller --leader-elect, two replicas (real kube-api
     }
     owner = split.a.includes(pairOf('staging')) ? a : b;
     other = owner === a ? b : a;
+    // Both serve /metrics; each says which shard it holds.
+    const stagingShard = shardOf('staging', CLUSTER.staging, SHARDS);
+    const metrics = async (r: Replica) => {
+      const res = await fetch(`${r.url}/metrics`, { headers: { authorization: `Bearer ${TOKEN}` }, signal: AbortSignal.timeout(5_000) });
+      return res.text();
+    };
+    expect(await metrics(owner)).toContain(`slipway_shard_held{shard="${stagingShard}"} 1`);
+    expect(await metrics(other)).toContain(`slipway_shard_held{shard="${stagingShard}"} 0`);
+    expect(await metrics(other)).toContain('slipway_pairs_running 1');
     // A replica that does not run staging refuses to act for it, and says who does.
     const refused = await api<{ error: { code: string; message: string } }>(other, '/api/v1/rollouts/staging/web/promote', 'POST');
     expect(refused.status).toBe(503);
