@@ -22,6 +22,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { clearLoaderCache, clearTreeCache, diffCommits, loadDesiredState, openRepo, resolveRef, type DiffStats } from '../lib/envrepo/index.js';
 import { generateKeyPair } from '../lib/keys/index.js';
+import { forgetResolvedObjects } from '../lib/envrepo/objects.js';
 
 const ENVIRONMENTS = ['dev', 'staging', 'production'];
 
@@ -226,12 +227,18 @@ async function measure(services: number): Promise<Row> {
       cold = { wallMs: median(runs.map((r) => r.wallMs)), cpuMs: median(runs.map((r) => r.cpuMs)) };
       yamlBuildUsed = runs[0]!.yamlBuild;
 
-      // (c) the next commit after a one-service change, parse cache warm (what the controller does each sync).
+      // (c) the next commit after a one-service change, parse cache warm (what the controller does each sync):
+      // load HEAD~5, then time HEAD~4 … HEAD, each one commit (one new service file) later; median of 5.
       clearLoaderCache();
       clearTreeCache();
-      const loaded = await loadDesiredState({ repo, commit: parent });
+      const loaded = await loadDesiredState({ repo, commit: await resolveRef({ repo, ref: 'HEAD~5' }) });
       if (!loaded.ok) throw new Error(`generated repo does not validate: ${JSON.stringify(loaded.problems.slice(0, 3))}`);
-      reload = await timed(() => loadDesiredState({ repo, commit: head }));
+      const reloads: { wallMs: number; cpuMs: number }[] = [];
+      for (let back = 4; back >= 0; back--) {
+        const commit = await resolveRef({ repo, ref: `HEAD~${back}` });
+        reloads.push(await timed(() => loadDesiredState({ repo, commit })));
+      }
+      reload = { wallMs: median(reloads.map((r) => r.wallMs)), cpuMs: median(reloads.map((r) => r.cpuMs)) };
     }
 
     // (b) diffs of adjacent commits: first one on a fresh object cache, then 200 pairs down the history.
@@ -260,6 +267,7 @@ async function measure(services: number): Promise<Row> {
       // No parsed tree cached: both sides read from the pack.
       if (i % 4 === 0) {
         clearTreeCache();
+        await forgetResolvedObjects(repo.cache);
         const uncached = await timed(() => diffCommits({ repo, from, to }));
         uncachedTimes.push(uncached.wallMs);
         uncachedCpu.push(uncached.cpuMs);
@@ -335,7 +343,7 @@ const report = `# lib/envrepo benchmark: load, validate and diff the environment
   native zlib), YAML is parsed by the \`yaml\` package (${yamlBuildUsed} build), schemas checked by ajv.
 - (a) is measured in a fresh \`node\` process per run (\`bench/envrepo-load.ts\`: open, resolve HEAD, load + validate;
   module imports excluded, schema compilation included), nothing cached in memory or on disk; median of ${loadRuns} runs
-  up to 1,000 services, one run above. (c) is warm: the same process after loading the parent commit.
+  up to 1,000 services, one run above. (c) is warm: the same process, after loading HEAD~5, loads HEAD~4 … HEAD (one new service file each); median of 5.
 
 ${table}
 
@@ -350,7 +358,7 @@ ${verdict}
   each side (6 trees for ${rows[0] ? rows[0].changedPerDiff.toFixed(0) : '1'} changed file per pair), whatever the size. Equal entries are skipped by
   comparing bytes, without decoding them. What still grows with N is the size of the one changed \`services/\` tree
   object (about 45 bytes per service, so 450 KB at 10,000): it is inflated and its delta chain applied.
-  "No tree cached" reads both sides from the pack; "steady state" is a controller diffing last-applied → new head,
+  "No tree cached" reads both sides from the pack (tree cache and resolved-object cache emptied first); "steady state" is a controller diffing last-applied → new head,
   whose \`from\` tree was read by the previous sync.
 - "First diff in the process" also pays for reading and checksumming the pack and its index (grows with the pack).
 - (a) grows with the number of files: every service file is read from the pack, parsed with \`yaml\` and checked

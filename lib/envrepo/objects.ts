@@ -111,6 +111,12 @@ class Pack {
     return lo < offsets.length ? offsets[lo]! : this.data.length - 20;
   }
 
+  /** Drop the resolved objects (benchmarks measure reads from the pack with this). */
+  forgetResolved(): void {
+    this.resolved.clear();
+    this.resolvedBytes = 0;
+  }
+
   has(oid: Buffer): boolean {
     return this.find(oid) >= 0;
   }
@@ -252,6 +258,11 @@ async function loadPack(idxPath: string): Promise<Pack | undefined> {
     throw corrupt(packPath, 'pack bytes do not match their checksum');
   }
   return new Pack(packPath, idx, data);
+}
+
+/** Forget every resolved object of the packs shared under `sharedCache` (pack indexes stay loaded). */
+export async function forgetResolvedObjects(sharedCache: object): Promise<void> {
+  for (const pack of packsByCache.get(sharedCache)?.values() ?? []) (await pack)?.forgetResolved();
 }
 
 /**
