@@ -19,7 +19,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { isSlipwayError } from '../../lib/errors.js';
 import type { Controller } from '../controller.js';
-import { checkPipelineRequest, type PipelineQueue } from '../pipelines/index.js';
+import { checkPipelineRequest, redacted, type PipelineQueue } from '../pipelines/index.js';
 
 const NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const MAX_BODY = 1024 * 1024;
@@ -296,7 +296,7 @@ export class ApiServer {
       if (!check.ok) throw new HttpError(400, check.code, check.message, check.field);
       try {
         const job = await pipelines.trigger(check.request);
-        return send(res, 202, job, { location: `/api/v1/pipelines/${job.id}` });
+        return send(res, 202, redacted(job), { location: `/api/v1/pipelines/${job.id}` });
       } catch (err) {
         if (isSlipwayError(err) && err.code === 'INVALID_REQUEST') throw new HttpError(400, 'BAD_FIELD', err.message, String(err.data.field ?? ''));
         if (isSlipwayError(err) && err.code === 'QUEUE_FULL') {
@@ -312,7 +312,7 @@ export class ApiServer {
       const state = url.searchParams.get('state');
       if (state !== null && !JOB_STATES.has(state)) throw new HttpError(400, 'BAD_FIELD', `state "${state}" is not one of ${[...JOB_STATES].join(', ')}`, 'state');
       const jobs = pipelines.list(state === null ? limit : Number.MAX_SAFE_INTEGER).filter((j) => state === null || j.state === state).slice(0, limit);
-      return send(res, 200, { jobs, limits: pipelines.limits });
+      return send(res, 200, { jobs: jobs.map(redacted), limits: pipelines.limits });
     }
     if ((p = match('GET', '/api/v1/pipelines/:id/stages/:stage/log'))) {
       const job = pipelines.get(jobId(p.id!));
@@ -327,7 +327,7 @@ export class ApiServer {
       const id = jobId(p.id!);
       const job = JOB_ID.test(id) ? pipelines.get(id) : undefined;
       if (!job) throw new HttpError(404, 'NOT_FOUND', `no pipeline job "${id}" (GET /api/v1/pipelines lists the recent ones)`, 'id');
-      return send(res, 200, job);
+      return send(res, 200, redacted(job));
     }
     throw new HttpError(404, 'NOT_FOUND', `no route ${method} ${url.pathname}`);
   }

@@ -143,3 +143,13 @@ export function toForget(jobs: readonly JobRecord[], keep: number): string[] {
 export function recent(jobs: readonly JobRecord[], limit: number): JobRecord[] {
   return [...jobs].sort((a, b) => -byQueueOrder(a, b)).slice(0, limit);
 }
+
+/**
+ * A record as the API shows it: credentials in an `envs` URL (https://user:token@host/...) are masked. The
+ * record on disk (0600) keeps them, so a job queued before a restart can still propose.
+ */
+export function redacted(job: JobRecord): JobRecord {
+  const envs = job.request.envs;
+  if (!envs || !/^[a-z][a-z0-9+.-]*:\/\/[^/]*@/i.test(envs)) return job;
+  return { ...job, request: { ...job.request, envs: envs.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/]*@/i, '$1***@') } };
+}

@@ -11,6 +11,24 @@ import type { EnvRepo } from '../support/envrepo.js';
 import { TOKEN, quietController } from '../controller/api/pipeline-support.js';
 
 const execFileAsync = promisify(execFile);
+
+const LIGHT_PIPELINE = `apiVersion: slipway.dev/v1
+kind: Pipeline
+metadata:
+  name: hello
+spec:
+  stages:
+    - name: lint
+      command: 'if [ -f LINT_ERROR ]; then cat LINT_ERROR >&2; exit 2; fi; echo lint ok'
+    - name: test
+      command: echo test shard $SLIPWAY_SHARD_INDEX ok
+      parallelism: 2
+    - name: build
+      command: mkdir -p dist && cp server.js package.json dist/
+  image:
+    context: dist
+    entrypoint: [node, server.js]
+`;
 const BIN = resolve('bin/slipway.js');
 
 let tmp: string;
@@ -22,7 +40,9 @@ let url: string;
 
 beforeAll(async () => {
   tmp = mkdtempSync(join(tmpdir(), 'slipway-cli-pipelines-'));
-  service = await createServiceRepo({ dir: join(tmp, 'hello') });
+  // examples/hello with its stages as shell one-liners: the same shape (a sharded test stage, a build that makes
+  // the image context) at a fraction of the processes, since this file tests the CLI, not the builder.
+  service = await createServiceRepo({ dir: join(tmp, 'hello'), pipeline: LIGHT_PIPELINE });
   const made = await quietController(join(tmp, 'state'));
   envRepo = made.repo;
   const home = join(tmp, 'controller-home');
@@ -73,7 +93,7 @@ describe('slipway pipelines', () => {
     });
 
     it('exits 1 with the failing stage and its log when a stage fails', async () => {
-      const broken = await service.commitFiles({ 'scripts/lint.js': "console.error('lint: missing semicolon at server.js:3');\nprocess.exit(2);\n" }, 'break lint');
+      const broken = await service.commitFiles({ LINT_ERROR: 'lint: missing semicolon at server.js:3\n' }, 'break lint');
       const out = await slipway('trigger', service.dir, '--commit', broken, '--wait', '--timeout', '50s');
       expect(out.code).toBe(1);
       expect(out.stdout).toMatch(/^pipeline \S+: failed/m);

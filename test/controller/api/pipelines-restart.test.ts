@@ -60,7 +60,7 @@ async function startController(): Promise<{ child: ChildProcess; exited: Promise
   const url = await waitFor(`slipway controller to write ${endpoint}`, async () => {
     if (child.exitCode !== null) throw new Error(`slipway controller exited ${child.exitCode}: ${stderr}`);
     return existsSync(endpoint) ? readFileSync(endpoint, 'utf8').trim() : undefined;
-  });
+  }, 90_000);
   return { child, exited, url };
 }
 
@@ -110,5 +110,5 @@ describe('pipeline jobs when the controller is killed mid-build', () => {
     second.child.kill('SIGTERM');
     await second.exited;
     // Two controller start-ups (each loads the whole controller graph from source) on a loaded machine.
-  }, 120_000);
+  }, 180_000);
 });

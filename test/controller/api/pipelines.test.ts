@@ -119,8 +119,12 @@ describe('a pipeline triggered through the API', () => {
 describe('a pipeline whose test stage fails', () => {
   it('is reported failed with the stage named, its exit code and the tail of its log; later stages skipped', async () => {
     const failing = await service.commitFiles({ 'scripts/test.js': "console.log('checking the greeting');\nconsole.error('expected \"hello\", got \"bye\"');\nprocess.exit(3);\n" }, 'break the test');
-    const res = await call(url, 'POST', '/api/v1/pipelines/trigger', { repo: service.dir, commit: failing, registry: join(tmp, 'images-api') });
+    // The build fails before any proposal, so this remote is never contacted; its token must never be shown.
+    const envs = 'https://bot:s3cret-token@git.invalid/shop/envs.git';
+    const res = await call(url, 'POST', '/api/v1/pipelines/trigger', { repo: service.dir, commit: failing, registry: join(tmp, 'images-api'), envs });
     expect(res.status).toBe(202);
+    expect(JSON.stringify(res.body)).not.toContain('s3cret-token');
+    expect(res.body.request.envs).toBe('https://***@git.invalid/shop/envs.git');
     const { job } = await untilDone(url, res.body.id);
     expect(job).toMatchObject({
       state: 'failed',
@@ -134,6 +138,8 @@ describe('a pipeline whose test stage fails', () => {
     });
     expect(job.error!.logTail!.join('\n')).toContain('expected "hello", got "bye"');
     expect(job.result).toBeUndefined();
+    expect(JSON.stringify(job)).not.toContain('s3cret-token');
+    expect(JSON.stringify((await call(url, 'GET', '/api/v1/pipelines')).body)).not.toContain('s3cret-token');
 
     const log = await call(url, 'GET', `/api/v1/pipelines/${job.id}/stages/test/log`);
     expect(log.status).toBe(200);

@@ -5,7 +5,7 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { FileJobStore, PipelineQueue, newJob, toStart, admit, type JobEvent, type JobOutcome, type JobRecord, type JobRunner, type PipelineRequest } from '../../../controller/pipelines/index.js';
+import { FileJobStore, PipelineQueue, newJob, toStart, admit, redacted, type JobEvent, type JobOutcome, type JobRecord, type JobRunner, type PipelineRequest } from '../../../controller/pipelines/index.js';
 import { isSlipwayError } from '../../../lib/errors.js';
 
 interface Running {
@@ -278,5 +278,16 @@ describe('the scheduling core', () => {
     ['admits straight to a free slot even with maxQueued 0', [], 1, 0, true],
   ])('%s', (_name, jobs, concurrency, maxQueued, ok) => {
     expect(admit(jobs, { concurrency, maxQueued }).ok).toBe(ok);
+  });
+
+  it.each([
+    ['https://bot:tok@git.example/envs.git', 'https://***@git.example/envs.git'],
+    ['https://tok@git.example/envs.git', 'https://***@git.example/envs.git'],
+    ['https://git.example/envs.git', 'https://git.example/envs.git'],
+    ['/srv/envs', '/srv/envs'],
+  ])('shows envs %s as %s', (envs, shown) => {
+    const job = newJob('x', { repo: '/r', envs }, at);
+    expect(redacted(job).request.envs).toBe(shown);
+    expect(job.request.envs).toBe(envs);
   });
 });
