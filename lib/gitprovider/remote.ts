@@ -171,6 +171,19 @@ export class RemoteRepo extends Repo {
     return pushed;
   }
 
+  /**
+   * Push what the mirror's `ref` holds now to the remote, provided the remote's `ref` is still at
+   * `expected` (for code that moved the mirror's ref itself, e.g. a rollback). False, with the mirror
+   * fetched again, when the remote moved: rebuild on the new value and try again.
+   */
+  async publish(ref: string, expected: string): Promise<boolean> {
+    const next = await this.mustResolve(ref, ref);
+    if (next === expected) return true;
+    if (await this.push(ref, expected, next)) return true;
+    await this.sync();
+    return false;
+  }
+
   /** Push the mirror's `ref` (at `next`) to the remote, or delete it there; false when the remote's ref was not at `expected`. */
   private async push(ref: string, expected: string | undefined, next: string | undefined): Promise<boolean> {
     await this.beforePush?.(ref);
