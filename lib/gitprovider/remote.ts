@@ -106,6 +106,8 @@ export class RemoteRepo extends Repo {
    * `refs/slipway/*` (closed proposals), fetching the objects of any it does not have yet.
    */
   async sync(): Promise<void> {
+    // A push that was interrupted may have left its temporary shallow mark behind.
+    fs.rmSync(join(this.gitdir, 'shallow'), { force: true });
     const base = { fs, http, gitdir: this.gitdir, url: this.url, cache: this.cache, remote: 'origin', tags: false };
     // One listing says where everything is; objects are fetched only when some are missing, so an
     // unchanged remote costs one round trip. A ref moving during the fetch is caught by listing again.
@@ -189,6 +191,11 @@ export class RemoteRepo extends Repo {
     await this.beforePush?.(ref);
     const own = ref.startsWith(SLIPWAY_REFS) || ref.startsWith('refs/heads/slipway/');
     let leaseBroken = false;
+    // isomorphic-git's push looks for a merge base of the new and the old commit by walking from the old
+    // one to the root of history (seconds on a long history). Marking the old commit shallow for the
+    // length of the push stops that walk there; the mirror is never shallow otherwise (see sync).
+    const shallow = join(this.gitdir, 'shallow');
+    if (expected && next) fs.writeFileSync(shallow, `${expected}\n`);
     try {
       await git.push({
         fs,
@@ -220,6 +227,8 @@ export class RemoteRepo extends Repo {
         throw new SlipwayError('PUSH_REJECTED', `${this.remoteUrl} refused the update of ${ref}: ${scrub((err as Error).message)}`, 'stalling', { repo: this.remoteUrl, ref });
       }
       throw this.transportError(err, 'push to');
+    } finally {
+      fs.rmSync(shallow, { force: true });
     }
   }
 
