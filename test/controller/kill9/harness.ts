@@ -26,6 +26,15 @@ interface World {
 }
 
 let world: World;
+const trace: string[] = [];
+let t0 = Date.now();
+const stamp = () => `+${((Date.now() - t0) / 1000).toFixed(2)}s`;
+const note = (what: string) => trace.push(`${stamp()} test: ${what}`);
+/** Every wait in a test shares this deadline, so a stuck test fails with its trace, not with jest's timeout. */
+let testDeadline = Date.now();
+const TEST_TIMEOUT_MS = 240_000;
+const remaining = () => Math.max(1_000, testDeadline - Date.now());
+const withTrace = (message: string) => `${message}\n--- what happened (test and controller log) ---\n${trace.join('\n')}`;
 const children: ChildProcess[] = [];
 
 function startChild(hang?: { when: 'before' | 'after'; op: TargetCall['op']; weight?: number; track?: string }): ChildProcess {
@@ -37,7 +46,11 @@ function startChild(hang?: { when: 'before' | 'after'; op: TargetCall['op']; wei
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let stderr = '';
-  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  const n = children.length;
+  child.stderr!.on('data', (d: Buffer) => {
+    stderr += d.toString();
+    for (const line of d.toString().split('\n').filter(Boolean)) trace.push(`${stamp()} child${n}: ${line}`);
+  });
   child.on('exit', (code, signal) => {
     if (code && code !== 0 && signal !== 'SIGKILL') process.stderr.write(`controller child exited ${code}: ${stderr}\n`);
   });
@@ -50,30 +63,51 @@ function record(): ServiceRecord | undefined {
   return existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as ServiceRecord) : undefined;
 }
 
+/**
+ * A rollout that really reached a phase: the record is written ahead of the target calls that carry a
+ * transition out (phase already new, intents still pending), so a pending record has not arrived yet.
+ */
+function settledIn(phase: string): ServiceRecord | undefined {
+  const r = record();
+  return r && r.state.phase === phase && !r.pending ? r : undefined;
+}
+
 /** Waits for an outcome, not for a duration: the poll interval only bounds how quickly we notice. */
 async function until<T>(what: string, probe: () => T | undefined | false, timeoutMs = 90_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
+  const deadline = Date.now() + Math.min(timeoutMs, remaining());
   for (;;) {
     const value = probe();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`gave up waiting for ${what}; record: ${JSON.stringify(record()?.state)}`);
+    if (value) {
+      note(`got ${what}`);
+      return value;
+    }
+    if (Date.now() > deadline) throw new Error(withTrace(`gave up waiting for ${what}; record: ${JSON.stringify(record()?.state)}`));
     await new Promise((r) => setTimeout(r, 50));
   }
 }
 
 async function kill(child: ChildProcess): Promise<void> {
+  note(`killing child (exitCode ${child.exitCode}, signal ${child.signalCode})`);
+  if (child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise((r) => child.once('exit', r));
   child.kill('SIGKILL');
   await exited;
+  note('child exited');
 }
 
 async function api(method: string, path: string, body?: unknown): Promise<Response> {
   const url = await until('the API address', () => existsSync(join(world.stateDir, 'api-url')) && readFileSync(join(world.stateDir, 'api-url'), 'utf8'));
-  return fetch(`${url}${path}`, {
+  note(`${method} ${path}`);
+  const res = await fetch(`${url}${path}`, {
     method,
+    signal: AbortSignal.timeout(Math.min(60_000, remaining())),
     headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
     ...(body ? { body: JSON.stringify(body) } : {}),
+  }).catch((err: unknown) => {
+    throw new Error(withTrace(`${method} ${path} got no answer: ${(err as Error).message}; record: ${JSON.stringify(record()?.state)}`));
   });
+  note(`${method} ${path} -> ${res.status}`);
+  return res;
 }
 
 export type KillPoint =
@@ -82,6 +116,8 @@ export type KillPoint =
 
 export function defineKillTests(killPoints: KillPoint[]): void {
   beforeEach(async () => {
+  t0 = Date.now();
+  testDeadline = t0 + TEST_TIMEOUT_MS - 15_000;
   const repo = EnvRepo.create({ services: { web: { digest: A, strategy: STEPS } } });
   const stateDir = mkdtempSync(join(tmpdir(), 'slipway-kill9-'));
   world = { repo, stateDir, targetFile: join(stateDir, 'target.json') };
@@ -103,6 +139,11 @@ export function defineKillTests(killPoints: KillPoint[]): void {
 });
 
 afterEach(async () => {
+  if (process.env.KILL9_TRACE) {
+    const calls = existsSync(`${world.targetFile}.calls.jsonl`) ? readFileSync(`${world.targetFile}.calls.jsonl`, 'utf8') : '';
+    process.stderr.write(`${trace.join('\n')}\nrecord: ${JSON.stringify(record())}\ncalls:\n${calls}\n`);
+  }
+  trace.length = 0;
   for (const c of children.splice(0)) if (c.exitCode === null && c.signalCode === null) await kill(c);
   world.repo.cleanup();
   rmSync(world.stateDir, { recursive: true, force: true });
@@ -115,17 +156,17 @@ describe('a controller killed with SIGKILL mid-rollout', () => {
       const first = startChild('hang' in point ? point.hang : undefined);
       if ('hang' in point) {
         const where = await until('the target call to hang (or a pause before it)', () =>
-          existsSync(`${world.targetFile}.hung`) ? 'hung' : record()?.state.phase === 'Paused' ? 'paused' : undefined,
+          existsSync(`${world.targetFile}.hung`) ? 'hung' : settledIn('Paused') ? 'paused' : undefined,
         );
         if (where === 'paused') {
           expect((await api('POST', '/api/v1/rollouts/staging/web/promote', { actor: 'alice' })).status).toBe(200);
           await until('the target call to hang', () => existsSync(`${world.targetFile}.hung`));
         }
       } else {
-        await until('the Paused phase', () => record()?.state.phase === 'Paused');
+        await until('the Paused phase', () => settledIn('Paused'));
         if (point.phase === 'Analyzing') {
           expect((await api('POST', '/api/v1/rollouts/staging/web/promote', { actor: 'alice' })).status).toBe(200);
-          await until('the Analyzing phase', () => record()?.state.phase === 'Analyzing');
+          await until('the Analyzing phase', () => settledIn('Analyzing'));
         }
       }
       await kill(first);
@@ -145,7 +186,7 @@ describe('a controller killed with SIGKILL mid-rollout', () => {
         const res = await api('POST', '/api/v1/rollouts/staging/web/promote', { actor: 'alice' });
         expect(res.status).toBe(200);
       }
-      const done = await until('Completed', () => (record()?.state.phase === 'Completed' ? record() : undefined));
+      const done = await until('Completed', () => settledIn('Completed'));
       expect(done.state.stable?.digest).toBe(B);
       expect(MemoryTarget.shifts(world.targetFile, 'staging/web')).toEqual([20, 50, 100]);
 
@@ -156,7 +197,7 @@ describe('a controller killed with SIGKILL mid-rollout', () => {
       expect(ofB.filter((e) => e.action === 'TrafficShifted').map((e) => e.data?.weight)).toEqual([20, 50, 100]);
       expect(count('Completed')).toBe(1);
       expect(new Set(audit.map((e) => e.id)).size).toBe(audit.length);
-    }, 180_000);
+    }, TEST_TIMEOUT_MS);
   });
 });
 }
