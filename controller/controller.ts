@@ -12,7 +12,8 @@ import type { AnalysisProvider } from './analysis/types.js';
 import type { DigestChange, GitProvider, Proposal, RollbackPort } from '../lib/gitprovider/types.js';
 import { SlipwayError } from '../lib/errors.js';
 import type { Target } from './targets/types.js';
-import type { AuditEntry } from './reconcile/types.js';
+import type { AuditEntry, AuditSink } from './reconcile/types.js';
+import { ShardedEngine, type ShardingOptions } from './sharded.js';
 
 export interface ControllerOptions {
   source: EnvironmentSource;
@@ -32,11 +33,23 @@ export interface ControllerOptions {
   extraMetrics?: Registry[];
   /** Where `POST /api/v1/deployments` proposes a digest (a git change; merged by policy or a person). */
   proposals?: GitProvider;
+  /**
+   * Run environment/cluster pairs on shard Leases with their records and audit trail in ConfigMaps (see
+   * controller/sharded.ts) instead of one reconciler over `stateDir`. `targetFor` is then unused.
+   */
+  sharding?: ShardingOptions;
+}
+
+/** The audit trail as the controller reads and writes it: a file, or the pairs' ConfigMaps. */
+export interface ControllerAudit extends AuditSink {
+  list(filter?: { environment?: string; service?: string }): Promise<AuditEntry[]>;
 }
 
 export interface ServiceStatus {
   environment: string;
   service: string;
+  /** On shards: the cluster of the environment these records are of. */
+  cluster?: string;
   /** Where the image comes from (the spec being rolled out). */
   repository?: string;
   /** What main names now. */
@@ -88,9 +101,10 @@ export function serviceStatus(rec: ServiceRecord): ServiceStatus {
 }
 
 export class Controller {
-  readonly reconciler: Reconciler;
-  readonly loop: SyncLoop;
-  readonly audit: FileAuditLog;
+  private readonly single?: { reconciler: Reconciler; loop: SyncLoop };
+  /** On shards (options.sharding): the pair workers this replica runs, and what it knows of the others. */
+  readonly sharded?: ShardedEngine;
+  readonly audit: ControllerAudit;
   readonly metrics: ControllerMetrics;
   readonly stateDir: string;
   readonly source: EnvironmentSource;
@@ -99,11 +113,34 @@ export class Controller {
 
   constructor(private readonly options: ControllerOptions) {
     this.stateDir = options.stateDir ?? homePath('controller');
-    this.audit = new FileAuditLog(join(this.stateDir, 'audit.jsonl'));
     this.metrics = new ControllerMetrics();
     this.source = options.source;
     const log = options.log ?? (() => undefined);
-    this.reconciler = new Reconciler({
+    if (options.sharding) {
+      const sharded = new ShardedEngine(
+        options.sharding,
+        {
+          source: options.source,
+          verifier: options.verifier,
+          freeze: options.freeze,
+          analysis: options.analysis,
+          rollback: options.rollback,
+          clock: options.clock ?? systemClock,
+        },
+        this.metrics,
+        options.schedule,
+        log,
+      );
+      this.sharded = sharded;
+      this.audit = {
+        record: (entry) => sharded.recordFor(entry, typeof entry.data?.cluster === 'string' ? entry.data.cluster : undefined),
+        list: (filter = {}) => sharded.history(filter),
+      };
+      return;
+    }
+    const audit = new FileAuditLog(join(this.stateDir, 'audit.jsonl'));
+    this.audit = audit;
+    const reconciler = new Reconciler({
       store: new StateStore(this.stateDir),
       metrics: this.metrics,
       ...(options.environments ? { environments: options.environments } : {}),
@@ -115,12 +152,12 @@ export class Controller {
         freeze: options.freeze,
         analysis: options.analysis,
         rollback: options.rollback,
-        audit: this.audit,
+        audit,
         clock: options.clock ?? systemClock,
       },
     });
-    this.loop = new SyncLoop({
-      reconciler: this.reconciler,
+    const loop = new SyncLoop({
+      reconciler,
       ...(options.schedule ? { schedule: options.schedule } : {}),
       onReport: (r) => {
         this.lastReport = r;
@@ -128,15 +165,33 @@ export class Controller {
       },
       onError: (err) => log(`sync loop: ${(err as Error).message}`),
     });
+    this.single = { reconciler, loop };
+  }
+
+  /** The one reconciler over every environment (not on shards: each pair has its own there). */
+  get reconciler(): Reconciler {
+    if (!this.single) throw new SlipwayError('SHARDED', 'this controller runs on shards: each environment/cluster pair has its own reconciler (controller.sharded)', 'stalling');
+    return this.single.reconciler;
+  }
+
+  get loop(): SyncLoop {
+    if (!this.single) throw new SlipwayError('SHARDED', 'this controller runs on shards: each environment/cluster pair has its own sync loop (controller.sharded)', 'stalling');
+    return this.single.loop;
   }
 
   /** Resume what a previous process left, sync, then follow the schedule and the webhook. */
   async start(): Promise<SyncReport> {
+    if (this.sharded) {
+      // Lease rounds every retry period; each pair won starts its own sync loop from its records on the cluster.
+      this.sharded.start();
+      return { trigger: 'startup', unchanged: false, changed: [], durationMs: 0 };
+    }
     return this.loop.start();
   }
 
   /** One pass and return: replay, sync, and whatever became due. */
   async once(): Promise<SyncReport> {
+    if (this.sharded) throw new SlipwayError('BAD_OPTION', 'a single pass (--once) runs on file state only; drop --leader-elect / --state cluster', 'stalling');
     await this.reconciler.open();
     await this.reconciler.runDue();
     const report = await this.reconciler.sync('startup', true);
@@ -146,10 +201,12 @@ export class Controller {
   }
 
   trigger(trigger: 'webhook' | 'api' | 'interval'): Promise<SyncReport> {
+    if (this.sharded) return this.sharded.trigger(trigger);
     return this.loop.trigger(trigger);
   }
 
   promote(environment: string, service: string, actor: string): Promise<ServiceRecord> {
+    if (this.sharded) return this.sharded.promote(environment, service, actor);
     return this.reconciler.promote(environment, service, actor);
   }
 
@@ -165,12 +222,15 @@ export class Controller {
 
   /** A revert commit of the change that brought the digest main names now, then a sync to apply it. */
   async rollback(environment: string, service: string, actor: string, reason: string): Promise<{ commit: string; revertedCommit: string; restoredDigest: string }> {
-    const result = await this.reconciler.rollback(environment, service, actor, reason);
+    const result = this.sharded
+      ? await this.sharded.rollback(environment, service, actor, reason)
+      : await this.reconciler.rollback(environment, service, actor, reason);
     void this.trigger('api').catch(() => undefined);
     return result;
   }
 
   environments(): EnvironmentStatus[] {
+    if (this.sharded) return shardedEnvironments(this.sharded);
     const envs = new Map<string, EnvironmentStatus>();
     for (const e of this.reconciler.environmentRecords()) {
       envs.set(e.environment, {
@@ -191,6 +251,7 @@ export class Controller {
   }
 
   service(environment: string, service: string): ServiceStatus | undefined {
+    if (this.sharded) return shardedEnvironments(this.sharded).find((e) => e.environment === environment)?.services.find((s) => s.service === service);
     const rec = this.reconciler.record(environment, service);
     return rec ? serviceStatus(rec) : undefined;
   }
@@ -206,16 +267,41 @@ export class Controller {
     return (await this.audit.list({ environment, service })).slice(-limit);
   }
 
-  health(): { ok: boolean; startedAt: string; lastSync?: { trigger: string; head?: string; error?: string; durationMs: number } } {
-    const r = this.lastReport;
+  health(): { ok: boolean; startedAt: string; lastSync?: { trigger: string; head?: string; error?: string; durationMs: number }; leaderElection?: Record<string, unknown> } {
+    // On shards a replica that runs no pair is healthy too: it serves status and waits for a shard.
+    const r = this.sharded ? this.sharded.lastReports().find((x) => x.error) ?? this.sharded.lastReports()[0] : this.lastReport;
     return {
       ok: !r?.error,
       startedAt: this.startedAt.toISOString(),
       ...(r ? { lastSync: { trigger: r.trigger, ...(r.head ? { head: r.head } : {}), ...(r.error ? { error: r.error } : {}), durationMs: r.durationMs } } : {}),
+      ...(this.sharded ? { leaderElection: this.sharded.health() } : {}),
     };
   }
 
   async stop(): Promise<void> {
+    if (this.sharded) {
+      await this.sharded.stop();
+      return;
+    }
     await this.loop.stop();
   }
+}
+
+/** Status on shards: every pair's records, live for pairs run here, as last read from the cluster otherwise. */
+function shardedEnvironments(engine: ShardedEngine): EnvironmentStatus[] {
+  const envs = new Map<string, EnvironmentStatus>();
+  for (const r of engine.records()) {
+    const env = envs.get(r.pair.environment) ?? { environment: r.pair.environment, services: [] };
+    const e = r.environment;
+    // Of several clusters, the one furthest behind speaks for the environment.
+    if (e && (!env.lastSyncAt || (e.lastSyncAt && e.lastSyncAt < env.lastSyncAt))) {
+      if (e.lastAppliedCommit) env.lastAppliedCommit = e.lastAppliedCommit;
+      if (e.rejectedCommit) env.rejectedCommit = e.rejectedCommit;
+      if (e.problems) env.problems = e.problems;
+      if (e.lastSyncAt) env.lastSyncAt = e.lastSyncAt;
+    }
+    for (const rec of r.services) env.services.push({ ...serviceStatus(rec), cluster: r.pair.cluster });
+    envs.set(r.pair.environment, env);
+  }
+  return [...envs.values()];
 }

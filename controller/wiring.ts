@@ -7,6 +7,7 @@
  */
 import * as fs from 'node:fs';
 import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { activeWindows } from '../lib/freeze/index.js';
@@ -26,6 +27,11 @@ import { GitEnvironmentSource } from './sync/index.js';
 import { Controller } from './controller.js';
 import { LocalGitProvider } from '../lib/gitprovider/index.js';
 import type { RollbackPort } from '../lib/gitprovider/types.js';
+import { KubeConfig } from '@kubernetes/client-node';
+import { createKubeClient, createClusterRecordStore, readAllPairRecords, type KubeClient, type MultiClusterTarget } from './targets/kubernetes/index.js';
+import { createShardManager, createSoleShardManager, pairKey, type LeaseTiming, type Pair, type ShardManager } from './leader/index.js';
+import type { PairRecords, PairStore } from './sharded.js';
+import type { EnvironmentRecord, ServiceRecord } from './reconcile/index.js';
 
 export interface LocalControllerOptions {
   repo: string;
@@ -41,6 +47,31 @@ export interface LocalControllerOptions {
   /** How often the drift watcher looks at every Kubernetes service once started (default 60 s). */
   driftIntervalMs?: number;
   log?: (line: string) => void;
+  /**
+   * Keep records and the audit trail in ConfigMaps of the controller's own namespace, one reconciler per
+   * environment/cluster pair, and (with leaderElect) run only the pairs whose shard Lease this replica holds.
+   * Without it: the file-backed single controller over stateDir, as always.
+   */
+  cluster?: ClusterStateOptions;
+}
+
+export interface ClusterStateOptions {
+  /** Share the pairs with other replicas through one coordination.k8s.io/v1 Lease per shard. */
+  leaderElect: boolean;
+  /** Where Leases and records live (the controller's own namespace). */
+  namespace: string;
+  /** This replica in Leases and records (default POD_NAME, else <hostname>-<pid>). */
+  identity: string;
+  /** Number of shards (Leases); each environment/cluster pair belongs to shardOf(environment, cluster, shards). */
+  shards: number;
+  /** Replicas expected (the Deployment's replicas): a replica takes free shards up to ceil(shards / replicas). */
+  replicas: number;
+  /** The cluster the controller runs in (default: KUBECONFIG, ~/.kube/config, or the pod's service account). */
+  kubeConfig?: KubeConfig;
+  /** Lease timing; production leaves it unset (15 s / 10 s / 2 s). */
+  leaseTiming?: Partial<LeaseTiming>;
+  /** When the live audit trail of a pair moves to an archive ConfigMap (default 256 KiB). */
+  auditSegmentBytes?: number;
 }
 
 export interface LocalController {
@@ -97,6 +128,33 @@ export async function createLocalController(options: LocalControllerOptions): Pr
     kubernetesTargets.add(resolved);
     return resolved;
   };
+  const only = options.environments ? new Set(options.environments) : undefined;
+  const sharding = options.cluster
+    ? clusterSharding(options.cluster, {
+        pairsOf: () => pairsOf(desired.all(), only, log),
+        pairTarget: (pair) => {
+          const resolved = pairTargetFor(pair);
+          kubernetesTargets.add(resolved);
+          return resolved;
+        },
+        log,
+      })
+    : undefined;
+  const pairResolvers = new Map<string, (environment: string) => MultiClusterTarget>();
+  /** The Kubernetes target of one cluster of an environment (a pair, on shards). */
+  function pairTargetFor(pair: Pair): MultiClusterTarget {
+    let resolver = pairResolvers.get(pairKey(pair));
+    if (!resolver) {
+      resolver = createKubernetesTargetResolver({
+        lookup: desired.lookup,
+        baseDir: options.kubeconfigBaseDir ?? repo.dir ?? process.cwd(),
+        onDrift: (report) => recordDrift(report),
+        clusterFilter: (_environment, cluster) => cluster.name === pair.cluster,
+      });
+      pairResolvers.set(pairKey(pair), resolver);
+    }
+    return resolver(pair.environment);
+  }
   const controller = new Controller({
     source: desired.source,
     targetFor,
@@ -111,6 +169,7 @@ export async function createLocalController(options: LocalControllerOptions): Pr
     ...(options.environments ? { environments: options.environments } : {}),
     ...(options.schedule ? { schedule: options.schedule } : {}),
     ...(options.log ? { log: options.log } : {}),
+    ...(sharding ? { sharding } : {}),
   });
   recordDrift = (report) => {
     const at = clock.now().toISOString();
@@ -128,13 +187,21 @@ export async function createLocalController(options: LocalControllerOptions): Pr
       })
       .catch((err: unknown) => log(`audit: cannot record drift: ${(err as Error).message}`));
   };
-  const only = options.environments ? new Set(options.environments) : undefined;
+  /** On shards, only the pairs this replica runs are looked after, each on its own cluster. */
+  const runningPairs = (environment: string): Pair[] => controller.sharded?.runningPairs().filter((p) => p.environment === environment) ?? [];
   const drift = createDriftWatcher({
-    target: { repairDrift: (ref) => kubernetesTargetFor(ref.environment).repairDrift(ref) },
+    target: {
+      repairDrift: async (ref) => {
+        if (!controller.sharded) return kubernetesTargetFor(ref.environment).repairDrift(ref);
+        const reports = [];
+        for (const pair of runningPairs(ref.environment)) reports.push(...(await pairTargetFor(pair).repairDrift(ref)));
+        return reports;
+      },
+    },
     services: () =>
       desired
         .all()
-        .filter((env) => isKubernetes(env) && (!only || only.has(env.name)))
+        .filter((env) => isKubernetes(env) && (!only || only.has(env.name)) && (!controller.sharded || runningPairs(env.name).length > 0))
         .flatMap((env) => Object.keys(env.services).map((service) => ({ environment: env.name, service }))),
     // Each repaired field already reached recordDrift through the target's own onDrift.
     onDrift: () => undefined,
@@ -155,6 +222,89 @@ export async function createLocalController(options: LocalControllerOptions): Pr
 }
 
 const isKubernetes = (env: EnvironmentView | undefined): boolean => env?.config.spec.target.type === 'kubernetes';
+
+/** Who this process is in Leases and records: the pod's name, else <hostname>-<pid>. */
+export function defaultIdentity(env: NodeJS.ProcessEnv = process.env): string {
+  return env.POD_NAME?.trim() || `${hostname()}-${process.pid}`;
+}
+
+const warnedLocal = new Set<string>();
+
+/** Every environment/cluster pair of the Kubernetes environments main names now. */
+export function pairsOf(environments: EnvironmentView[], only: Set<string> | undefined, log: (line: string) => void): Pair[] {
+  const pairs: Pair[] = [];
+  for (const env of environments) {
+    if (only && !only.has(env.name)) continue;
+    const target = env.config.spec.target;
+    if (target.type !== 'kubernetes') {
+      if (!warnedLocal.has(env.name)) {
+        warnedLocal.add(env.name);
+        log(`environment ${env.name} targets ${target.type}: with cluster state only Kubernetes environments are reconciled (run a single file-backed controller for it)`);
+      }
+      continue;
+    }
+    for (const cluster of target.kubernetes.clusters) pairs.push({ environment: env.name, cluster: cluster.name });
+  }
+  return pairs.sort((a, b) => pairKey(a).localeCompare(pairKey(b)));
+}
+
+/** Leases (or sole ownership), records and audit in ConfigMaps of the controller's namespace. */
+function clusterSharding(
+  options: ClusterStateOptions,
+  io: { pairsOf: () => Pair[]; pairTarget: (pair: Pair) => Target; log: (line: string) => void },
+): NonNullable<ConstructorParameters<typeof Controller>[0]['sharding']> {
+  const kc = options.kubeConfig ?? defaultKubeConfig();
+  const client: KubeClient = createKubeClient(kc);
+  const { namespace, identity, log } = { ...options, log: io.log };
+  // Leases run on the wall clock whatever clock decides rollouts: a lease is about real time passing.
+  const wall = { now: () => new Date() };
+  const shards: ShardManager = options.leaderElect
+    ? createShardManager({
+        client,
+        namespace,
+        identity,
+        clock: wall,
+        shards: options.shards,
+        replicas: options.replicas,
+        ...(options.leaseTiming ? { timing: options.leaseTiming } : {}),
+        onAcquired: (shard) => log(`leader of shard ${shard} (Lease ${namespace}/slipway-shard-${shard})`),
+        onLost: (shard) => log(`no longer leader of shard ${shard}: its pairs stop here at once`),
+        onError: (err) => log(`lease: ${(err as Error).message}`),
+      })
+    : createSoleShardManager(identity);
+  return {
+    shards,
+    identity,
+    pairs: io.pairsOf,
+    storeFor: (pair): PairStore =>
+      createClusterRecordStore<ServiceRecord, EnvironmentRecord>({
+        client,
+        namespace,
+        scope: pair.cluster,
+        writer: identity,
+        ...(options.auditSegmentBytes ? { auditSegmentBytes: options.auditSegmentBytes } : {}),
+      }),
+    targetFor: io.pairTarget,
+    readAll: () => readAllPairRecords<ServiceRecord, EnvironmentRecord>(client, namespace) as Promise<PairRecords[]>,
+    history: async (filter) => {
+      const clusters = [...new Set(io.pairsOf().filter((p) => !filter.environment || p.environment === filter.environment).map((p) => p.cluster))];
+      const entries = [];
+      for (const cluster of clusters) entries.push(...(await createClusterRecordStore({ client, namespace, scope: cluster }).list(filter)));
+      return entries.sort((a, b) => a.at.localeCompare(b.at));
+    },
+  };
+}
+
+function defaultKubeConfig(): KubeConfig {
+  const kc = new KubeConfig();
+  kc.loadFromDefault();
+  // With nothing to load, client-node falls back to an unauthenticated http://localhost:8080: never what is meant.
+  const current = kc.getCurrentCluster();
+  if (!current || (current.name === 'cluster' && current.server === 'http://localhost:8080')) {
+    throw new SlipwayError('KUBE_CONFIG', 'cluster state needs the cluster the controller runs in: set KUBECONFIG, or run it in a pod with a service account', 'stalling');
+  }
+  return kc;
+}
 
 /**
  * The source the controller reads, remembering the environments of the last commit that loaded cleanly, so

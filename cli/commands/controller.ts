@@ -4,7 +4,7 @@
  */
 import { writeFileSync, mkdirSync, rmSync } from 'node:fs';
 import { dirname } from 'node:path';
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { SlipwayError } from '../../lib/errors.js';
 import { formatProblem } from '../../schemas/index.js';
 import type { ApiServer } from '../../controller/index.js';
@@ -22,6 +22,54 @@ interface ControllerOptions {
   once?: boolean;
   json?: boolean;
   pipelineConcurrency?: string;
+  leaderElect?: boolean;
+  namespace?: string;
+  shards?: string;
+  replicas?: string;
+  identity?: string;
+  state?: string;
+  leaseTiming?: string;
+}
+
+function positiveInteger(option: string, text: string): number {
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 1 || n > 1024) {
+    throw new SlipwayError('BAD_OPTION', `--${option} ${text} is not a whole number from 1 to 1024`, 'stalling', { option });
+  }
+  return n;
+}
+
+/** `--lease-timing 4000,2500,500` (tests only: lease duration, renew deadline, retry period in ms). */
+function parseLeaseTiming(text: string): { leaseDurationMs: number; renewDeadlineMs: number; retryPeriodMs: number } {
+  const parts = text.split(',').map((p) => Number(p.trim()));
+  if (parts.length !== 3 || parts.some((n) => !Number.isInteger(n) || n <= 0)) {
+    throw new SlipwayError('BAD_OPTION', `--lease-timing ${text}: expected <duration>,<renew deadline>,<retry period> in ms, e.g. 15000,10000,2000`, 'stalling', { option: 'lease-timing' });
+  }
+  const [leaseDurationMs, renewDeadlineMs, retryPeriodMs] = parts as [number, number, number];
+  if (!(retryPeriodMs < renewDeadlineMs && renewDeadlineMs < leaseDurationMs)) {
+    throw new SlipwayError('BAD_OPTION', `--lease-timing ${text}: needs retry period < renew deadline < lease duration`, 'stalling', { option: 'lease-timing' });
+  }
+  return { leaseDurationMs, renewDeadlineMs, retryPeriodMs };
+}
+
+/** Where records live: files by default; ConfigMaps with --state cluster, which --leader-elect needs. */
+function stateMode(opts: ControllerOptions): 'file' | 'cluster' {
+  const state = opts.state ?? (opts.leaderElect ? 'cluster' : 'file');
+  if (state !== 'file' && state !== 'cluster') {
+    throw new SlipwayError('BAD_OPTION', `--state ${state}: expected file or cluster`, 'stalling', { option: 'state' });
+  }
+  if (opts.leaderElect && state === 'file') {
+    throw new SlipwayError('BAD_OPTION', '--leader-elect needs --state cluster: replicas share the rollout records through ConfigMaps, not files', 'stalling', { option: 'state' });
+  }
+  if (state === 'cluster' && opts.once) {
+    throw new SlipwayError('BAD_OPTION', '--once runs a single pass on file state: drop --state cluster / --leader-elect', 'stalling', { option: 'once' });
+  }
+  if (state === 'file') {
+    for (const [flag, value] of [['namespace', opts.namespace], ['shards', opts.shards], ['replicas', opts.replicas], ['identity', opts.identity], ['lease-timing', opts.leaseTiming]] as const) {
+      if (value !== undefined) throw new SlipwayError('BAD_OPTION', `--${flag} only applies with --leader-elect or --state cluster`, 'stalling', { option: flag });
+    }
+  }
+  return state;
 }
 
 function parsePort(text: string): number {
@@ -52,22 +100,46 @@ export function register(program: Command): void {
     .option('--once', 'sync once, finish what can finish without waiting, print the status and exit')
     .option('--json', 'with --once: print the status as JSON')
     .option('--pipeline-concurrency <n>', 'builder jobs (POST /api/v1/pipelines/trigger) run at once (default: one per core, at most 4)')
+    .option('--leader-elect', 'share the environment/cluster pairs with other replicas through coordination.k8s.io Leases (one per shard); implies --state cluster')
+    .option('--namespace <ns>', 'with --leader-elect / --state cluster: namespace of the Leases and ConfigMaps (default: $POD_NAMESPACE or slipway-system)')
+    .option('--shards <n>', 'with --leader-elect: number of shards (one Lease each); a pair belongs to shard sha256(environment NUL cluster) mod n (default 4)')
+    .option('--replicas <n>', 'with --leader-elect: replicas expected; each takes free shards up to ceil(shards / replicas) (default 2)')
+    .option('--identity <id>', 'with --leader-elect / --state cluster: this replica in Leases and records (default: $POD_NAME or <hostname>-<pid>)')
+    .option('--state <file|cluster>', 'where rollout records and the audit trail live: files under --state-dir, or ConfigMaps per environment/cluster pair (default file; cluster with --leader-elect)')
+    .addOption(new Option('--lease-timing <ms,ms,ms>', 'tests only: lease duration, renew deadline, retry period').hideHelp())
     .action(async (opts: ControllerOptions) => {
       let running: Awaited<ReturnType<typeof createLocalController>> | undefined;
       let api: ApiServer | undefined;
       let closePipelines = async (): Promise<void> => undefined;
       try {
+        // Flags are checked before the controller's graph is loaded (about a second): a typo fails at once.
+        const state = stateMode(opts);
+        const shards = opts.shards ? positiveInteger('shards', opts.shards) : opts.leaderElect ? 4 : 1;
+        const replicas = opts.replicas ? positiveInteger('replicas', opts.replicas) : 2;
+        const leaseTiming = opts.leaseTiming ? parseLeaseTiming(opts.leaseTiming) : undefined;
         // Loaded here, not at start-up: the controller's graph costs about a second of every other command's start.
         const { ApiServer } = await import('../../controller/index.js');
-        const { createLocalController, controllerSecret, endpointFile } = await import('../../controller/wiring.js');
+        const { createLocalController, controllerSecret, defaultIdentity, endpointFile } = await import('../../controller/wiring.js');
         const repo = opts.repo ?? opts.envs ?? process.env.SLIPWAY_ENVS ?? process.cwd();
         const environments = opts.env?.split(',').map((e) => e.trim()).filter(Boolean);
         const log = (line: string) => process.stderr.write(`${new Date().toISOString()} ${line}\n`);
+        const cluster =
+          state === 'cluster'
+            ? {
+                leaderElect: opts.leaderElect === true,
+                namespace: opts.namespace ?? process.env.POD_NAMESPACE ?? 'slipway-system',
+                identity: opts.identity ?? defaultIdentity(),
+                shards,
+                replicas,
+                ...(leaseTiming ? { leaseTiming } : {}),
+              }
+            : undefined;
         running = await createLocalController({
           repo,
           ...(environments?.length ? { environments } : {}),
           ...(opts.stateDir ? { stateDir: opts.stateDir } : {}),
           ...(opts.schedule ? { schedule: opts.schedule } : {}),
+          ...(cluster ? { cluster } : {}),
           log,
         });
         const { controller } = running;
@@ -101,7 +173,12 @@ export function register(program: Command): void {
         const url = await api.listen();
         mkdirSync(dirname(endpointFile()), { recursive: true });
         writeFileSync(endpointFile(), `${url}\n`);
-        log(`controller following ${controller.source.location}; API on ${url}`);
+        log(
+          `controller following ${controller.source.location}; API on ${url}` +
+            (cluster
+              ? `; state in ConfigMaps of ${cluster.namespace} as ${cluster.identity}${cluster.leaderElect ? `, ${cluster.shards} shard Lease(s) for ${cluster.replicas} replica(s)` : ''}`
+              : ''),
+        );
         await controller.start();
         // Hand edits to Kubernetes objects are put back on an interval (a local-only repo has nothing to watch).
         running.drift.start();

@@ -196,7 +196,7 @@ export function register(program: Command): void {
         git(serviceDir, 'add', '-A');
         git(serviceDir, 'commit', '-q', '-m', 'hello 1.0.0');
 
-        const opened = openProvider({ repo: envDir });
+        const opened = await openProvider({ repo: envDir });
         const { provider } = opened;
         const signing = resolveSigning({});
         const buildAndLand = async (version: string): Promise<BuildResult> => {

@@ -229,7 +229,9 @@ export function sequentialErrorTest(strata: readonly ErrorCounts[], alpha: numbe
   const estimates = { increase, baselineRate, canaryRate, ratio: ratioOf(canaryRate, baselineRate) };
   const minExpected = Math.min(totals.canaryRequests * pooled, totals.canaryRequests * (1 - pooled), totals.baselineRequests * pooled, totals.baselineRequests * (1 - pooled));
   if (minExpected < MIN_EXPECTED_CELL) {
-    const pValue = totals.canaryErrors === 0 ? 1 : clamp(1 - hypergeometricCdf(totals.canaryErrors - 1, n, errors, totals.canaryRequests));
+    // Prometheus counts (increase() over a window) can be fractional; the exact test needs whole ones.
+    const [a, nn, m, n1] = [totals.canaryErrors, n, errors, totals.canaryRequests].map((x) => Math.round(x)) as [number, number, number, number];
+    const pValue = a === 0 ? 1 : clamp(1 - hypergeometricCdf(a - 1, nn, m, n1));
     return { ...base, ...estimates, method: 'fisher-exact', pValue, z: upperQuantile(Math.max(pValue, 1e-300)) };
   }
   const z = sumWD / Math.sqrt(sumW);

@@ -27,7 +27,7 @@ export interface LeaseTiming {
 export interface LeaseObject {
   apiVersion: 'coordination.k8s.io/v1';
   kind: 'Lease';
-  metadata: { name: string; namespace: string; resourceVersion?: string; labels?: Record<string, string> };
+  metadata: { name: string; namespace: string; resourceVersion?: string; uid?: string; labels?: Record<string, string> };
   spec: {
     holderIdentity?: string;
     leaseDurationSeconds?: number;
@@ -35,6 +35,21 @@ export interface LeaseObject {
     renewTime?: string | Date;
     leaseTransitions?: number;
   };
+}
+
+/**
+ * A fencing token: which Lease (name and uid, so a deleted and re-created Lease starts a new series) and its
+ * transition count when this replica became or stayed the holder. A later holder always has a higher count.
+ */
+export interface FencingToken {
+  lease: string;
+  uid: string;
+  transitions: number;
+}
+
+/** Whether `theirs` was issued after `ours` by the same Lease (so the writer holding `ours` is stale). */
+export function supersedes(theirs: FencingToken | undefined, ours: FencingToken): boolean {
+  return !!theirs && theirs.lease === ours.lease && theirs.uid === ours.uid && theirs.transitions > ours.transitions;
 }
 
 /** What this replica last saw of the lease, and when (by its own clock). */
@@ -93,6 +108,14 @@ export interface LeaderElector {
   expiresAt(): number | undefined;
   /** One acquire-or-renew attempt. Returns whether this replica leads afterwards. */
   step(): Promise<boolean>;
+  /**
+   * Stop leading, without a round trip, when the last successful renewal is older than the renew deadline (an
+   * attempt that hangs never returns an error to step()). Returns whether this replica still leads.
+   */
+  enforceRenewDeadline(): boolean;
+  readonly timing: LeaseTiming;
+  /** The token of the term this replica leads (undefined when not leading). */
+  fencingToken(): FencingToken | undefined;
   /** Read the lease and update what this replica knows, without trying to take it. */
   observe(): Promise<void>;
   /** Give the lease up (holder cleared) so another replica takes over at once. */
@@ -120,7 +143,9 @@ export function createLeaderElector(options: LeaderElectorOptions): LeaderElecto
       if (holder) options.onNewLeader?.(holder);
     }
   }
-  function startLeading(now: number): void {
+  let token: FencingToken | undefined;
+  function startLeading(now: number, written: LeaseObject): void {
+    token = { lease: name, uid: written.metadata.uid ?? '', transitions: written.spec.leaseTransitions ?? 0 };
     lastRenewAt = now;
     expiry = now + timing.leaseDurationMs;
     setLeader(identity);
@@ -130,6 +155,7 @@ export function createLeaderElector(options: LeaderElectorOptions): LeaderElecto
     }
   }
   function stopLeading(): void {
+    token = undefined;
     if (leading) {
       leading = false;
       options.onStoppedLeading?.();
@@ -156,18 +182,19 @@ export function createLeaderElector(options: LeaderElectorOptions): LeaderElecto
     const lease = (await client.get(ref)) as LeaseObject | undefined;
     const action = leaseDecision(lease, observed, identity, now, timing.leaseDurationMs);
     if (lease) observed = { key: observationKey(lease), at: observed?.key === observationKey(lease) ? observed.at : now };
+    let written: LeaseObject;
     try {
       switch (action.kind) {
         case 'create':
-          await client.create(leaseBody(nowDate, { acquireTime: new V1MicroTime(now), leaseTransitions: 0 }) as never);
+          written = await client.create(leaseBody(nowDate, { acquireTime: new V1MicroTime(now), leaseTransitions: 0 }) as never);
           break;
         case 'renew':
-          await client.replace(
+          written = await client.replace(
             leaseBody(nowDate, { acquireTime: lease!.spec.acquireTime, leaseTransitions: lease!.spec.leaseTransitions ?? 0 }, lease!.metadata.resourceVersion) as never,
           );
           break;
         case 'acquire':
-          await client.replace(leaseBody(nowDate, { acquireTime: new V1MicroTime(now), leaseTransitions: action.transitions }, lease!.metadata.resourceVersion) as never);
+          written = await client.replace(leaseBody(nowDate, { acquireTime: new V1MicroTime(now), leaseTransitions: action.transitions }, lease!.metadata.resourceVersion) as never);
           break;
         case 'follow':
           stopLeading();
@@ -184,13 +211,19 @@ export function createLeaderElector(options: LeaderElectorOptions): LeaderElecto
       }
       throw err;
     }
-    startLeading(now);
+    startLeading(now, written);
     return true;
   }
 
   const elector: LeaderElector = {
     identity,
     name,
+    timing,
+    fencingToken: () => (leading ? token : undefined),
+    enforceRenewDeadline() {
+      if (leading && lastRenewAt !== undefined && clock.now().getTime() - lastRenewAt >= timing.renewDeadlineMs) stopLeading();
+      return leading;
+    },
     isLeader: () => leading,
     leader: () => currentLeader,
     expiresAt: () => expiry,

@@ -3,6 +3,8 @@ export {
   createLeaderElector,
   leaseDecision,
   observationKey,
+  supersedes,
+  type FencingToken,
   DEFAULT_LEASE_TIMING,
   type Clock,
   type LeaderElector,
@@ -12,5 +14,5 @@ export {
   type LeaseTiming,
   type Observation,
 } from './election.js';
-export { createShardManager, shardOf, type ShardManager, type ShardManagerOptions } from './shards.js';
-export { createShardedRunner, type Pair, type PairWorker, type ShardedRunner, type ShardedRunnerOptions } from './runner.js';
+export { createShardManager, createSoleShardManager, shardOf, type ShardManager, type ShardManagerOptions } from './shards.js';
+export { createShardedRunner, pairKey, type Pair, type PairWorker, type ShardedRunner, type ShardedRunnerOptions } from './runner.js';

@@ -9,7 +9,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { KubeClient } from '../targets/kubernetes/index.js';
-import { DEFAULT_LEASE_TIMING, createLeaderElector, type Clock, type LeaderElector, type LeaseTiming } from './election.js';
+import { DEFAULT_LEASE_TIMING, createLeaderElector, type Clock, type FencingToken, type LeaderElector, type LeaseTiming } from './election.js';
 
 /** The shard (0..shards-1) an environment/cluster pair belongs to. Stable across processes and releases. */
 export function shardOf(environment: string, cluster: string, shards: number): number {
@@ -35,8 +35,15 @@ export interface ShardManagerOptions {
 
 export interface ShardManager {
   readonly shards: number;
+  readonly timing: LeaseTiming;
   /** Shards this replica holds now, ascending. */
   held(): number[];
+  /** The fencing token of a shard this replica holds (undefined when not held, or without Leases). */
+  tokenOf(shard: number): FencingToken | undefined;
+  /** Who holds a shard's Lease, as this replica last saw it. */
+  holderOf(shard: number): string | undefined;
+  /** Drop every shard whose last renewal is older than the renew deadline, at once (see enforceRenewDeadline). */
+  enforceRenewDeadlines(): number[];
   owns(environment: string, cluster: string): boolean;
   /** One round over all shard leases: renew what is held, take what is free and fair. */
   step(): Promise<number[]>;
@@ -71,7 +78,14 @@ export function createShardManager(options: ShardManagerOptions): ShardManager {
 
   const manager: ShardManager = {
     shards: options.shards,
+    timing,
     held,
+    holderOf: (shard) => electors[shard]?.leader(),
+    tokenOf: (shard) => electors[shard]?.fencingToken(),
+    enforceRenewDeadlines() {
+      for (const e of electors) e.enforceRenewDeadline();
+      return held();
+    },
     owns: (environment, cluster) => electors[shardOf(environment, cluster, options.shards)].isLeader(),
     async step() {
       // Renew first, so a replica at its share never counts a shard it is about to lose.
@@ -124,4 +138,26 @@ export function createShardManager(options: ShardManagerOptions): ShardManager {
     },
   };
   return manager;
+}
+
+/**
+ * One replica owning everything without Leases (`--state cluster` without `--leader-elect`): one shard, always
+ * held. The records are still claimed and fenced, so a second such replica started by mistake takes them over
+ * and the first one's writes are refused rather than interleaved.
+ */
+export function createSoleShardManager(identity: string): ShardManager {
+  return {
+    shards: 1,
+    timing: { ...DEFAULT_LEASE_TIMING },
+    held: () => [0],
+    holderOf: () => identity,
+    tokenOf: () => undefined,
+    enforceRenewDeadlines: () => [0],
+    owns: () => true,
+    step: async () => [0],
+    release: async () => undefined,
+    run: async (signal) => {
+      await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
+    },
+  };
 }

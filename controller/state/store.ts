@@ -16,27 +16,28 @@ function checkName(kind: string, name: string): string {
   return name;
 }
 
+const servicePath = (dir: string, environment: string, service: string): string =>
+  join(dir, 'environments', checkName('environment', environment), 'services', `${checkName('service', service)}.json`);
+
+const environmentPath = (dir: string, environment: string): string => join(dir, 'environments', checkName('environment', environment), 'environment.json');
+
+/**
+ * No private members on purpose: anything with these methods is a StateStore to the Reconciler (the records
+ * kept in ConfigMaps by controller/targets/kubernetes' createClusterRecordStore, for one).
+ */
 export class StateStore {
   constructor(readonly dir: string) {}
 
-  private servicePath(environment: string, service: string): string {
-    return join(this.dir, 'environments', checkName('environment', environment), 'services', `${checkName('service', service)}.json`);
-  }
-
-  private environmentPath(environment: string): string {
-    return join(this.dir, 'environments', checkName('environment', environment), 'environment.json');
-  }
-
   async loadService(environment: string, service: string): Promise<ServiceRecord | undefined> {
-    return readJson<ServiceRecord>(this.servicePath(environment, service));
+    return readJson<ServiceRecord>(servicePath(this.dir, environment, service));
   }
 
   async saveService(record: ServiceRecord): Promise<void> {
-    await writeFileAtomic(this.servicePath(record.environment, record.service), `${JSON.stringify(record, null, 2)}\n`);
+    await writeFileAtomic(servicePath(this.dir, record.environment, record.service), `${JSON.stringify(record, null, 2)}\n`);
   }
 
   async removeService(environment: string, service: string): Promise<void> {
-    await rm(this.servicePath(environment, service), { force: true });
+    await rm(servicePath(this.dir, environment, service), { force: true });
   }
 
   async listServices(environment: string): Promise<string[]> {
@@ -59,10 +60,10 @@ export class StateStore {
   }
 
   async loadEnvironment(environment: string): Promise<EnvironmentRecord | undefined> {
-    return readJson<EnvironmentRecord>(this.environmentPath(environment));
+    return readJson<EnvironmentRecord>(environmentPath(this.dir, environment));
   }
 
   async saveEnvironment(record: EnvironmentRecord): Promise<void> {
-    await writeFileAtomic(this.environmentPath(record.environment), `${JSON.stringify(record, null, 2)}\n`);
+    await writeFileAtomic(environmentPath(this.dir, record.environment), `${JSON.stringify(record, null, 2)}\n`);
   }
 }

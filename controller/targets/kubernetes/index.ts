@@ -33,6 +33,6 @@ export {
   type JobPhase,
   type JobStatus,
 } from './jobs.js';
-export { createClusterRecordStore, controllerConfigMapName, type ControllerRecordStore } from './controllerstore.js';
+export { createClusterRecordStore, controllerConfigMapName, readAllPairRecords, parseAuditLines, WRITER_ANNOTATION, WRITER_TOKEN_ANNOTATION, type WriterToken, type ControllerRecordStore, type ClusterRecordStoreOptions } from './controllerstore.js';
 export { createDriftWatcher, type DriftWatcher, type DriftWatcherOptions } from './driftwatch.js';
 export { createKubernetesTargetResolver, type EnvironmentView, type KubernetesTargetResolverOptions } from './resolver.js';

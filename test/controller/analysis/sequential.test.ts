@@ -252,3 +252,12 @@ describe('the analysis provider across a run', () => {
     expect(outcomes).toEqual(['pass', 'fail', 'fail', 'fail', 'fail', 'fail']);
   });
 });
+
+describe('the cumulative test on counts from Prometheus', () => {
+  it('takes fractional counts (increase() extrapolates) in its exact test too', () => {
+    const t = sequentialErrorTest([{ canaryRequests: 200.4, canaryErrors: 3.2, baselineRequests: 1799.6, baselineErrors: 1.8 }], 0.002);
+    expect(t.method).toBe('fisher-exact');
+    expect(t.pValue).toBeGreaterThan(0);
+    expect(t.pValue).toBeLessThan(0.05);
+  });
+});

@@ -3,17 +3,21 @@
  * everything the controller does and nothing more. The controller's ServiceAccount is impersonated by a token
  * user with the same name and groups, so the apiserver's RBAC authorizer judges the real rules.
  */
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseAllDocuments } from 'yaml';
+import { parseAllDocuments, stringify } from 'yaml';
+import { EnvRepo } from '../../../support/envrepo.js';
 import { KUBE_START_TIMEOUT_MS, describeWithKube, startKubeApiserver, type KubeApiserver } from '../../../support/kube/apiserver.js';
 import { ensureNamespace } from '../../../support/kube/cluster.js';
 import {
   builderJobFor,
   builderJobStatus,
+  createClusterRecordStore,
   createConfigMapStateStore,
   createEnvironmentTarget,
+  readAllPairRecords,
   createKubeClient,
   createKubernetesTarget,
   loadBuilderTemplate,
@@ -21,7 +25,7 @@ import {
   type KubeClient,
   type KubeObject,
 } from '../../../../controller/targets/kubernetes/index.js';
-import { createLeaderElector } from '../../../../controller/leader/index.js';
+import { createShardManager, shardOf } from '../../../../controller/leader/index.js';
 
 const DEPLOY = join(process.cwd(), 'deploy');
 const SA_USER = 'system:serviceaccount:slipway-system:slipway-controller';
@@ -32,6 +36,21 @@ function manifests(file: string): KubeObject[] {
   return parseAllDocuments(readFileSync(join(DEPLOY, file), 'utf8'))
     .map((d) => d.toJS() as KubeObject | null)
     .filter((o): o is KubeObject => !!o);
+}
+
+async function until<T>(what: string, probe: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 60_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const value = await probe();
+      if (value) return value;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? ` (last error: ${(last as Error).message})` : ''}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
 }
 
 async function statusOf(p: Promise<unknown>): Promise<number> {
@@ -107,14 +126,97 @@ describeWithKube('installing Slipway from deploy/ (real kube-apiserver)', () => 
       await target.removeService(ref);
     });
 
-    it('can hold the leader Lease and keep rollout state in its own namespace', async () => {
+    it('can hold the shard Leases and keep each pair’s records and audit trail in its own namespace, and delete neither', async () => {
       const clock = { now: () => new Date() };
-      const elector = createLeaderElector({ client: controller, namespace: 'slipway-system', name: 'slipway-controller', identity: 'pod-a', clock });
-      expect(await elector.step()).toBe(true);
+      const shards = createShardManager({ client: controller, namespace: 'slipway-system', identity: 'pod-a', clock, shards: 2, replicas: 1, leasePrefix: 'rbac-shard' });
+      expect(await shards.step()).toEqual([0, 1]);
+      expect(await shards.step()).toEqual([0, 1]);
+      const records = createClusterRecordStore<{ environment: string; service: string }, { environment: string }>({
+        client: controller,
+        namespace: 'slipway-system',
+        scope: 'rbac',
+        writer: 'pod-a',
+        auditSegmentBytes: 200,
+      });
+      await records.claim('staging', shards.tokenOf(0));
+      await records.saveService({ environment: 'staging', service: 'web' });
+      for (const id of ['a', 'b', 'c']) {
+        await records.record({ id, at: clock.now().toISOString(), environment: 'staging', service: 'web', action: 'TrafficShifted', actor: 'slipway-controller', message: `entry ${id} `.repeat(10) });
+      }
+      expect((await records.list({ environment: 'staging' })).map((e) => e.id)).toEqual(['a', 'b', 'c']);
+      expect((await readAllPairRecords(controller, 'slipway-system')).map((r) => r.pair)).toEqual([{ environment: 'staging', cluster: 'rbac' }]);
       const store = createConfigMapStateStore<{ phase: string }>({ client: controller, namespace: 'slipway-system' });
       const v = await store.save({ environment: 'staging', service: 'web' }, { phase: 'Idle' }, undefined);
       await store.save({ environment: 'staging', service: 'web' }, { phase: 'Completed' }, v);
+      await shards.release();
+      expect(await statusOf(controller.delete({ apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', name: 'rbac-shard-0', namespace: 'slipway-system' }))).toBe(403);
+      expect(await statusOf(controller.delete({ apiVersion: 'v1', kind: 'ConfigMap', name: 'slipway-controller-staging.rbac', namespace: 'slipway-system' }))).toBe(403);
+      expect(await statusOf(controller.list('coordination.k8s.io/v1', 'Lease', 'shop-staging'))).toBe(403);
     });
+
+    it('runs `slipway controller` with the Deployment’s own args: it takes shard Leases (production timing 15 s / 10 s / 2 s) and writes the pair’s records', async () => {
+      const deployment = manifests('deployment.yaml')[0] as KubeObject & { spec: { replicas: number; template: { spec: { containers: { args: string[]; env: { name: string; value?: string }[] }[] } } } };
+      expect(deployment.spec.replicas).toBe(2);
+      const container = deployment.spec.template.spec.containers[0]!;
+      const podName = 'slipway-controller-7d9c-abcde';
+      const home = mkdtempSync(join(tmpdir(), 'slipway-deployed-'));
+      // A cluster name whose pair lands on one of the two shards a replica takes at once (its fair share of 4 over 2).
+      const cluster = ['here', 'there', 'near', 'far', 'east', 'west'].find((c) => shardOf('staging', c, 4) < 2)!;
+      const repo = EnvRepo.create({ environments: ['staging'] });
+      const saConfig = join(home, 'sa.kubeconfig');
+      writeFileSync(saConfig, kube.kubeConfigFor(SA_USER).exportConfig());
+      repo.write(
+        'staging/environment.yaml',
+        stringify({ apiVersion: 'slipway.dev/v1', kind: 'Environment', metadata: { name: 'staging' }, spec: { target: { type: 'kubernetes', kubernetes: { clusters: [{ name: cluster, kubeconfig: saConfig, namespace: 'shop-staging' }] } } } }),
+      );
+      repo.setService('staging', 'web', { digest: DIGEST, repository: `oci:${join(home, 'images')}` });
+      repo.commit('staging on Kubernetes; a digest nobody signed');
+      const env: Record<string, string> = { POD_NAME: podName, POD_NAMESPACE: 'slipway-system', SLIPWAY_REPO_URL: repo.dir };
+      const args = container.args.map((a) => a.replace(/\$\((\w+)\)/g, (_, name: string) => env[name] ?? container.env.find((e) => e.name === name)?.value ?? ''));
+      // Loopback and a free port here; everything else exactly as the Deployment says.
+      args[args.indexOf('--host') + 1] = '127.0.0.1';
+      args[args.indexOf('--port') + 1] = '0';
+      expect(args).toEqual(expect.arrayContaining(['--leader-elect', '--identity', podName, '--namespace', 'slipway-system', '--shards', '4']));
+      expect(args).not.toContain('--lease-timing');
+      const child = spawn(process.execPath, [join(process.cwd(), 'bin/slipway.js'), ...args], {
+        env: { ...process.env, NODE_OPTIONS: '', SLIPWAY_FROM_SOURCE: '1', SLIPWAY_HOME: home, KUBECONFIG: saConfig, SLIPWAY_CONTROLLER_TOKEN: 'deploy-test', SLIPWAY_WEBHOOK_SECRET: 'x' },
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
+      let log = '';
+      child.stderr!.on('data', (d: Buffer) => (log += d.toString()));
+      const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+      try {
+        const endpoint = join(home, 'controller', 'endpoint');
+        const url = await until(`the controller to serve its API (log: ${log.slice(-300)})`, () => child.exitCode === null && existsSync(endpoint) && readFileSync(endpoint, 'utf8').trim());
+        const health = await until('the controller to run the staging pair', async () => {
+          const res = await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(5_000) });
+          const body = (await res.json()) as { leaderElection: { held: number[]; pairs: string[]; lease: unknown } };
+          return body.leaderElection.pairs.includes(`staging/${cluster}`) && body.leaderElection;
+        });
+        expect(health.lease).toEqual({ durationMs: 15_000, renewDeadlineMs: 10_000, retryPeriodMs: 2_000 });
+        expect(health.held).toEqual([0, 1]);
+        const lease = await admin.get<KubeObject & { spec: { holderIdentity: string; leaseDurationSeconds: number } }>({ apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', name: `slipway-shard-${shardOf('staging', cluster, 4)}`, namespace: 'slipway-system' });
+        expect(lease?.spec).toMatchObject({ holderIdentity: podName, leaseDurationSeconds: 15 });
+        const records = await until('the pair’s records to show the refused digest', async () => {
+          const all = await readAllPairRecords<{ environment: string; service: string; gate?: { code: string } }, { environment: string }>(admin, 'slipway-system');
+          const mine = all.find((r) => r.pair.environment === 'staging' && r.pair.cluster === cluster);
+          return mine?.services[0]?.gate?.code === 'NO_ATTESTATION' && mine;
+        });
+        expect(records.writer).toBe(podName);
+        expect(log).not.toMatch(/forbidden|403/i);
+      } finally {
+        child.kill('SIGTERM');
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([exited, new Promise((resolve) => (timer = setTimeout(resolve, 15_000)))]);
+        clearTimeout(timer);
+        if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+        repo.cleanup();
+        rmSync(home, { recursive: true, force: true });
+      }
+      // Stopped gracefully, it gave its Leases up for the other replica to take at once.
+      const released = await admin.get<KubeObject & { spec: { holderIdentity?: string } }>({ apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', name: 'slipway-shard-0', namespace: 'slipway-system' });
+      expect(released?.spec.holderIdentity ?? '').toBe('');
+    }, 90_000);
 
     it('can start a builder Job from the template and read its outcome (simulated by the test)', async () => {
       const run = { id: 'web@c0ffee', service: 'web', repository: 'https://git.example/shop/web.git', commit: COMMIT };
