@@ -95,11 +95,11 @@ function jsonBody(raw: Buffer, allowed: Record<string, 'string'>): Record<string
 }
 
 /** A path segment as given, decoded when it can be. */
-function jobId(segment: string): string {
+function segment(value: string): string {
   try {
-    return decodeURIComponent(segment);
+    return decodeURIComponent(value);
   } catch {
-    return segment;
+    return value;
   }
 }
 
@@ -318,8 +318,8 @@ export class ApiServer {
     if ((p = match('POST', '/api/v1/pipelines/:id/cancel'))) {
       const body = jsonBody(await readBody(req), { actor: 'string' });
       try {
-        const job = await pipelines.cancel(jobId(p.id!), body.actor ?? 'api');
-        if (!job) throw new HttpError(404, 'NOT_FOUND', `no pipeline job "${jobId(p.id!)}" (GET /api/v1/pipelines lists the recent ones)`, 'id');
+        const job = await pipelines.cancel(segment(p.id!), body.actor ?? 'api');
+        if (!job) throw new HttpError(404, 'NOT_FOUND', `no pipeline job "${segment(p.id!)}" (GET /api/v1/pipelines lists the recent ones)`, 'id');
         return send(res, 200, redacted(job));
       } catch (err) {
         if (isSlipwayError(err) && err.code === 'ALREADY_FINISHED') throw new HttpError(409, err.code, err.message);
@@ -327,16 +327,16 @@ export class ApiServer {
       }
     }
     if ((p = match('GET', '/api/v1/pipelines/:id/stages/:stage/log'))) {
-      const job = pipelines.get(jobId(p.id!));
-      if (!job) throw new HttpError(404, 'NOT_FOUND', `no pipeline job "${jobId(p.id!)}" (GET /api/v1/pipelines lists the recent ones)`, 'id');
-      const stage = job.stages.find((s) => s.name === jobId(p!.stage!));
-      if (!stage) throw new HttpError(404, 'NOT_FOUND', `pipeline job ${job.id} has no stage "${jobId(p.stage!)}"; its stages: ${job.stages.map((s) => s.name).join(', ') || 'none yet'}`, 'stage');
+      const job = pipelines.get(segment(p.id!));
+      if (!job) throw new HttpError(404, 'NOT_FOUND', `no pipeline job "${segment(p.id!)}" (GET /api/v1/pipelines lists the recent ones)`, 'id');
+      const stage = job.stages.find((s) => s.name === segment(p!.stage!));
+      if (!stage) throw new HttpError(404, 'NOT_FOUND', `pipeline job ${job.id} has no stage "${segment(p.stage!)}"; its stages: ${job.stages.map((s) => s.name).join(', ') || 'none yet'}`, 'stage');
       if (!stage.logPath) throw new HttpError(404, 'NOT_FOUND', `stage "${stage.name}" of ${job.id} has no log (it is ${stage.status}${stage.reason ? `: ${stage.reason}` : ''})`, 'stage');
       const { text, truncated } = await logTail(stage.logPath);
       return send(res, 200, text, { 'content-type': 'text/plain; charset=utf-8', ...(truncated ? { 'x-slipway-log-truncated': 'true' } : {}) });
     }
     if ((p = match('GET', '/api/v1/pipelines/:id'))) {
-      const id = jobId(p.id!);
+      const id = segment(p.id!);
       const job = JOB_ID.test(id) ? pipelines.get(id) : undefined;
       if (!job) throw new HttpError(404, 'NOT_FOUND', `no pipeline job "${id}" (GET /api/v1/pipelines lists the recent ones)`, 'id');
       return send(res, 200, redacted(job));
