@@ -6,8 +6,9 @@
  *
  * For each size N it generates, with `git fast-import`, an environments repository of N services in
  * each of 3 environments (dev, staging, production) and a history of `--commits` commits, each bumping
- * the digest of one service. Then it measures, through isomorphic-git reading the packed objects:
- *   (a) loading and validating the whole desired state at HEAD, cold (new object cache, empty parse cache);
+ * the digest of one service. Then it measures, reading the packed objects:
+ *   (a) loading and validating the whole desired state at HEAD, cold: in a fresh process (bench/envrepo-load.ts),
+ *       so nothing is cached, no schema compiled and no code warmed up; median of --load-runs runs;
  *   (b) diffing two adjacent commits that differ in one service file: the first diff in a fresh process
  *       state (the pack index is read), then the median / p95 over 200 commit pairs from the history,
  *       with the number of trees the walk opened;
@@ -31,8 +32,10 @@ function arg(name: string, fallback: string): string {
 
 const sizes = arg('sizes', '100,1000,10000').split(',').map(Number);
 const historyLength = Number(arg('commits', '1000'));
-/** Sizes for which (a) and (c) run too; a cold load of 30,000 files takes minutes on a shared 2-core machine. */
-const loadSizes = arg('load-sizes', '100,1000').split(',').map(Number);
+/** Sizes for which (a) and (c) run too. */
+const loadSizes = arg('load-sizes', '100,1000,10000').split(',').map(Number);
+/** Fresh processes per cold load (the median is reported); one at sizes above 1,000, where a run takes long. */
+const loadRuns = Number(arg('load-runs', '3'));
 const outFile = arg('out', join('bench', 'results', 'foundation.md'));
 
 /** Deterministic PRNG (mulberry32), so every run builds the same repositories. */
@@ -193,6 +196,17 @@ interface Row {
   changedPerDiff: number;
 }
 
+let yamlBuildUsed = 'unknown';
+
+/** (a) in a new node process: open, resolve HEAD, load + validate; its own CPU and wall time, imports excluded. */
+function coldLoadInFreshProcess(dir: string, expectedServices: number): { wallMs: number; cpuMs: number; yamlBuild: string } {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', join('bench', 'envrepo-load.ts'), dir], { encoding: 'utf8', maxBuffer: 1 << 26 });
+  if (r.status !== 0) throw new Error(`bench/envrepo-load.ts failed (${r.status}): ${r.stderr}`);
+  const out = JSON.parse(r.stdout.trim().split('\n').pop()!) as { services: number; wallMs: number; cpuMs: number; yamlBuild: string };
+  if (out.services !== expectedServices) throw new Error(`loaded ${out.services} services, expected ${expectedServices}`);
+  return out;
+}
+
 async function measure(services: number): Promise<Row> {
   const dir = mkdtempSync(join(tmpdir(), `slipway-bench-${services}-`));
   try {
@@ -207,18 +221,16 @@ async function measure(services: number): Promise<Row> {
     let cold = skipped;
     let reload = skipped;
     if (loadSizes.includes(services)) {
-      // (a) full load + validate of HEAD, cold.
-      clearLoaderCache();
-      clearTreeCache();
-      const coldRun = await timed(() => loadDesiredState({ repo, commit: head }));
-      const loaded = coldRun.value;
-      if (!loaded.ok) throw new Error(`generated repo does not validate: ${JSON.stringify(loaded.problems.slice(0, 3))}`);
-      const count = loaded.state.environments.reduce((n, e) => n + Object.keys(e.services).length, 0);
-      if (count !== services * ENVIRONMENTS.length) throw new Error(`loaded ${count} services, expected ${services * ENVIRONMENTS.length}`);
-      cold = coldRun;
+      // (a) full load + validate of HEAD, cold: each run in a fresh process.
+      const runs = Array.from({ length: services > 1000 ? 1 : loadRuns }, () => coldLoadInFreshProcess(dir, services * ENVIRONMENTS.length));
+      cold = { wallMs: median(runs.map((r) => r.wallMs)), cpuMs: median(runs.map((r) => r.cpuMs)) };
+      yamlBuildUsed = runs[0]!.yamlBuild;
 
       // (c) the next commit after a one-service change, parse cache warm (what the controller does each sync).
-      await loadDesiredState({ repo, commit: parent });
+      clearLoaderCache();
+      clearTreeCache();
+      const loaded = await loadDesiredState({ repo, commit: parent });
+      if (!loaded.ok) throw new Error(`generated repo does not validate: ${JSON.stringify(loaded.problems.slice(0, 3))}`);
       reload = await timed(() => loadDesiredState({ repo, commit: head }));
     }
 
@@ -292,6 +304,7 @@ for (const n of sizes) {
   console.log(JSON.stringify(row));
 }
 
+const uptime = spawnSync('uptime', { encoding: 'utf8' }).stdout.trim();
 const command = `node --import tsx bench/envrepo-diff.ts${process.argv.slice(2).length ? ` ${process.argv.slice(2).join(' ')}` : ''}`;
 const table = [
   '| services per env (files) | (a) cold load + validate of HEAD: wall (CPU) | (c) reload after 1 service changed: wall (CPU) | (b) first diff in the process | (b) diff, no tree cached: median wall (CPU) | (b) diff, steady state: median / p95 wall (median CPU) | trees the walk opens |',
@@ -315,9 +328,14 @@ const report = `# lib/envrepo benchmark: load, validate and diff the environment
 - Command: \`${command}\`
 - Machine: ${cpus().length} cores (${cpus()[0]?.model.trim() ?? 'unknown CPU'}), ${Math.round(totalmem() / 2 ** 30)} GiB, shared with other jobs; Node ${process.version}
 - Date: ${new Date().toISOString()}; 1-minute load average ${loadBefore.toFixed(1)} before, ${loadavg()[0]!.toFixed(1)} after (on ${cpus().length} cores:
-  wall times include waiting for a core; CPU time is user + system of this process over the same interval)
+  wall times include waiting for a core; CPU time is user + system of the measuring process over the same interval);
+  \`uptime\` at the end: \`${uptime}\`
 - Repository: 3 environments (dev, staging, production) × N services, ${historyLength} commits of history (each bumps one
-  service's digest), written by \`git fast-import\` (one pack), read through isomorphic-git from the packed objects.
+  service's digest), written by \`git fast-import\` (one pack). Objects are read by lib/envrepo/objects.ts (pack index +
+  native zlib), YAML is parsed by the \`yaml\` package (${yamlBuildUsed} build), schemas checked by ajv.
+- (a) is measured in a fresh \`node\` process per run (\`bench/envrepo-load.ts\`: open, resolve HEAD, load + validate;
+  module imports excluded, schema compilation included), nothing cached in memory or on disk; median of ${loadRuns} runs
+  up to 1,000 services, one run above. (c) is warm: the same process after loading the parent commit.
 
 ${table}
 
@@ -331,13 +349,13 @@ ${verdict}
 - (b) The walk opens the two root trees, then only subtrees whose ids differ: root, \`<env>/\`, \`<env>/services/\` on
   each side (6 trees for ${rows[0] ? rows[0].changedPerDiff.toFixed(0) : '1'} changed file per pair), whatever the size. Equal entries are skipped by
   comparing bytes, without decoding them. What still grows with N is the size of the one changed \`services/\` tree
-  object (about 45 bytes per service, so 450 KB at 10,000): isomorphic-git inflates it and applies its delta chain.
+  object (about 45 bytes per service, so 450 KB at 10,000): it is inflated and its delta chain applied.
   "No tree cached" reads both sides from the pack; "steady state" is a controller diffing last-applied → new head,
   whose \`from\` tree was read by the previous sync.
-- "First diff in the process" also pays for isomorphic-git reading the pack index (grows with the pack).
-- (a) grows with the number of files: every service file is read from the pack (isomorphic-git inflates with pako, a
-  JavaScript zlib) and parsed with \`yaml\` and checked with ajv, about half each. (c) is what a controller pays per
-  sync: files whose blob id it has already validated are not parsed again, only the changed one.
+- "First diff in the process" also pays for reading and checksumming the pack and its index (grows with the pack).
+- (a) grows with the number of files: every service file is read from the pack, parsed with \`yaml\` and checked
+  with ajv; parsing is most of it. (c) is what a controller pays per sync: files whose blob id it has already
+  validated are not parsed again, only the changed one.
 `;
 writeFileSync(outFile, report);
 console.log(`\n${table}\n\nwrote ${outFile}`);

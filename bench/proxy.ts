@@ -1,14 +1,19 @@
 /**
  * Local target proxy benchmark.
- *  1. Overhead: the same instance (a real process from a real OCI image) loaded directly and through the proxy,
- *     alternating rounds in one run; the load generator is a separate process so it does not share the proxy's
- *     event loop. Reports requests/s and p50/p99 for both.
- *  2. Rollback: under load at canary weight 50, time from setWeight(0) to the last canary answer, and how many
+ *  1. Throughput: the same instance (a real process from a real OCI image) loaded to saturation directly, through
+ *     the Slipway proxy, and through a bare Node pipe proxy (the floor for any Node proxy), rounds alternating in one
+ *     run. The load generator is autocannon in a separate process (cheap per request, so it is not the bottleneck).
+ *  2. Latency overhead: the same three at a fixed request rate below saturation (open loop, sub-millisecond
+ *     timings: bench/proxy-latency.ts), p50/p99 direct vs proxied. At saturation p99 is queueing, not proxy cost.
+ *  3. Rollback: under load at canary weight 50, time from setWeight(0) to the last canary answer, and how many
  *     requests sent after setWeight(0) still reached the canary (must be 0).
  * Run: node --import tsx bench/proxy.ts   (writes bench/results/localtarget.md)
+ * Env: BENCH_ROUNDS (3), BENCH_SECONDS (5), BENCH_CONNECTIONS (32), BENCH_RATE (requests/s for the latency rounds;
+ * default 40% of the proxied throughput just measured), BENCH_ROLLBACK_TRIALS (20).
  */
 import { execFile } from 'node:child_process';
 import { mkdtemp, rm, writeFile, mkdir } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { Agent, createServer, request } from 'node:http';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,26 +21,46 @@ import { promisify } from 'node:util';
 import { openImageStore } from '../lib/oci/index.js';
 import { createLocalTarget } from '../controller/targets/local/index.js';
 import { pushServiceImage } from '../test/controller/targets/local/service-image.js';
-import type { LoadResult } from './loadgen.js';
+import type { LatencyResult } from './proxy-latency.js';
 
 const execFileAsync = promisify(execFile);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
-const SECONDS = Number(process.env.BENCH_SECONDS ?? 4);
-const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 16);
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
+const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32);
 const ROLLBACK_TRIALS = Number(process.env.BENCH_ROLLBACK_TRIALS ?? 20);
+const AUTOCANNON = createRequire(import.meta.url).resolve('autocannon');
 
-type Round = LoadResult & { cpuMicrosPerRequest: number };
+interface Round {
+  requests: number;
+  errors: number;
+  requestsPerSecond: number;
+  p50Ms: number;
+  p99Ms: number;
+  /** This process's CPU time (where the proxies run) during the round, per request. */
+  cpuMicrosPerRequest: number;
+}
 
-/**
- * Load from a separate process. CPU time this process (where the proxies run) spent during the round, per
- * request, is the load-independent measure of proxy cost: wall-clock numbers move with the machine's load.
- */
-async function loadFromChild(url: string): Promise<Round> {
+/** Saturation: autocannon, closed loop, CONNECTIONS keep-alive connections, in its own process. */
+async function saturate(url: string): Promise<Round> {
   const before = process.cpuUsage();
-  const { stdout } = await execFileAsync(process.execPath, ['--import', 'tsx', 'bench/loadgen.ts', url, String(CONCURRENCY), String(SECONDS * 1000)]);
+  const { stdout } = await execFileAsync(process.execPath, [AUTOCANNON, '--json', '-c', String(CONNECTIONS), '-d', String(SECONDS), url], { maxBuffer: 1 << 26 });
   const used = process.cpuUsage(before);
-  const result = JSON.parse(stdout) as LoadResult;
-  return { ...result, cpuMicrosPerRequest: (used.user + used.system) / Math.max(1, result.requests) };
+  const r = JSON.parse(stdout) as { requests: { total: number; average: number }; latency: { p50: number; p99: number }; errors: number; timeouts: number; non2xx: number; duration: number };
+  const requests = r.requests.total;
+  return {
+    requests,
+    errors: r.errors + r.timeouts + r.non2xx,
+    requestsPerSecond: requests / r.duration,
+    p50Ms: r.latency.p50,
+    p99Ms: r.latency.p99,
+    cpuMicrosPerRequest: (used.user + used.system) / Math.max(1, requests),
+  };
+}
+
+/** A fixed rate, open loop, from a separate process. */
+async function atRate(url: string, rate: number): Promise<LatencyResult> {
+  const { stdout } = await execFileAsync(process.execPath, ['--import', 'tsx', 'bench/proxy-latency.ts', url, String(rate), String(SECONDS * 1000), String(CONNECTIONS)]);
+  return JSON.parse(stdout) as LatencyResult;
 }
 
 function median(values: number[]): number {
@@ -77,24 +102,37 @@ try {
   const bareAddress = bare.address();
   const bareUrl = `http://127.0.0.1:${typeof bareAddress === 'object' && bareAddress ? bareAddress.port : 0}/`;
 
-  // 1. Overhead, all traffic on stable so direct and proxied hit the same process.
+  // 1. Throughput, all traffic on stable so direct and proxied hit the same process.
   await target.setWeight(ref, 0);
-  await loadFromChild(proxyUrl); // warm-up (JIT, connections)
-  await loadFromChild(bareUrl);
+  await saturate(proxyUrl); // warm-up (JIT, connections)
+  await saturate(bareUrl);
+  await saturate(directUrl);
   const direct: Round[] = [];
   const proxied: Round[] = [];
   const bareRuns: Round[] = [];
   for (let round = 0; round < ROUNDS; round++) {
-    direct.push(await loadFromChild(directUrl));
-    proxied.push(await loadFromChild(proxyUrl));
-    bareRuns.push(await loadFromChild(bareUrl));
+    direct.push(await saturate(directUrl));
+    proxied.push(await saturate(proxyUrl));
+    bareRuns.push(await saturate(bareUrl));
   }
+
+  // 2. Latency at a fixed rate below saturation.
+  const rate = Number(process.env.BENCH_RATE ?? Math.round((median(proxied.map((r) => r.requestsPerSecond)) * 0.4) / 50) * 50);
+  const directAtRate: LatencyResult[] = [];
+  const proxiedAtRate: LatencyResult[] = [];
+  const bareAtRate: LatencyResult[] = [];
+  for (let round = 0; round < ROUNDS; round++) {
+    directAtRate.push(await atRate(directUrl, rate));
+    proxiedAtRate.push(await atRate(proxyUrl, rate));
+    bareAtRate.push(await atRate(bareUrl, rate));
+  }
+  const loadAtEnd = loadavg();
   bare.closeAllConnections();
   bare.close();
   bareAgent.destroy();
 
-  // 2. Rollback: weight 50 under load, then setWeight(0).
-  const agent = new Agent({ keepAlive: true, maxSockets: CONCURRENCY });
+  // 3. Rollback: weight 50 under load, then setWeight(0).
+  const agent = new Agent({ keepAlive: true, maxSockets: CONNECTIONS });
   const rollback: { callMs: number; lastCanaryMs: number; canaryAfter: number; inFlightCanary: number }[] = [];
   for (let trial = 0; trial < ROLLBACK_TRIALS; trial++) {
     await target.setWeight(ref, 50);
@@ -123,7 +161,7 @@ try {
         req.on('error', () => resolve());
         req.end();
       });
-    const workers = Array.from({ length: CONCURRENCY }, async () => {
+    const workers = Array.from({ length: CONNECTIONS }, async () => {
       while (!stop) await one();
     });
     await new Promise((r) => setTimeout(r, 300));
@@ -138,52 +176,70 @@ try {
   }
   agent.destroy();
 
-  const d = { rps: median(direct.map((r) => r.requestsPerSecond)), p50: median(direct.map((r) => r.p50Ms)), p99: median(direct.map((r) => r.p99Ms)) };
-  const p = { rps: median(proxied.map((r) => r.requestsPerSecond)), p50: median(proxied.map((r) => r.p50Ms)), p99: median(proxied.map((r) => r.p99Ms)) };
-  const b = { rps: median(bareRuns.map((r) => r.requestsPerSecond)), p50: median(bareRuns.map((r) => r.p50Ms)), p99: median(bareRuns.map((r) => r.p99Ms)) };
+  const sat = (rs: Round[]) => ({ rps: median(rs.map((r) => r.requestsPerSecond)), p50: median(rs.map((r) => r.p50Ms)), p99: median(rs.map((r) => r.p99Ms)) });
+  const lat = (rs: LatencyResult[]) => ({ rps: median(rs.map((r) => r.requestsPerSecond)), p50: median(rs.map((r) => r.p50Ms)), p99: median(rs.map((r) => r.p99Ms)), errors: rs.reduce((n, r) => n + r.errors, 0) });
+  const d = sat(direct);
+  const p = sat(proxied);
+  const b = sat(bareRuns);
+  const dl = lat(directAtRate);
+  const pl = lat(proxiedAtRate);
+  const bl = lat(bareAtRate);
+  const throughputRatio = (p.rps / d.rps) * 100;
+  const p99Overhead = pl.p99 - dl.p99;
   const lastCanary = rollback.map((r) => r.lastCanaryMs).sort((a, b) => a - b);
-  const row = (name: string, rs: Round[], cpu: boolean) =>
-    rs.map(
-      (r, i) =>
-        `| ${name} ${i + 1} | ${r.requests} | ${r.errors} | ${r.requestsPerSecond.toFixed(0)} | ${r.p50Ms.toFixed(2)} | ${r.p90Ms.toFixed(2)} | ${r.p99Ms.toFixed(2)} | ${cpu ? r.cpuMicrosPerRequest.toFixed(0) : '-'} |`,
-    );
+  const satRows = (name: string, rs: Round[], cpu: boolean) =>
+    rs.map((r, i) => `| ${name} ${i + 1} | ${r.requests} | ${r.errors} | ${r.requestsPerSecond.toFixed(0)} | ${r.p50Ms} | ${r.p99Ms} | ${cpu ? r.cpuMicrosPerRequest.toFixed(0) : '-'} |`);
+  const latRows = (name: string, rs: LatencyResult[]) =>
+    rs.map((r, i) => `| ${name} ${i + 1} | ${r.requests} | ${r.errors} | ${r.requestsPerSecond.toFixed(0)} | ${r.p50Ms.toFixed(2)} | ${r.p90Ms.toFixed(2)} | ${r.p99Ms.toFixed(2)} | ${r.maxMs.toFixed(2)} |`);
   const cpuOf = (rs: Round[]) => median(rs.map((r) => r.cpuMicrosPerRequest));
+  const load = (l: number[]) => l.map((x) => x.toFixed(2)).join(' / ');
   const report = [
     '# Local target: proxy overhead and rollback speed',
     '',
-    `- Command: \`node --import tsx bench/proxy.ts\` (BENCH_ROUNDS=${ROUNDS}, BENCH_SECONDS=${SECONDS}, BENCH_CONCURRENCY=${CONCURRENCY}, BENCH_ROLLBACK_TRIALS=${ROLLBACK_TRIALS})`,
+    `- Command: \`node --import tsx bench/proxy.ts\` (BENCH_ROUNDS=${ROUNDS}, BENCH_SECONDS=${SECONDS}, BENCH_CONNECTIONS=${CONNECTIONS}, BENCH_RATE=${rate}, BENCH_ROLLBACK_TRIALS=${ROLLBACK_TRIALS})`,
     `- Machine: ${cpus().length} cores (${cpus()[0]?.model ?? 'unknown'}), Node ${process.version}, shared with other work; date ${new Date().toISOString()}`,
-    '- Instance: the test service image (Node http server answering a small JSON body), one process, run by the local target from its unpacked OCI image.',
-    `- Load: a separate process, ${CONCURRENCY} keep-alive connections on loopback, closed loop, ${SECONDS} s per round; direct, Slipway proxy and bare pipe rounds alternate after a warm-up round of each proxy.`,
-    `- Load average at the start: ${loadAtStart.map((l) => l.toFixed(1)).join(' / ')} (1/5/15 min) on ${cpus().length} cores.`,
+    `- Load average (1/5/15 min) at the start: ${load(loadAtStart)}; after the measured rounds: ${load(loadAtEnd)} (on ${cpus().length} cores; the work of this benchmark itself is in it).`,
+    '- Instance: the test service image (a Node http server answering a small JSON body and logging each request to its log file), one process, run by the local target from its unpacked OCI image.',
+    `- Throughput: autocannon 9 in its own process, ${CONNECTIONS} keep-alive connections, closed loop, ${SECONDS} s per round; direct, Slipway proxy and bare pipe rounds alternate after a warm-up round of each.`,
+    `- Latency: bench/proxy-latency.ts in its own process, a fixed ${rate} requests/s (open loop, latency from the moment each request was due, sub-millisecond timings), ${SECONDS} s per round, rounds alternating the same way.`,
     '',
     '## Proxy overhead (same instance, same run)',
     '',
-    '| | requests/s (median of rounds) | p50 ms | p99 ms |',
+    '| | throughput, requests/s (median of rounds, saturated) | p50 ms at ' + rate + ' req/s | p99 ms at ' + rate + ' req/s |',
     '| --- | --- | --- | --- |',
-    `| direct to the instance | ${d.rps.toFixed(0)} | ${d.p50.toFixed(2)} | ${d.p99.toFixed(2)} |`,
-    `| through the proxy | ${p.rps.toFixed(0)} | ${p.p50.toFixed(2)} | ${p.p99.toFixed(2)} |`,
-    `| bare Node pipe proxy (no routing, metrics or log: the floor for a Node proxy) | ${b.rps.toFixed(0)} | ${b.p50.toFixed(2)} | ${b.p99.toFixed(2)} |`,
-    `| proxy / direct | ${((p.rps / d.rps) * 100).toFixed(0)}% of direct throughput (target ≥ 70%) | +${(p.p50 - d.p50).toFixed(2)} ms | +${(p.p99 - d.p99).toFixed(2)} ms (target < 2 ms) |`,
-    `| proxy / bare pipe | ${((p.rps / b.rps) * 100).toFixed(0)}% of the bare pipe's throughput | +${(p.p50 - b.p50).toFixed(2)} ms | +${(p.p99 - b.p99).toFixed(2)} ms |`,
+    `| direct to the instance | ${d.rps.toFixed(0)} | ${dl.p50.toFixed(2)} | ${dl.p99.toFixed(2)} |`,
+    `| through the Slipway proxy | ${p.rps.toFixed(0)} | ${pl.p50.toFixed(2)} | ${pl.p99.toFixed(2)} |`,
+    `| bare Node pipe proxy (no routing, metrics or log: the floor for a Node proxy) | ${b.rps.toFixed(0)} | ${bl.p50.toFixed(2)} | ${bl.p99.toFixed(2)} |`,
+    `| **Slipway proxy vs direct** | **${throughputRatio.toFixed(0)}% of direct throughput** (target ≥ 70%: ${throughputRatio >= 70 ? 'met' : 'NOT met'}) | +${(pl.p50 - dl.p50).toFixed(2)} ms | **+${p99Overhead.toFixed(2)} ms** (target < 2 ms: ${p99Overhead < 2 ? 'met' : 'NOT met'}) |`,
+    `| Slipway proxy vs bare pipe | ${((p.rps / b.rps) * 100).toFixed(0)}% of the bare pipe's throughput | +${(pl.p50 - bl.p50).toFixed(2)} ms | +${(pl.p99 - bl.p99).toFixed(2)} ms |`,
     '',
-    'How to read this: the direct rows need two processes (load generator, instance); the proxied rows need a third',
-    '(the proxy, which parses and writes every request and response once more), all on the same 2 cores, which other',
-    'work was also using (load average above). So the throughput ratio measures CPU sharing as much as proxy cost. The',
-    'bare-pipe row and the CPU-per-request figure isolate what the Slipway proxy adds over the floor for any Node proxy:',
-    'routing, header hygiene, the per-track histogram and counter, and the request log.',
+    'How to read this: direct needs two processes (load generator, instance); proxied needs a third (the proxy parses',
+    'and writes every request and response once more), all on the same 2 cores. The instance is one single-threaded',
+    'process, so with a cheap load generator the proxy mostly uses the core the instance leaves free. At saturation',
+    'latency is queueing (autocannon p50/p99 in whole ms are in the round table below); the latency columns above are',
+    'taken at a fixed rate below saturation, where the difference is what the proxy adds to each request.',
     '',
-    `Proxy CPU per request (this process's user+system CPU time during the round / requests; moves far less with the machine's load than wall-clock figures, though contention still inflates it): Slipway proxy ${cpuOf(proxied).toFixed(0)} µs, bare pipe ${cpuOf(bareRuns).toFixed(0)} µs. At that cost one core proxies about ${(1e6 / cpuOf(proxied)).toFixed(0)} requests/s.`,
+    `Proxy CPU per request (this process's user+system CPU time during a saturated round / requests; contention inflates it): Slipway proxy ${cpuOf(proxied).toFixed(0)} µs, bare pipe ${cpuOf(bareRuns).toFixed(0)} µs.`,
     '',
-    '| round | requests | 5xx/errors | requests/s | p50 ms | p90 ms | p99 ms | proxy CPU µs/request |',
+    '### Saturated rounds (autocannon)',
+    '',
+    '| round | requests | errors | requests/s | p50 ms | p99 ms | proxy CPU µs/request |',
+    '| --- | --- | --- | --- | --- | --- | --- |',
+    ...satRows('direct', direct, false),
+    ...satRows('proxy', proxied, true),
+    ...satRows('bare pipe', bareRuns, true),
+    '',
+    `### Fixed-rate rounds (${rate} requests/s)`,
+    '',
+    '| round | requests | 5xx/errors | requests/s | p50 ms | p90 ms | p99 ms | max ms |',
     '| --- | --- | --- | --- | --- | --- | --- | --- |',
-    ...row('direct', direct, false),
-    ...row('proxy', proxied, true),
-    ...row('bare pipe', bareRuns, true),
+    ...latRows('direct', directAtRate),
+    ...latRows('proxy', proxiedAtRate),
+    ...latRows('bare pipe', bareAtRate),
     '',
     '## Rollback: setWeight(0) to no canary traffic',
     '',
-    `Under load at canary weight 50 (${CONCURRENCY} connections in the benchmark process), \`target.setWeight(ref, 0)\` is called; ${ROLLBACK_TRIALS} trials.`,
+    `Under load at canary weight 50 (${CONNECTIONS} connections in the benchmark process), \`target.setWeight(ref, 0)\` is called; ${ROLLBACK_TRIALS} trials.`,
     '',
     `- setWeight(0) call: median ${median(rollback.map((r) => r.callMs)).toFixed(3)} ms, max ${Math.max(...rollback.map((r) => r.callMs)).toFixed(3)} ms.`,
     `- Requests sent after setWeight(0) returned that reached the canary: ${rollback.reduce((s, r) => s + r.canaryAfter, 0)} (over all trials).`,

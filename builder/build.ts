@@ -4,19 +4,16 @@
  *   resolve source → read + check pipeline → cache key → [hit: ensure in store] | [lock → checkout →
  *   stages → image → cache → push] → afterPush hook (signing/attestation) → result.
  */
-import { randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve, sep } from 'node:path';
+import { join, resolve, sep } from 'node:path';
 import { SlipwayError } from '../lib/errors.js';
 import { slipwayHome } from '../lib/home.js';
-import { computeDigest, formatImageRef, openImageStore, pushImage, type ImageStore, type OpenStoreOptions } from '../lib/oci/index.js';
-import { BuildCache, cacheKey, type CacheKeyInput } from './cache/index.js';
-import { buildImage, imageEpoch, type BuiltImage } from './image/index.js';
-import { evaluateCondition, parsePipeline, pipelineFromConfig, PIPELINE_FILE, runPipeline, type Clock, type Pipeline, type PipelineEvent, type StageResult } from './pipeline/index.js';
-import { checkoutCommit, readFileAtCommit, resolveSource, type SourceCommit } from './source/index.js';
-import { BUILDER_ID, BUILDER_VERSION } from './version.js';
-import type { PipelineConfig } from '../schemas/index.js';
+import { openImageStore, pushImage, type ImageStore, type OpenStoreOptions } from '../lib/oci/index.js';
+import { baseResult, BuildCache, buildCacheRoot, factsOf, resolveBuildInputs } from './cache/index.js';
+import { buildImage, type BuiltImage } from './image/index.js';
+import { runPipeline, type Clock, type PipelineEvent, type StageResult } from './pipeline/index.js';
+import { checkoutCommit } from './source/index.js';
 
 export type BuildEvent =
   | PipelineEvent
@@ -83,21 +80,14 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
   const clock = opts.clock ?? { now: () => Date.now() };
   const env = opts.env ?? process.env;
   const home = opts.home ?? slipwayHome(env);
-  const source = await resolveSource({ repoDir: opts.repoDir, rev: opts.commit ?? 'HEAD', ...(opts.branch ? { branch: opts.branch } : {}) });
-  const cacheRoot = join(home, 'cache', 'builds');
-  const pipeline = await loadPipelineAt(source, cacheRoot);
-  const epoch = imageEpoch(source.commitTime, env);
-  const plan = pipeline.stages.filter((s) => !s.condition || evaluateCondition(s.condition.parsed, factsOf(source))).map((s) => s.name);
-  const keyInput: CacheKeyInput = {
-    builderVersion: BUILDER_VERSION,
-    tree: source.tree,
-    commit: source.commit,
-    pipelineDigest: pipeline.digest,
-    plan,
-    sourceUrl: source.sourceUrl,
-    epoch,
-  };
-  const key = cacheKey(keyInput);
+  const cacheRoot = buildCacheRoot(home);
+  const { source, pipeline, epoch, keyInput, key } = await resolveBuildInputs({
+    repoDir: opts.repoDir,
+    ...(opts.commit ? { commit: opts.commit } : {}),
+    ...(opts.branch ? { branch: opts.branch } : {}),
+    env,
+    cacheRoot,
+  });
   opts.onEvent?.({ type: 'resolved', commit: source.commit, tree: source.tree, ...(source.branch ? { branch: source.branch } : {}), cacheKey: key });
   const store = typeof opts.store === 'string' ? openImageStore(opts.store, opts.storeOptions) : opts.store;
   const cache = new BuildCache(cacheRoot);
@@ -108,7 +98,7 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
     opts.onEvent?.({ type: 'cache-hit', digest: record.digest, key });
     await copyImage(cache.images, store, record.digest, opts.tag);
     return {
-      ...baseResult(source, pipeline, store, record.digest, key),
+      ...baseResult(source, pipeline, store.repository, record.digest, key),
       cached: true,
       startedAt: record.startedAt,
       finishedAt: record.createdAt,
@@ -164,14 +154,14 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
       if (contextDir !== checkout && !contextDir.startsWith(checkout + sep)) {
         throw new SlipwayError('IMAGE_CONTEXT_UNSAFE', `image context ${pipeline.image.context} is outside the checkout`, 'stalling');
       }
-      const image: BuiltImage = await buildImage({ contextDir, spec: pipeline.image, source: { url: source.sourceUrl, revision: source.commit }, epoch });
+      const image: BuiltImage = await buildImage({ contextDir, spec: pipeline.image, source: { url: source.sourceUrl, revision: source.commit }, epoch, uploadTo: store });
       opts.onEvent?.({ type: 'image-built', digest: image.digest, files: image.layer.files, layerBytes: image.layer.size });
       await pushImage(cache.images, image);
       const finishedAt = new Date(clock.now()).toISOString();
       await cache.store({ key, digest: image.digest, input: keyInput, stages: run.stages, startedAt, createdAt: finishedAt, layerDigest: image.layer.digest, configDigest: image.configDigest });
       await pushImage(store, image, opts.tag);
       return {
-        ...baseResult(source, pipeline, store, image.digest, key),
+        ...baseResult(source, pipeline, store.repository, image.digest, key),
         cached: false,
         startedAt,
         finishedAt,
@@ -183,63 +173,6 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
       await rm(work, { recursive: true, force: true });
     }
   }
-}
-
-function factsOf(source: SourceCommit) {
-  return { commit: source.commit, ...(source.branch ? { branch: source.branch } : {}) };
-}
-
-/**
- * The pipeline file at the commit. A file whose bytes passed validation before is read from the
- * memo under the cache (no schema compilation), which keeps a cache hit fast.
- */
-async function loadPipelineAt(source: SourceCommit, cacheRoot: string): Promise<Pipeline> {
-  const text = await readFileAtCommit(source, PIPELINE_FILE);
-  if (text === undefined) {
-    throw new SlipwayError(
-      'PIPELINE_MISSING',
-      `commit ${source.commit.slice(0, 12)} of ${source.repoDir} has no ${PIPELINE_FILE}; add one (apiVersion: slipway.dev/v1, kind: Pipeline, spec.stages, spec.image.context)`,
-      'stalling',
-      { commit: source.commit, file: PIPELINE_FILE },
-    );
-  }
-  const memo = join(cacheRoot, 'pipelines', `${computeDigest(text).slice(7)}.json`);
-  try {
-    const saved = JSON.parse(await readFile(memo, 'utf8')) as { builderVersion: string; config: PipelineConfig };
-    if (saved.builderVersion === BUILDER_VERSION) return await pipelineFromConfig(saved.config, text, PIPELINE_FILE);
-  } catch {
-    /* not validated before */
-  }
-  const pipeline = await parsePipeline(text, PIPELINE_FILE);
-  // Best effort: concurrent builds may write the same memo; each write is whole (temp file + rename).
-  const tmp = `${memo}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
-  try {
-    await mkdir(dirname(memo), { recursive: true });
-    await writeFile(tmp, JSON.stringify({ builderVersion: BUILDER_VERSION, config: pipeline.config }));
-    await rename(tmp, memo);
-  } catch {
-    await rm(tmp, { force: true }).catch(() => undefined);
-  }
-  return pipeline;
-}
-
-function baseResult(source: SourceCommit, pipeline: Pipeline, store: ImageStore, digest: string, key: string) {
-  return {
-    imageRef: formatImageRef(store.repository, digest),
-    repository: store.repository,
-    digest,
-    cacheKey: key,
-    source: {
-      repoDir: source.repoDir,
-      url: source.sourceUrl,
-      commit: source.commit,
-      tree: source.tree,
-      ...(source.branch ? { branch: source.branch } : {}),
-      commitTime: source.commitTime,
-    },
-    pipeline: { name: pipeline.name, file: pipeline.file, digest: pipeline.digest },
-    builder: { id: BUILDER_ID, version: BUILDER_VERSION },
-  };
 }
 
 /** Copies an image by digest between stores, skipping blobs the target has. */

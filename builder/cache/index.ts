@@ -8,38 +8,23 @@
  * concurrent builds of the same key run the stages once: the second waits and reuses the record.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, rename, unlink, writeFile } from 'node:fs/promises';
+import { mkdir, rename, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { canonicalJson, computeDigest, OciLayoutStore, withFileLock, type LockOptions } from '../../lib/oci/index.js';
-import type { StageResult } from '../pipeline/index.js';
+import { OciLayoutStore, withFileLock, type LockOptions } from '../../lib/oci/index.js';
+import { cacheRecordPath, readCacheRecord, type CacheRecord } from './record.js';
 
-export interface CacheKeyInput {
-  builderVersion: string;
-  tree: string;
-  commit: string;
-  /** sha256 of the pipeline file bytes. */
-  pipelineDigest: string;
-  /** Names of the stages whose conditions hold, in order. */
-  plan: string[];
-  sourceUrl: string;
-  /** Seconds since the epoch used for mtimes and `created`. */
-  epoch: number;
-}
-
-export interface CacheRecord {
-  key: string;
-  digest: string;
-  input: CacheKeyInput;
-  stages: StageResult[];
-  startedAt: string;
-  createdAt: string;
-  layerDigest: string;
-  configDigest: string;
-}
-
-export function cacheKey(input: CacheKeyInput): string {
-  return computeDigest(canonicalJson({ v: 1, ...input }));
-}
+export { cacheRecordPath, readCacheRecord, type CacheKeyInput, type CacheRecord } from './record.js';
+export {
+  cacheKey,
+  buildCacheRoot,
+  resolveBuildInputs,
+  findCachedBuild,
+  baseResult,
+  factsOf,
+  type BuildInputs,
+  type CachedBuildLookup,
+  type FindCachedBuildOptions,
+} from './hit.js';
 
 export class BuildCache {
   readonly root: string;
@@ -52,18 +37,13 @@ export class BuildCache {
   }
 
   private recordPath(key: string): string {
-    return join(this.root, 'records', `${key.replace(/^sha256:/, '')}.json`);
+    return cacheRecordPath(this.root, key);
   }
 
   /** The record for `key` when it is complete: readable, and its image fully in the cache layout. */
   async lookup(key: string): Promise<CacheRecord | undefined> {
-    let record: CacheRecord;
-    try {
-      record = JSON.parse(await readFile(this.recordPath(key), 'utf8')) as CacheRecord;
-    } catch {
-      return undefined;
-    }
-    if (record.key !== key || typeof record.digest !== 'string') return undefined;
+    const record = await readCacheRecord(this.root, key);
+    if (!record) return undefined;
     try {
       const manifest = await this.images.getManifest(record.digest);
       if (!manifest) return undefined;

@@ -4,11 +4,12 @@
  * canonical JSON (sorted keys, no whitespace). The context's contents land at the image's workingDir
  * (or / when none is set). Same inputs, same digest, on every run and machine.
  */
-import { canonicalJson, computeDigest, MEDIA_TYPES, type ImageConfig, type ImageManifest, type ImageToPush } from '../../lib/oci/index.js';
+import { canonicalJson, computeDigest, MEDIA_TYPES, type ImageConfig, type ImageManifest, type ImageStore, type ImageToPush } from '../../lib/oci/index.js';
 import type { ImageConfigSpec } from '../../schemas/index.js';
-import { buildLayer, collectEntries } from './layer.js';
+import { buildLayer, collectEntries, type BuiltLayer, type LayerEntry } from './layer.js';
 
-export { collectEntries, buildLayer, gzipFixed, GZIP_LEVEL, type LayerEntry, type BuiltLayer } from './layer.js';
+export { imageEpoch } from './epoch.js';
+export { collectEntries, buildLayer, gzipFixed, GZIP_LEVEL, BLOCK_BYTES, type LayerEntry, type BuiltLayer, type LayerSink } from './layer.js';
 
 export const LABEL_SOURCE = 'org.opencontainers.image.source';
 export const LABEL_REVISION = 'org.opencontainers.image.revision';
@@ -21,6 +22,12 @@ export interface BuildImageOptions {
   source: { url: string; revision: string };
   /** Seconds since the epoch: every file's mtime and the image's `created`. */
   epoch: number;
+  /**
+   * Start uploading the layer to this store while it is compressed (when the store can take a stream,
+   * as a registry can). pushImage then finds the blob there. Best effort: if the streamed upload fails,
+   * pushImage uploads the layer the ordinary way, with its retries and errors.
+   */
+  uploadTo?: ImageStore;
   /** The config's platform (default linux/amd64: fixed, so the digest does not depend on the build machine). */
   platform?: { os: string; architecture: string };
 }
@@ -33,17 +40,11 @@ export interface BuiltImage extends ImageToPush {
   layer: { digest: string; diffId: string; size: number; tarSize: number; files: number };
 }
 
-/** SOURCE_DATE_EPOCH when set and valid, else the commit time. */
-export function imageEpoch(commitTime: number, env: NodeJS.ProcessEnv = process.env): number {
-  const raw = env.SOURCE_DATE_EPOCH;
-  if (raw !== undefined && /^\d+$/.test(raw.trim())) return Number(raw.trim());
-  return commitTime;
-}
 
 export async function buildImage(opts: BuildImageOptions): Promise<BuiltImage> {
   const workingDir = opts.spec.workingDir ?? '/';
   const entries = await collectEntries(opts.contextDir, workingDir.replace(/^\/+|\/+$/g, ''));
-  const layer = await buildLayer(entries, opts.epoch);
+  const layer = await buildLayerUploading(entries, opts.epoch, opts.uploadTo);
   const created = new Date(opts.epoch * 1000).toISOString().replace(/\.000Z$/, 'Z');
 
   const labels: Record<string, string> = {
@@ -93,4 +94,58 @@ export async function buildImage(opts: BuildImageOptions): Promise<BuiltImage> {
     ],
     layer: { digest: layer.digest, diffId: layer.diffId, size: layer.bytes.length, tarSize: layer.tarSize, files: layer.files },
   };
+}
+
+/** buildLayer, with the gzip bytes streamed to `store` as they come when it takes streamed uploads. */
+async function buildLayerUploading(entries: LayerEntry[], epoch: number, store: ImageStore | undefined): Promise<BuiltLayer> {
+  if (!store?.putBlobStream) return buildLayer(entries, epoch);
+  let controller!: ReadableStreamDefaultController<Uint8Array>;
+  let open = true;
+  const stream = new ReadableStream<Uint8Array>({
+    start: (c) => {
+      controller = c;
+    },
+    cancel: () => {
+      open = false;
+    },
+  });
+  let digest!: { resolve: (d: string) => void; reject: (e: unknown) => void };
+  const digestPromise = new Promise<string>((resolve, reject) => (digest = { resolve, reject }));
+  digestPromise.catch(() => undefined);
+  const upload = store.putBlobStream(stream, digestPromise).then(
+    () => true,
+    () => false, // pushImage uploads it again the ordinary way and reports what goes wrong there
+  );
+  let layer: BuiltLayer;
+  try {
+    layer = await buildLayer(entries, epoch, (chunk) => {
+      if (!open) return;
+      try {
+        controller.enqueue(chunk);
+      } catch {
+        open = false; // the upload gave up on the stream; the layer is still built
+      }
+    });
+  } catch (err) {
+    if (open) {
+      try {
+        controller.error(err);
+      } catch {
+        /* already closed by the reader */
+      }
+    }
+    digest.reject(err);
+    await upload;
+    throw err;
+  }
+  if (open) {
+    try {
+      controller.close();
+    } catch {
+      /* already closed by the reader */
+    }
+  }
+  digest.resolve(layer.digest);
+  await upload;
+  return layer;
 }

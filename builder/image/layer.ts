@@ -5,22 +5,30 @@
  * The deflate bytes come from the zlib Node bundles (`process.versions.zlib`): machines on the same
  * zlib build agree byte for byte; a Node release that changes its zlib changes the layer digest.
  */
-import { readFileSync } from 'node:fs';
+import { lstatSync, readFileSync } from 'node:fs';
 import { lstat, readdir, readFile, readlink } from 'node:fs/promises';
 import { join, posix, relative, resolve, sep } from 'node:path';
 import { promisify } from 'node:util';
 import { createHash } from 'node:crypto';
-import { pipeline } from 'node:stream/promises';
-import { createGzip, gzip as gzipCallback, constants as zlibConstants } from 'node:zlib';
+import { crc32, deflateRaw as deflateRawCallback, gzip as gzipCallback, constants as zlibConstants, type ZlibOptions } from 'node:zlib';
 import type * as tar from 'tar-stream';
 import { SlipwayError } from '../../lib/errors.js';
-import { computeDigest } from '../../lib/oci/index.js';
 
 const gzip = promisify(gzipCallback);
+const deflateRaw = promisify(deflateRawCallback) as (buf: Buffer, options: ZlibOptions) => Promise<Buffer>;
 
-export const GZIP_LEVEL = 6;
+/**
+ * Fixed, not tunable: changing any of these changes every layer digest (bump IMAGE_FORMAT in
+ * builder/version.ts). Level 1 (as go-containerregistry and ko use): build output is often half
+ * already-compressed assets, where higher levels cost several times the CPU for a few percent.
+ */
+export const GZIP_LEVEL = 1;
+/** The tar is compressed in blocks of this size, in parallel; part of the byte format. */
+export const BLOCK_BYTES = 1024 * 1024;
+const WINDOW_BYTES = 32 * 1024;
 const SYNC_READ_MAX = 1024 * 1024;
 const GZIP_OPTIONS = { level: GZIP_LEVEL, memLevel: 8, windowBits: 15, strategy: zlibConstants.Z_DEFAULT_STRATEGY, chunk: 64 * 1024 };
+const DEFLATE_OPTIONS = { level: GZIP_LEVEL, memLevel: 8, windowBits: 15, strategy: zlibConstants.Z_DEFAULT_STRATEGY, chunk: 256 * 1024 };
 /** Byte 9 of the gzip header names the OS that wrote it; zlib sets it per platform, we fix it. */
 const GZIP_OS_UNIX = 3;
 
@@ -65,7 +73,8 @@ export async function collectEntries(dir: string, prefix = ''): Promise<LayerEnt
       const full = join(abs, name);
       const rel = relative(root, full).split(sep).join('/');
       const path = base ? `${base}/${rel}` : rel;
-      const s = await lstat(full);
+      // Synchronous: thousands of small stats through the thread pool cost more in round trips than in work.
+      const s = lstatSync(full);
       if (s.isDirectory()) {
         entries.push({ path, type: 'directory', mode: 0o755 });
         await walk(full);
@@ -93,29 +102,81 @@ export async function collectEntries(dir: string, prefix = ''): Promise<LayerEnt
   return entries.sort((a, b) => Buffer.compare(Buffer.from(a.path), Buffer.from(b.path)));
 }
 
+/** Where compressed layer bytes go as they are made, in order (e.g. a registry upload running alongside). */
+export type LayerSink = (chunk: Buffer) => void;
+
 /**
- * Packs the entries as tar and gzips it as a stream: gzip runs on libuv's thread pool while the next
- * files are read and packed, and both digests are computed on the way.
+ * Packs the entries as tar and gzips it the way pigz does: the tar is cut into fixed 1 MiB blocks, each
+ * raw-deflated on libuv's thread pool with the 32 KiB before it as its dictionary (all blocks at once, so
+ * every core compresses), every block but the last ended with a sync flush, and the pieces joined under
+ * one gzip header and trailer (CRC-32 and length of the whole tar). The result is one ordinary gzip
+ * member; its bytes depend only on the tar, the block size and the zlib settings, never on scheduling.
+ * The tar's sha256 (diff_id), the gzip's sha256 (digest) and the CRC are each computed in one pass as
+ * the bytes go by; `sink` receives the gzip bytes in order while later blocks are still compressing.
  */
-export async function buildLayer(entries: LayerEntry[], epochSeconds: number): Promise<BuiltLayer> {
+export async function buildLayer(entries: LayerEntry[], epochSeconds: number, sink?: LayerSink): Promise<BuiltLayer> {
   const mtime = new Date(epochSeconds * 1000);
   const { pack: createPack } = await import('tar-stream');
   const pack = createPack();
-  const gz = createGzip(GZIP_OPTIONS);
   const tarHash = createHash('sha256');
-  let tarSize = 0;
+  const gzHash = createHash('sha256');
   const out: Buffer[] = [];
-  pack.on('data', (c: unknown) => {
-    const chunk = c as Uint8Array;
-    tarHash.update(chunk);
+  let gzSize = 0;
+  const emit = (chunk: Buffer) => {
+    gzHash.update(chunk);
+    out.push(chunk);
+    gzSize += chunk.length;
+    sink?.(chunk);
+  };
+  emit(gzipHeader());
+
+  let crc = 0;
+  let tarSize = 0;
+  // The tar is copied once, into fresh fixed-size blocks (a dispatched block is never written again).
+  let block = Buffer.allocUnsafe(BLOCK_BYTES);
+  let filled = 0;
+  let previousTail: Buffer | undefined;
+  const compressed: Promise<Buffer>[] = [];
+  // Blocks are written out in order as soon as each and those before it are done.
+  let written = Promise.resolve();
+  const dispatch = (data: Buffer, last: boolean) => {
+    tarHash.update(data);
+    crc = crc32(data, crc);
+    const job = deflateRaw(data, {
+      ...DEFLATE_OPTIONS,
+      finishFlush: last ? zlibConstants.Z_FINISH : zlibConstants.Z_SYNC_FLUSH,
+      ...(previousTail ? { dictionary: previousTail } : {}),
+    });
+    compressed.push(job);
+    written = written.then(async () => emit(await job));
+    written.catch(() => undefined); // awaited at the end; this only keeps an early exit from leaving it unhandled
+    previousTail = data.subarray(Math.max(0, data.length - WINDOW_BYTES));
+  };
+  const take = (chunk: Uint8Array) => {
     tarSize += chunk.length;
+    let offset = 0;
+    while (offset < chunk.length) {
+      const n = Math.min(chunk.length - offset, BLOCK_BYTES - filled);
+      block.set(chunk.subarray(offset, offset + n), filled);
+      filled += n;
+      offset += n;
+      if (filled === BLOCK_BYTES) {
+        dispatch(block, false);
+        block = Buffer.allocUnsafe(BLOCK_BYTES);
+        filled = 0;
+      }
+    }
+  };
+  pack.on('data', (c: unknown) => take(c as Uint8Array));
+  const packed = new Promise<void>((res, rej) => {
+    pack.on('end', res);
+    pack.on('error', rej);
   });
-  gz.on('data', (c: Buffer) => out.push(c));
-  const gzDone = pipeline(pack, gz);
-  // Entries are queued without waiting for each to drain, so packing and gzip (thread pool) overlap.
-  // Small files are read synchronously: for thousands of small files that costs a fifth of the CPU
-  // of fs/promises, and nothing else runs while an image is assembled.
-  const written: Promise<void>[] = [];
+
+  // Entries are queued without waiting for each to drain. Small files are read synchronously: for
+  // thousands of small files that costs a fifth of the CPU of fs/promises, and nothing else runs while
+  // an image is assembled; every 256 files the loop yields so finished blocks move on to the sink.
+  const queued: Promise<void>[] = [];
   let files = 0;
   for (const e of entries) {
     const header: tar.Header = {
@@ -133,21 +194,33 @@ export async function buildLayer(entries: LayerEntry[], epochSeconds: number): P
       devminor: 0,
     };
     if (e.type === 'file') {
-      // Let gzip take what is packed so far now and then, so the two run side by side.
       if (++files % 256 === 0) await new Promise((r) => setImmediate(r));
       const body = (e.size ?? 0) <= SYNC_READ_MAX ? readFileSync(e.source!) : await readFile(e.source!);
-      written.push(new Promise<void>((res, rej) => pack.entry({ ...header, size: body.length }, body, (err) => (err ? rej(err) : res()))));
+      queued.push(new Promise<void>((res, rej) => pack.entry({ ...header, size: body.length }, body, (err) => (err ? rej(err) : res()))));
     } else {
       if (e.type === 'symlink') header.linkname = e.linkname!;
-      written.push(new Promise<void>((res, rej) => pack.entry(header, (err) => (err ? rej(err) : res()))));
+      queued.push(new Promise<void>((res, rej) => pack.entry(header, (err) => (err ? rej(err) : res()))));
     }
   }
-  await Promise.all(written);
+  await Promise.all(queued);
   pack.finalize();
-  await gzDone;
-  const bytes = Buffer.concat(out);
-  bytes[9] = GZIP_OS_UNIX;
-  return { bytes, digest: computeDigest(bytes), diffId: `sha256:${tarHash.digest('hex')}`, tarSize, files };
+  await packed;
+  dispatch(block.subarray(0, filled), true);
+  await Promise.all(compressed);
+  await written;
+  const trailer = Buffer.alloc(8);
+  trailer.writeUInt32LE(crc >>> 0, 0);
+  trailer.writeUInt32LE(tarSize % 2 ** 32, 4);
+  emit(trailer);
+  const bytes = Buffer.concat(out, gzSize);
+  return { bytes, digest: `sha256:${gzHash.digest('hex')}`, diffId: `sha256:${tarHash.digest('hex')}`, tarSize, files };
+}
+
+/** The 10-byte gzip header zlib writes at GZIP_LEVEL, with mtime 0 and the OS byte fixed to Unix. */
+function gzipHeader(): Buffer {
+  // Magic, deflate, no flags, mtime 0, XFL (4: fastest, what zlib writes at level 1; 2 at level 9; else 0), OS.
+  const xfl = GZIP_LEVEL === 1 ? 4 : GZIP_LEVEL === 9 ? 2 : 0;
+  return Buffer.from([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, xfl, GZIP_OS_UNIX]);
 }
 
 /** gzip with fixed settings; the header's mtime is 0 and its OS byte is forced to 3 (Unix) so every platform agrees. */

@@ -7,3 +7,4 @@ export { attestAfterPush, signAndAttach } from './attach.js';
 export type { SignAndAttachRequest, SignAndAttachResult } from './attach.js';
 export { resolveSigning } from './resolve.js';
 export type { SigningChoice } from './resolve.js';
+export { decideSigning, type SigningDecision, type SigningFlags } from './policy.js';

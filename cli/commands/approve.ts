@@ -22,7 +22,7 @@ export function register(program: Command): void {
   withRepoFlags(command).action(async (id: string, opts: ApproveOptions) => {
     try {
       const { openProvider } = await import('../../lib/promote/index.js');
-      const { provider } = openProvider(opts);
+      const { provider } = await openProvider(opts);
       const p = await provider.approve(id, actorOf(opts.as));
       if (opts.json) process.stdout.write(`${JSON.stringify({ ok: true, proposal: p }, null, 2)}\n`);
       else process.stdout.write(`approved ${p.id}; approvals: ${p.approvals.join(', ') || 'none'}\n`);

@@ -10,6 +10,7 @@ import type { BuildOptions, BuildResult } from '../../builder/index.js';
 import { isSlipwayError } from '../../lib/errors.js';
 import { slipwayHome } from '../../lib/home.js';
 import type { ImageStore } from '../../lib/oci/index.js';
+import type { Landing } from '../../lib/promote/index.js';
 
 export interface BuildCommandOptions {
   repo?: string;
@@ -42,6 +43,36 @@ export function addAfterBuildHook(hook: AfterBuild): void {
   afterBuildHooks.push(hook);
 }
 
+export function cacheHitLine(digest: string): string {
+  return `cache hit: ${digest} (stages skipped)\n`;
+}
+
+/** stdout: the image reference (or the whole result as JSON); stderr: how it was made and the stage results. */
+export async function printBuildResult(result: BuildResult, options: BuildCommandOptions, landing?: Landing): Promise<void> {
+  if (options.json) {
+    process.stdout.write(`${JSON.stringify(landing ? { ...result, promotion: landing } : result, null, 2)}\n`);
+    return;
+  }
+  const { stageLine } = await import('../../builder/pipeline/index.js');
+  process.stdout.write(`${result.imageRef}\n`);
+  process.stderr.write(`${result.cached ? 'from cache' : 'built'}: ${result.source.commit.slice(0, 12)}${result.source.branch ? ` (${result.source.branch})` : ''}\n`);
+  for (const stage of result.stages) process.stderr.write(`  ${stageLine(stage)}\n`);
+  if (result.logDir) process.stderr.write(`logs: ${result.logDir}\n`);
+  if (landing) {
+    const { describeLanding } = await import('../../lib/promote/index.js');
+    process.stderr.write(`promotion: ${describeLanding(landing)}\n`);
+  }
+}
+
+/** A SlipwayError becomes a message (and JSON with --json) and exit 1 (a stage failed) or 2; false for anything else. */
+export function reportBuildError(err: unknown, options: BuildCommandOptions): boolean {
+  if (!isSlipwayError(err)) return false;
+  if (options.json) process.stdout.write(`${JSON.stringify({ error: err.toJSON() }, null, 2)}\n`);
+  process.stderr.write(`slipway build: ${err.message}\n`);
+  process.exitCode = err.code === 'STAGE_FAILED' || err.code === 'BUILD_CANCELLED' ? 1 : 2;
+  return true;
+}
+
 export function register(program: Command): void {
   program
     .command('build')
@@ -58,7 +89,7 @@ export function register(program: Command): void {
     .option('--json', 'print the result as JSON')
     .action(async (repoArg: string | undefined, options: BuildCommandOptions, command: Command) => {
       // Loaded here, not at the top, so other commands do not pay for the builder's modules.
-      const { build, createProgressReporter, stageLine } = await import('../../builder/index.js');
+      const { build, createProgressReporter } = await import('../../builder/index.js');
       const repoDir = resolve(options.repo ?? repoArg ?? '.');
       const store = resolveStoreArgument(options.registry ?? options.store);
       const progress = createProgressReporter(process.stderr);
@@ -75,7 +106,7 @@ export function register(program: Command): void {
         noCache: options.cache === false,
         signal: controller.signal,
         onEvent: (event) => {
-          if (event.type === 'cache-hit') process.stderr.write(`cache hit: ${event.digest} (stages skipped)\n`);
+          if (event.type === 'cache-hit') process.stderr.write(cacheHitLine(event.digest));
           else if (event.type === 'waiting-for-build') process.stderr.write(`waiting: pid ${event.pid} is building the same commit\n`);
           else if (event.type !== 'resolved' && event.type !== 'image-built' && event.type !== 'pushed') progress.onEvent(event);
         },
@@ -86,28 +117,15 @@ export function register(program: Command): void {
       try {
         const result = await build(buildOptions);
         progress.stop();
-        let landing;
+        let landing: Landing | undefined;
         if (options.envs) {
           const { landAfterBuild } = await import('../../lib/promote/index.js');
           landing = await landAfterBuild(options.envs, { service: result.pipeline.name, repository: result.repository, digest: result.digest, source: result.source });
         }
-        if (options.json) {
-          process.stdout.write(`${JSON.stringify(landing ? { ...result, promotion: landing } : result, null, 2)}\n`);
-        } else {
-          process.stdout.write(`${result.imageRef}\n`);
-          process.stderr.write(`${result.cached ? 'from cache' : 'built'}: ${result.source.commit.slice(0, 12)}${result.source.branch ? ` (${result.source.branch})` : ''}\n`);
-          for (const stage of result.stages) process.stderr.write(`  ${stageLine(stage)}\n`);
-          if (result.logDir) process.stderr.write(`logs: ${result.logDir}\n`);
-          if (landing) process.stderr.write(`promotion: ${(await import('../../lib/promote/index.js')).describeLanding(landing)}\n`);
-        }
+        await printBuildResult(result, options, landing);
       } catch (err) {
         progress.stop();
-        if (isSlipwayError(err)) {
-          if (options.json) process.stdout.write(`${JSON.stringify({ error: err.toJSON() }, null, 2)}\n`);
-          process.stderr.write(`slipway build: ${err.message}\n`);
-          process.exitCode = err.code === 'STAGE_FAILED' || err.code === 'BUILD_CANCELLED' ? 1 : 2;
-          return;
-        }
+        if (reportBuildError(err, options)) return;
         throw err;
       } finally {
         process.off('SIGINT', onSignal);

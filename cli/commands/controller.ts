@@ -21,6 +21,7 @@ interface ControllerOptions {
   stateDir?: string;
   once?: boolean;
   json?: boolean;
+  pipelineConcurrency?: string;
   leaderElect?: boolean;
   namespace?: string;
   shards?: string;
@@ -98,6 +99,7 @@ export function register(program: Command): void {
     .option('--state-dir <dir>', 'rollout state and audit log (default: $SLIPWAY_HOME/controller)')
     .option('--once', 'sync once, finish what can finish without waiting, print the status and exit')
     .option('--json', 'with --once: print the status as JSON')
+    .option('--pipeline-concurrency <n>', 'builder jobs (POST /api/v1/pipelines/trigger) run at once (default: one per core, at most 4)')
     .option('--leader-elect', 'share the environment/cluster pairs with other replicas through coordination.k8s.io Leases (one per shard); implies --state cluster')
     .option('--namespace <ns>', 'with --leader-elect / --state cluster: namespace of the Leases and ConfigMaps (default: $POD_NAMESPACE or slipway-system)')
     .option('--shards <n>', 'with --leader-elect: number of shards (one Lease each); a pair belongs to shard sha256(environment NUL cluster) mod n (default 4)')
@@ -108,6 +110,7 @@ export function register(program: Command): void {
     .action(async (opts: ControllerOptions) => {
       let running: Awaited<ReturnType<typeof createLocalController>> | undefined;
       let api: ApiServer | undefined;
+      let closePipelines = async (): Promise<void> => undefined;
       try {
         // Flags are checked before the controller's graph is loaded (about a second): a typo fails at once.
         const state = stateMode(opts);
@@ -153,8 +156,15 @@ export function register(program: Command): void {
           await running.close();
           return;
         }
+        const pipelines = await (await import('../../controller/pipelines/index.js')).openPipelineQueue({
+          stateDir: controller.stateDir,
+          ...(opts.pipelineConcurrency ? { limits: { concurrency: Number(opts.pipelineConcurrency) } } : {}),
+          log,
+        });
+        closePipelines = () => pipelines.close();
         api = new ApiServer({
           controller,
+          pipelines,
           token: controllerSecret('token', 'SLIPWAY_CONTROLLER_TOKEN'),
           webhookSecret: controllerSecret('webhook-secret', 'SLIPWAY_WEBHOOK_SECRET'),
           host: opts.host,
@@ -176,6 +186,7 @@ export function register(program: Command): void {
           log('stopping');
           rmSync(endpointFile(), { force: true });
           await api?.close();
+          await closePipelines();
           await running?.close();
           process.exit(0);
         };
@@ -183,6 +194,7 @@ export function register(program: Command): void {
         process.once('SIGTERM', () => void stop());
       } catch (err) {
         await api?.close().catch(() => undefined);
+        await closePipelines().catch(() => undefined);
         await running?.close().catch(() => undefined);
         fail(err, opts.json);
       }

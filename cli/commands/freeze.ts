@@ -21,7 +21,7 @@ export function register(program: Command): void {
     try {
       const at = parseInstant(opts.at, '--at') ?? new Date();
       const [{ openProvider }, { formatInZone, isFrozen }] = await Promise.all([import('../../lib/promote/index.js'), import('../../lib/freeze/index.js')]);
-      const { reader } = openProvider(opts);
+      const { reader } = await openProvider(opts);
       const names = opts.env ? [opts.env] : await reader.environments();
       const rows = [];
       for (const name of names) {

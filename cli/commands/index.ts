@@ -14,6 +14,7 @@ import * as log from './log.js';
 import * as controller from './controller.js';
 import * as status from './status.js';
 import * as demo from './demo.js';
+import * as pipelines from './pipelines.js';
 
 /**
  * Every command module exports `register(program)`. Add yours with one import line and one list line
@@ -35,6 +36,7 @@ const modules: { register(program: Command): void }[] = [
   controller,
   status,
   demo,
+  pipelines,
 ];
 
 export function registerCommands(program: Command): void {

@@ -17,7 +17,7 @@ export function register(program: Command): void {
   program
     .command('log')
     .description('print the promotion history of services from the git history of the environments repository')
-    .option('--repo <path>', 'the environments repository on disk, bare or not (default: the current directory)')
+    .option('--repo <path|url>', 'the environments repository: a path on disk (bare or not) or an http(s) git URL, fetched first (default: the current directory)')
     .option('--branch <name>', 'the main branch', 'main')
     .option('--service <name>', 'only this service')
     .option('--env <name>', 'only this environment')
@@ -27,13 +27,13 @@ export function register(program: Command): void {
       try {
         const limit = Number(opts.limit);
         if (!Number.isInteger(limit) || limit < 1) throw new SlipwayError('BAD_FLAG', `--limit "${opts.limit}" must be a positive whole number`, 'stalling', {});
-        const [{ LocalGitProvider }, { promotionHistory, repoStateReader }] = await Promise.all([import('../../lib/gitprovider/index.js'), import('../../lib/promote/index.js')]);
+        const [{ openRepository }, { promotionHistory, repoStateReader }] = await Promise.all([import('../../lib/gitprovider/index.js'), import('../../lib/promote/index.js')]);
         // Only git is read: no verifier is needed.
-        const provider = new LocalGitProvider({ repo: opts.repo ?? '.', verify: async () => ({ ok: false, code: 'MALFORMED', message: 'log does not verify' }) });
-        const reader = repoStateReader(provider.repo, opts.branch);
+        const repo = await openRepository(opts.repo ?? '.');
+        const reader = repoStateReader(repo, opts.branch);
         const environments = opts.env ? [opts.env] : await reader.environments();
-        const main = await provider.repo.mustResolve(`refs/heads/${opts.branch}`, 'the main branch');
-        const entries = await promotionHistory(provider.repo, main, { environments, service: opts.service, limit });
+        const main = await repo.mustResolve(`refs/heads/${opts.branch}`, 'the main branch');
+        const entries = await promotionHistory(repo, main, { environments, service: opts.service, limit });
         if (opts.json) process.stdout.write(`${JSON.stringify({ ok: true, entries }, null, 2)}\n`);
         else if (entries.length === 0) process.stdout.write('no changes to service files found\n');
         else process.stdout.write(entries.map(line).join(''));

@@ -24,7 +24,7 @@ export function register(program: Command): void {
   withRepoFlags(command).action(async (id: string, opts: MergeOptions) => {
     try {
       const { openProvider } = await import('../../lib/promote/index.js');
-      const { provider } = openProvider(opts);
+      const { provider } = await openProvider(opts);
       const result = await provider.merge(id, { actor: actorOf(opts.as), override: opts.override });
       if (opts.json) process.stdout.write(`${JSON.stringify({ ok: true, ...result }, null, 2)}\n`);
       else {

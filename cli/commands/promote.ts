@@ -27,7 +27,7 @@ export function register(program: Command): void {
     try {
       const actor = actorOf(opts.as);
       const { openProvider, promote } = await import('../../lib/promote/index.js');
-      const deps = openProvider(opts);
+      const deps = await openProvider(opts);
       const result = await promote(deps, { service, from: opts.from, to: opts.to, actor });
       if (opts.json) {
         process.stdout.write(`${JSON.stringify({ ok: true, ...result }, null, 2)}\n`);

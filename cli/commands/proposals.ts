@@ -27,7 +27,7 @@ export function register(program: Command): void {
         throw new SlipwayError('BAD_FLAG', `--state "${opts.state}" is not one of ${STATES.join(', ')}`, 'stalling', {});
       }
       const { openProvider } = await import('../../lib/promote/index.js');
-      const { provider } = openProvider(opts);
+      const { provider } = await openProvider(opts);
       const list = await provider.list({ environment: opts.env, service: opts.service, state: opts.state as ProposalState | undefined });
       if (opts.json) {
         process.stdout.write(`${JSON.stringify({ ok: true, proposals: list }, null, 2)}\n`);

@@ -7,9 +7,11 @@
  */
 import type { Command } from 'commander';
 import { isSlipwayError } from '../../lib/errors.js';
+import type { BuildResult } from '../../builder/index.js';
+import type { ImageStore } from '../../lib/oci/index.js';
 import { addAfterBuildHook } from './build.js';
 
-interface SigningFlags {
+export interface SigningFlags {
   key?: string;
   keyless?: boolean;
   /** undefined by default, true with --sign, false with --no-sign. */
@@ -25,28 +27,39 @@ export function register(program: Command): void {
     .option('--sign', 'fail when there is no signing key (default: sign when a key exists)')
     .option('--no-sign', 'push without provenance (the controller refuses to deploy it)');
 
-  addAfterBuildHook(async (result, { store, options }) => {
-    const flags = options as typeof options & SigningFlags;
-    if (flags.sign === false) {
-      process.stderr.write('unsigned: --no-sign (deploys of this image will be refused NO_ATTESTATION)\n');
-      return;
-    }
-    // Loaded here, not at startup: sigstore-js is only needed when a build actually signs.
-    const { attestAfterPush, resolveSigning } = await import('../../builder/sign/index.js');
-    const explicit = flags.sign === true || !!flags.key || !!flags.keyless || !!process.env.SLIPWAY_SIGNING_KEY || !!process.env.SLIPWAY_SIGNING;
-    let signing;
+  addAfterBuildHook(async (result, { store, options }) => signAfterBuild(result, store, options as SigningFlags));
+}
+
+/** The after-build step: sign the build's provenance and attach it next to the image, or say why not. */
+export async function signAfterBuild(result: BuildResult, store: ImageStore, flags: SigningFlags): Promise<void> {
+  if (flags.sign === false) {
+    process.stderr.write('unsigned: --no-sign (deploys of this image will be refused NO_ATTESTATION)\n');
+    return;
+  }
+  const explicit = flags.sign === true || !!flags.key || !!flags.keyless || !!process.env.SLIPWAY_SIGNING_KEY || !!process.env.SLIPWAY_SIGNING;
+  if (!explicit) {
+    // No flag asks for signing: sign only when the default key exists. Checked before sigstore-js is
+    // loaded, so an unsigned build (a cache hit above all) does not pay for it.
+    const { loadSigningKey } = await import('../../lib/keys/index.js');
     try {
-      signing = resolveSigning({ keyPath: flags.key, keyless: flags.keyless || undefined });
+      loadSigningKey({});
     } catch (err) {
-      if (!explicit && isSlipwayError(err) && err.code === 'SIGNING_KEY_NOT_FOUND') {
+      if (isSlipwayError(err) && err.code === 'SIGNING_KEY_NOT_FOUND') {
         process.stderr.write(`unsigned: ${err.message} (deploys of this image will be refused NO_ATTESTATION)\n`);
         return;
       }
       throw err;
     }
-    await attestAfterPush(signing, ({ signed, attached }) => {
-      const by = signed.keyName ? `key ${signed.keyName}` : 'keyless (Fulcio certificate, Rekor entry)';
-      process.stderr.write(`signed: SLSA provenance by ${by}, attached as ${store.repository}:${attached.attestationTag} and referrer ${attached.referrerManifest.slice(0, 19)}\n`);
-    })(result, { store });
-  });
+  }
+  const { attestAfterPush, decideSigning } = await import('../../builder/sign/index.js');
+  const decision = decideSigning({ sign: flags.sign, key: flags.key, keyless: flags.keyless });
+  if (!decision.sign) {
+    process.stderr.write(`unsigned: ${decision.reason} (deploys of this image will be refused NO_ATTESTATION)\n`);
+    return;
+  }
+  const signing = decision.signing;
+  await attestAfterPush(signing, ({ signed, attached }) => {
+    const by = signed.keyName ? `key ${signed.keyName}` : 'keyless (Fulcio certificate, Rekor entry)';
+    process.stderr.write(`signed: SLSA provenance by ${by}, attached as ${store.repository}:${attached.attestationTag} and referrer ${attached.referrerManifest.slice(0, 19)}\n`);
+  })(result, { store });
 }

@@ -1,6 +1,7 @@
 /** Canary analysis: metrics providers, the judge, and the run across intervals. */
 export * from './types.js';
-export { judge, verdictOf, inconclusiveVerdict, DEFAULT_JUDGE_OPTIONS, type JudgeInput, type JudgeOptions } from './judge.js';
+export { judge, verdictOf, inconclusiveVerdict, errorCountsOf, DEFAULT_JUDGE_OPTIONS, type JudgeInput, type JudgeOptions } from './judge.js';
+export { sequentialErrorTest, sequentialBoundary, alphaSpentAt, upperQuantile, type ErrorCounts, type SequentialTest } from './sequential.js';
 export { compareProportions, exceedsLimit, mannWhitneyU, quantileSorted, sortedCopy, type ProportionTest, type RankTest } from './stats.js';
 export {
   startAnalysisRun,

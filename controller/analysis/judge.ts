@@ -6,10 +6,20 @@
  * is over it with significance and the baseline is not over it too, even by its point estimate (then the whole
  * environment is in trouble, rolling the canary back would not help, and the interval is inconclusive).
  * Missing data is never a pass.
+ *
+ * Given the run's earlier intervals (`history`, as the analysis provider keeps them), the error-rate comparison is
+ * cumulative: a group-sequential test over all intervals of the run so far (sequential.ts), so evidence too weak
+ * to see in one interval adds up, while the run's false-alarm probability stays at `sequentialAlpha` however many
+ * intervals it looks at. Each interval's verdict is still its own: `fail` when, at this look, the cumulative
+ * statistic is beyond the look's boundary (and the effect is practical). The run logic is unchanged, so
+ * `failureLimit` counts consecutive looks beyond the boundary (1: act on the first crossing, which the boundaries
+ * already make rare on a healthy canary; 2: a crossing must be confirmed by the next look, one interval later),
+ * and `inconclusiveLimit` counts consecutive intervals with too few requests or no usable metrics.
  */
 import type { AnalysisSettings, Slos } from '../../schemas/index.js';
 import type { Outcome, SloVerdict, TrackMetrics, Verdict } from './types.js';
 import { compareProportions, exceedsLimit, mannWhitneyU, quantileSorted, sortedCopy } from './stats.js';
+import { alphaSpentAt, sequentialErrorTest, type ErrorCounts } from './sequential.js';
 
 export interface JudgeOptions {
   /** One-sided significance level for every test. */
@@ -28,6 +38,11 @@ export interface JudgeOptions {
   maxLatencySamples: number;
   /** Requests per track below which an interval is inconclusive, when neither the service nor the environment says. */
   minSamples: number;
+  /**
+   * Cumulative error-rate comparison (input `history`): one-sided false-alarm probability of the whole analysis
+   * run, spent across its looks (sequential.ts).
+   */
+  sequentialAlpha: number;
 }
 
 export const DEFAULT_JUDGE_OPTIONS: JudgeOptions = {
@@ -39,6 +54,7 @@ export const DEFAULT_JUDGE_OPTIONS: JudgeOptions = {
   quantileOnlyMargin: 0.5,
   maxLatencySamples: 5000,
   minSamples: 100,
+  sequentialAlpha: 0.002,
 };
 
 /** Smallest sample the rank test's normal approximation is trusted with. */
@@ -52,10 +68,19 @@ export interface JudgeInput {
   /** When the interval ended; goes into the verdict. */
   at: Date;
   options?: Partial<JudgeOptions>;
+  /**
+   * The error counts of the analysis run's earlier intervals (oldest first). When given, the error-rate comparison
+   * is the group-sequential test over those intervals and this one (look = history.length + 1), not a test of this
+   * interval alone.
+   */
+  history?: readonly ErrorCounts[];
 }
 
 export function judge(input: JudgeInput): Verdict {
-  const options = { ...DEFAULT_JUDGE_OPTIONS, ...input.options };
+  const given = { ...DEFAULT_JUDGE_OPTIONS, ...input.options };
+  // In a sequential run every per-interval test (absolute limits, latency) gets its share of the run's alpha at
+  // this look; the looks' data are independent, so the shares bound the run's false alarms from them too.
+  const options = input.history ? { ...given, alpha: alphaSpentAt(given.sequentialAlpha, input.history.length + 1) } : given;
   const slos = input.slos ?? {};
   const minRequests = slos.minRequests ?? input.settings?.minSamples ?? options.minSamples;
   const compare = slos.compareToBaseline !== false;
@@ -84,7 +109,7 @@ export function judge(input: JudgeInput): Verdict {
   }
 
   const verdicts: SloVerdict[] = [];
-  if (compare || slos.maxErrorRate !== undefined) verdicts.push(judgeErrorRate(c, b, slos, compare, options));
+  if (compare || slos.maxErrorRate !== undefined) verdicts.push(judgeErrorRate(c, b, slos, compare, options, input.history));
   for (const limit of slos.latency ?? []) verdicts.push(judgeLatency(c, b, limit, compare, minRequests, options));
   if (verdicts.length === 0) {
     verdicts.push({
@@ -111,7 +136,7 @@ function describeDataProblem(m: TrackMetrics | undefined, track: string): string
   return undefined;
 }
 
-function judgeErrorRate(c: TrackMetrics, b: TrackMetrics, slos: Slos, compare: boolean, o: JudgeOptions): SloVerdict {
+function judgeErrorRate(c: TrackMetrics, b: TrackMetrics, slos: Slos, compare: boolean, o: JudgeOptions, history: readonly ErrorCounts[] | undefined): SloVerdict {
   const canaryRate = c.errors / c.requests;
   const baselineRate = b.requests > 0 ? b.errors / b.requests : NaN;
   const numbers: SloVerdict['numbers'] = {
@@ -121,7 +146,7 @@ function judgeErrorRate(c: TrackMetrics, b: TrackMetrics, slos: Slos, compare: b
     baselineRequests: b.requests,
     baselineErrors: b.errors,
     baselineRate: Number.isFinite(baselineRate) ? round(baselineRate) : null,
-    alpha: o.alpha,
+    alpha: round(o.alpha),
   };
   const reasons: string[] = [];
   let outcome: Outcome = 'pass';
@@ -143,7 +168,34 @@ function judgeErrorRate(c: TrackMetrics, b: TrackMetrics, slos: Slos, compare: b
     }
   }
 
-  if (compare) {
+  if (compare && history) {
+    const test = sequentialErrorTest([...history, errorCountsOf(c, b)], o.sequentialAlpha);
+    Object.assign(numbers, {
+      method: `sequential ${test.method}`,
+      look: test.look,
+      sequentialAlpha: o.sequentialAlpha,
+      runCanaryRequests: test.canaryRequests,
+      runCanaryErrors: test.canaryErrors,
+      runBaselineRequests: test.baselineRequests,
+      runBaselineErrors: test.baselineErrors,
+      runCanaryRate: finiteOrNull(round(test.canaryRate)),
+      runBaselineRate: finiteOrNull(round(test.baselineRate)),
+      z: finiteOrNull(round(test.z)),
+      boundary: round(test.boundary),
+      pValue: round(test.pValue),
+      nominalAlpha: round(test.nominalAlpha),
+      ratio: finiteOrNull(round(test.ratio)),
+      increase: finiteOrNull(round(test.increase)),
+    });
+    const crossed = test.z >= test.boundary;
+    const practical = test.canaryRate >= test.baselineRate * o.minErrorRatio && test.increase >= o.minErrorIncrease;
+    if (crossed && practical) {
+      outcome = 'fail';
+      reasons.push(
+        `canary error rate ${pct(test.canaryRate)} vs baseline ${pct(test.baselineRate)} over ${test.look} interval${test.look === 1 ? '' : 's'} (${Number.isFinite(test.ratio) ? test.ratio.toFixed(2) + 'x' : 'baseline had none'}, z=${test.z.toFixed(2)} >= boundary ${test.boundary.toFixed(2)} of look ${test.look}, p=${fmtP(test.pValue)})`,
+      );
+    }
+  } else if (compare) {
     const test = compareProportions(c.errors, c.requests, b.errors, b.requests);
     const ratio = baselineRate > 0 ? canaryRate / baselineRate : canaryRate > 0 ? Infinity : 1;
     numbers.method = test.method;
@@ -160,7 +212,8 @@ function judgeErrorRate(c: TrackMetrics, b: TrackMetrics, slos: Slos, compare: b
     }
   }
   if (outcome === 'pass') {
-    reasons.push(`canary error rate ${pct(canaryRate)}${compare || Number.isFinite(baselineRate) ? `, baseline ${pct(baselineRate)}` : ''}`);
+    const run = typeof numbers.look === 'number' && numbers.look > 1 ? ` (run of ${numbers.look} intervals: z=${fmtNumber(numbers.z)} < boundary ${fmtNumber(numbers.boundary)})` : '';
+    reasons.push(`canary error rate ${pct(canaryRate)}${compare || Number.isFinite(baselineRate) ? `, baseline ${pct(baselineRate)}` : ''}${run}`);
   }
   return { slo: 'errorRate', outcome, summary: reasons.join('; '), numbers };
 }
@@ -229,6 +282,7 @@ function judgeLatencySamples(
     baselineSamples: baseline.length,
     canaryMs: finiteOrNull(round(canaryQ)),
     baselineMs: finiteOrNull(round(baselineQ)),
+    alpha: round(o.alpha),
   };
   const needed = Math.max(minRequests, MIN_RANK_SAMPLES);
   if (canary.length < needed || (compare && baseline.length < needed) || cs.some(Number.isNaN) || bs.some(Number.isNaN)) {
@@ -285,6 +339,11 @@ export function inconclusiveVerdict(reason: string, at: Date): Verdict {
   return verdictOf([{ slo: 'data', outcome: 'inconclusive', summary: reason, numbers: {} }], at.toISOString());
 }
 
+/** This interval's error counts, as a stratum of the sequential test. */
+export function errorCountsOf(c: TrackMetrics, b: TrackMetrics): ErrorCounts {
+  return { canaryRequests: c.requests, canaryErrors: c.errors, baselineRequests: b.requests, baselineErrors: b.errors };
+}
+
 function countsOf(c: TrackMetrics | undefined, b: TrackMetrics | undefined): SloVerdict['numbers'] {
   return {
     canaryRequests: finiteOrNull(c?.requests),
@@ -329,6 +388,10 @@ function pct(rate: number): string {
 
 function ms(x: number): string {
   return `${Math.round(x * 10) / 10} ms`;
+}
+
+function fmtNumber(x: number | string | null | undefined): string {
+  return typeof x === 'number' ? x.toFixed(2) : String(x);
 }
 
 function fmtP(p: number): string {

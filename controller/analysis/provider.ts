@@ -4,7 +4,8 @@
  */
 import { errorMessage, SlipwayError } from '../../lib/errors.js';
 import type { AnalysisSettings } from '../../schemas/index.js';
-import { inconclusiveVerdict, judge, type JudgeOptions } from './judge.js';
+import { errorCountsOf, inconclusiveVerdict, judge, type JudgeOptions } from './judge.js';
+import type { ErrorCounts } from './sequential.js';
 import { createBuiltinMetricsProvider } from './providers/builtin.js';
 import { createPrometheusMetricsProvider } from './providers/prometheus.js';
 import type { AnalysisContext, AnalysisProvider, MetricsProvider, RequestLog, TrackMetrics, Verdict } from './types.js';
@@ -40,26 +41,68 @@ export function createMetricsProvider(settings: AnalysisSettings | undefined, de
   }
 }
 
+/**
+ * The error counts of each analysis run so far, per service and step label, for the sequential test. A run is the
+ * chain of contiguous windows the rollout asks for (each starts where the last ended); a window that does not
+ * continue the chain starts a new run. Kept in memory: after a controller restart the next window starts a new
+ * run at look 1 (one more share of alpha spent, documented in sequential.ts), never a wrong chain.
+ */
+interface RunHistory {
+  lastStart: number;
+  lastEnd: number;
+  strata: ErrorCounts[];
+  /** Whether the last window added a stratum (a window without usable counts continues the chain without one). */
+  appended: boolean;
+}
+
 export function createAnalysisProvider(deps: AnalysisProviderDeps = {}): AnalysisProvider {
+  const runs = new Map<string, RunHistory>();
   return {
     async analyze(ctx: AnalysisContext): Promise<Verdict> {
-      let metrics: MetricsProvider;
-      try {
-        metrics = createMetricsProvider(ctx.settings, deps, (ctx.slos.latency ?? []).map((l) => l.quantile));
-      } catch (err) {
-        return inconclusiveVerdict(errorMessage(err), ctx.end);
+      const chain = sequentialApplies(ctx) ? continueChain(runs, ctx) : undefined;
+      const verdict = await analyzeWindow(ctx, chain?.history);
+      if (chain) {
+        const { key, history, counts } = { ...chain, counts: verdict.counts };
+        runs.set(key, { lastStart: ctx.start.getTime(), lastEnd: ctx.end.getTime(), strata: counts ? [...history, counts] : history, appended: counts !== undefined });
       }
-      let canary: TrackMetrics;
-      let baseline: TrackMetrics;
-      try {
-        const window = { environment: ctx.environment, service: ctx.service, start: ctx.start, end: ctx.end };
-        [canary, baseline] = await Promise.all([metrics.fetch({ ...window, track: 'canary' }), metrics.fetch({ ...window, ...baselineWindowOf(ctx), track: 'stable' })]);
-      } catch (err) {
-        return inconclusiveVerdict(`${metrics.name} metrics unavailable: ${errorMessage(err)}`, ctx.end);
-      }
-      return judge({ canary, baseline, slos: ctx.slos, settings: ctx.settings, at: ctx.end, options: deps.judgeOptions });
+      return verdict.verdict;
     },
   };
+
+  async function analyzeWindow(ctx: AnalysisContext, history: ErrorCounts[] | undefined): Promise<{ verdict: Verdict; counts?: ErrorCounts }> {
+    let metrics: MetricsProvider;
+    try {
+      metrics = createMetricsProvider(ctx.settings, deps, (ctx.slos.latency ?? []).map((l) => l.quantile));
+    } catch (err) {
+      return { verdict: inconclusiveVerdict(errorMessage(err), ctx.end) };
+    }
+    let canary: TrackMetrics;
+    let baseline: TrackMetrics;
+    try {
+      const window = { environment: ctx.environment, service: ctx.service, start: ctx.start, end: ctx.end };
+      [canary, baseline] = await Promise.all([metrics.fetch({ ...window, track: 'canary' }), metrics.fetch({ ...window, ...baselineWindowOf(ctx), track: 'stable' })]);
+    } catch (err) {
+      return { verdict: inconclusiveVerdict(`${metrics.name} metrics unavailable: ${errorMessage(err)}`, ctx.end) };
+    }
+    const verdict = judge({ canary, baseline, slos: ctx.slos, settings: ctx.settings, at: ctx.end, options: deps.judgeOptions, ...(history ? { history } : {}) });
+    return { verdict, ...(isUsableCounts(canary) && isUsableCounts(baseline) ? { counts: errorCountsOf(canary, baseline) } : {}) };
+  }
+}
+
+/**
+ * The run this window belongs to: it continues the chain when it starts where the last window ended; the same
+ * window asked again (a replayed intent) is judged on the same history, not appended twice; anything else starts
+ * a new run.
+ */
+function continueChain(runs: Map<string, RunHistory>, ctx: AnalysisContext): { key: string; history: ErrorCounts[] } {
+  const key = `${ctx.environment}/${ctx.service}/${ctx.label ?? 'canary'}`;
+  const known = runs.get(key);
+  const start = ctx.start.getTime();
+  const end = ctx.end.getTime();
+  if (!known) return { key, history: [] };
+  if (known.lastEnd === start) return { key, history: known.strata };
+  if (known.lastStart === start && known.lastEnd === end) return { key, history: known.appended ? known.strata.slice(0, -1) : known.strata };
+  return { key, history: [] };
 }
 
 /**
@@ -73,4 +116,16 @@ export function baselineWindowOf(ctx: Pick<AnalysisContext, 'start' | 'end' | 'l
   const length = ctx.end.getTime() - ctx.start.getTime();
   const switchedAt = ctx.switchedAt ?? ctx.start;
   return { start: new Date(switchedAt.getTime() - length), end: switchedAt };
+}
+
+/**
+ * The sequential test needs a fresh baseline stratum per window. After a blue-green switch every window is compared
+ * with the same pre-switch baseline window, so those looks are judged one at a time.
+ */
+function sequentialApplies(ctx: AnalysisContext): boolean {
+  return ctx.label !== 'postSwitch' && !ctx.baselineWindow;
+}
+
+function isUsableCounts(m: TrackMetrics): boolean {
+  return Number.isFinite(m.requests) && Number.isFinite(m.errors) && m.requests >= 0 && m.errors >= 0 && m.errors <= m.requests;
 }

@@ -5,6 +5,8 @@
  *   missing data, and resumes judging when data returns;
  * - `count` passing intervals → `passed` (the step may advance).
  * An inconclusive interval neither confirms nor clears a failure streak: missing data must not hide a bad canary.
+ * With the cumulative (sequential) judge a fail is "beyond the boundary at this look" (judge.ts), so failureLimit
+ * is the number of consecutive looks that must be beyond it.
  */
 import type { AnalysisSettings } from '../../schemas/index.js';
 import type { Verdict } from './types.js';

@@ -1,2 +1,2 @@
 /** The controller's HTTP API (status, promote, webhook, metrics). */
-export { ApiServer, verifyGithubSignature, type ApiOptions } from './server.js';
+export { ApiServer, verifyGithubSignature, type ApiOptions, type PipelineService } from './server.js';

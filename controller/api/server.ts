@@ -6,19 +6,28 @@
  * - `GET /api/v1/environments`, `GET /api/v1/environments/:env/services/:svc` (alias
  *   `/api/v1/rollouts/:env/:svc`), `POST /api/v1/rollouts/:env/:svc/promote`,
  *   `POST /api/v1/deployments` (propose a digest: a git change), `POST /api/v1/deployments/:env/:svc/rollback`
- *   (a revert commit), `POST /api/v1/sync`,
+ *   (a revert commit), `POST /api/v1/sync`, `POST /api/v1/pipelines/trigger` (queue a builder job: 202 with its
+ *   record, 429 when the queue is full), `GET /api/v1/pipelines` (recent jobs), `GET /api/v1/pipelines/:id`,
+ *   `GET /api/v1/pipelines/:id/stages/:stage/log` (a finished stage's log, its last MiB),
  *   `GET /metrics`: need `Authorization: Bearer <token>`.
  * - `GET /healthz`: open, for liveness probes.
  * Bad input gets 4xx with `{ error: { code, message, field } }`, never a stack trace.
  */
 import { createHmac, createHash, timingSafeEqual } from 'node:crypto';
+import { open } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { isSlipwayError } from '../../lib/errors.js';
 import type { Controller } from '../controller.js';
+import { checkPipelineRequest, redacted, type PipelineQueue } from '../pipelines/index.js';
 
 const NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const MAX_BODY = 1024 * 1024;
+const JOB_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+const JOB_STATES = new Set(['queued', 'running', 'succeeded', 'failed', 'interrupted']);
+
+/** What the pipeline routes need of the job queue. */
+export type PipelineService = Pick<PipelineQueue, 'trigger' | 'get' | 'list' | 'limits' | 'metrics'>;
 
 export interface ApiOptions {
   controller: Controller;
@@ -26,6 +35,8 @@ export interface ApiOptions {
   token: string;
   /** Shared secret of the git host's webhook; without one the webhook answers 401. */
   webhookSecret?: string;
+  /** Builder jobs (`/api/v1/pipelines`); without it those routes answer 503. */
+  pipelines?: PipelineService;
   host?: string;
   port?: number;
 }
@@ -58,15 +69,19 @@ async function readBody(req: IncomingMessage): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
-/** Parse a JSON object body and refuse fields the endpoint does not know, naming them. */
-function jsonBody(raw: Buffer, allowed: Record<string, 'string'>): Record<string, string> {
+function parseJson(raw: Buffer): unknown {
   if (raw.length === 0) return {};
-  let data: unknown;
   try {
-    data = JSON.parse(raw.toString('utf8'));
+    return JSON.parse(raw.toString('utf8'));
   } catch (err) {
     throw new HttpError(400, 'BAD_JSON', `the body is not valid JSON: ${(err as Error).message}`, '');
   }
+}
+
+/** Parse a JSON object body and refuse fields the endpoint does not know, naming them. */
+function jsonBody(raw: Buffer, allowed: Record<string, 'string'>): Record<string, string> {
+  if (raw.length === 0) return {};
+  const data = parseJson(raw);
   if (!data || typeof data !== 'object' || Array.isArray(data)) throw new HttpError(400, 'BAD_JSON', 'the body must be a JSON object', '');
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(data)) {
@@ -76,6 +91,36 @@ function jsonBody(raw: Buffer, allowed: Record<string, 'string'>): Record<string
     out[k] = v as string;
   }
   return out;
+}
+
+/** A path segment as given, decoded when it can be. */
+function jobId(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return segment;
+  }
+}
+
+const LOG_TAIL_BYTES = 1024 * 1024;
+
+/** The last MiB of a stage log (the builder caps each log at 8 MiB). */
+async function logTail(path: string): Promise<{ text: string; truncated: boolean }> {
+  let handle;
+  try {
+    handle = await open(path, 'r');
+  } catch (err) {
+    throw new HttpError(404, 'NOT_FOUND', `the log ${path} is gone (${(err as NodeJS.ErrnoException).code ?? 'unreadable'}); build logs are kept under $SLIPWAY_HOME/builds until the next build of the same commit`, 'stage');
+  }
+  try {
+    const { size } = await handle.stat();
+    const start = Math.max(0, size - LOG_TAIL_BYTES);
+    const buffer = Buffer.alloc(size - start);
+    await handle.read(buffer, 0, buffer.length, start);
+    return { text: buffer.toString('utf8'), truncated: start > 0 };
+  } finally {
+    await handle.close();
+  }
 }
 
 function sameSecret(a: string, b: string): boolean {
@@ -177,7 +222,8 @@ export class ApiServer {
 
     this.authorize(req);
     if (match('GET', '/metrics')) {
-      return send(res, 200, await c.metricsText(), { 'content-type': c.metrics.registry.contentType });
+      const text = [await c.metricsText(), ...(this.options.pipelines ? [await this.options.pipelines.metrics.registry.metrics()] : [])];
+      return send(res, 200, text.filter((t) => t.trim()).join('\n'), { 'content-type': c.metrics.registry.contentType });
     }
     if (match('GET', '/api/v1/environments')) {
       const only = url.searchParams.get('env');
@@ -235,6 +281,53 @@ export class ApiServer {
     if (match('POST', '/api/v1/sync')) {
       jsonBody(await readBody(req), {});
       return send(res, 200, await c.trigger('api'));
+    }
+    if (url.pathname === '/api/v1/pipelines' || url.pathname.startsWith('/api/v1/pipelines/')) return this.handlePipelines(req, res, method, url);
+    throw new HttpError(404, 'NOT_FOUND', `no route ${method} ${url.pathname}`);
+  }
+
+  private async handlePipelines(req: IncomingMessage, res: ServerResponse, method: string, url: URL): Promise<void> {
+    const pipelines = this.options.pipelines;
+    const match = (m: string, pattern: string): Record<string, string> | undefined => matchRoute(method, url.pathname, m, pattern);
+    let p: Record<string, string> | undefined;
+    if (!pipelines) throw new HttpError(503, 'PIPELINES_DISABLED', 'this controller runs no builder jobs (it was started without a pipeline queue)');
+    if (match('POST', '/api/v1/pipelines/trigger')) {
+      const check = checkPipelineRequest(parseJson(await readBody(req)));
+      if (!check.ok) throw new HttpError(400, check.code, check.message, check.field);
+      try {
+        const job = await pipelines.trigger(check.request);
+        return send(res, 202, redacted(job), { location: `/api/v1/pipelines/${job.id}` });
+      } catch (err) {
+        if (isSlipwayError(err) && err.code === 'INVALID_REQUEST') throw new HttpError(400, 'BAD_FIELD', err.message, String(err.data.field ?? ''));
+        if (isSlipwayError(err) && err.code === 'QUEUE_FULL') {
+          return send(res, 429, { error: { code: err.code, message: err.message, queued: err.data.queued, running: err.data.running } }, { 'retry-after': '10' });
+        }
+        throw err;
+      }
+    }
+    if (match('GET', '/api/v1/pipelines')) {
+      const limitText = url.searchParams.get('limit');
+      const limit = limitText === null ? 50 : Number(limitText);
+      if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new HttpError(400, 'BAD_FIELD', `limit "${limitText}" must be a whole number from 1 to 1000`, 'limit');
+      const state = url.searchParams.get('state');
+      if (state !== null && !JOB_STATES.has(state)) throw new HttpError(400, 'BAD_FIELD', `state "${state}" is not one of ${[...JOB_STATES].join(', ')}`, 'state');
+      const jobs = pipelines.list(state === null ? limit : Number.MAX_SAFE_INTEGER).filter((j) => state === null || j.state === state).slice(0, limit);
+      return send(res, 200, { jobs: jobs.map(redacted), limits: pipelines.limits });
+    }
+    if ((p = match('GET', '/api/v1/pipelines/:id/stages/:stage/log'))) {
+      const job = pipelines.get(jobId(p.id!));
+      if (!job) throw new HttpError(404, 'NOT_FOUND', `no pipeline job "${jobId(p.id!)}" (GET /api/v1/pipelines lists the recent ones)`, 'id');
+      const stage = job.stages.find((s) => s.name === jobId(p!.stage!));
+      if (!stage) throw new HttpError(404, 'NOT_FOUND', `pipeline job ${job.id} has no stage "${jobId(p.stage!)}"; its stages: ${job.stages.map((s) => s.name).join(', ') || 'none yet'}`, 'stage');
+      if (!stage.logPath) throw new HttpError(404, 'NOT_FOUND', `stage "${stage.name}" of ${job.id} has no log (it is ${stage.status}${stage.reason ? `: ${stage.reason}` : ''})`, 'stage');
+      const { text, truncated } = await logTail(stage.logPath);
+      return send(res, 200, text, { 'content-type': 'text/plain; charset=utf-8', ...(truncated ? { 'x-slipway-log-truncated': 'true' } : {}) });
+    }
+    if ((p = match('GET', '/api/v1/pipelines/:id'))) {
+      const id = jobId(p.id!);
+      const job = JOB_ID.test(id) ? pipelines.get(id) : undefined;
+      if (!job) throw new HttpError(404, 'NOT_FOUND', `no pipeline job "${id}" (GET /api/v1/pipelines lists the recent ones)`, 'id');
+      return send(res, 200, redacted(job));
     }
     throw new HttpError(404, 'NOT_FOUND', `no route ${method} ${url.pathname}`);
   }

@@ -60,17 +60,21 @@ export class ProxyMetrics {
     });
   }
 
-  /** A recorder bound to one service, caching label children so a request costs no label hashing. */
+  /**
+   * A recorder bound to one service. The prom-client children of each (track, status) are made once and found
+   * again by number (no label object, no string key per request).
+   */
   recorder(environment: string, service: string): RequestRecorder {
-    const children = new Map<string, { count: Counter.Internal; seconds: Histogram.Internal<Labels> }>();
+    type Child = { count: Counter.Internal; seconds: Histogram.Internal<Labels> };
+    const children: Record<Track, Map<number, Child>> = { stable: new Map(), canary: new Map() };
     return {
       observe: (track, status, seconds) => {
-        const key = `${track}:${status}`;
-        let child = children.get(key);
+        const byStatus = children[track];
+        let child = byStatus.get(status);
         if (!child) {
           const labels = { environment, service, track, code: String(status) };
           child = { count: this.requests.labels(labels), seconds: this.duration.labels(labels) };
-          children.set(key, child);
+          byStatus.set(status, child);
         }
         child.count.inc();
         child.seconds.observe(seconds);

@@ -3,9 +3,8 @@ import {
   STATUS_CODES,
   createServer,
   request as httpRequest,
-  type IncomingHttpHeaders,
+  type ClientRequest,
   type IncomingMessage,
-  type OutgoingHttpHeaders,
   type Server,
   type ServerResponse,
 } from 'node:http';
@@ -94,8 +93,6 @@ export class ServiceProxy {
   private readonly host: string;
   private readonly inflight = new Map<string, number>();
   private readonly drainWaiters = new Set<() => void>();
-  /** Responses whose instance failed mid-body (to tell them from responses the client abandoned). */
-  private readonly brokenUpstream = new WeakSet<ServerResponse>();
 
   private constructor(private readonly options: ServiceProxyOptions) {
     this.environment = options.environment;
@@ -199,72 +196,96 @@ export class ServiceProxy {
     this.boundPort = typeof address === 'object' && address ? address.port : port;
   }
 
-  /** The track a request goes to, or an error message for a bad track header. */
-  private chooseTrack(req: IncomingMessage): { track: Track; forced: boolean } | { error: string } {
-    const forced = req.headers[TRACK_HEADER];
-    if (forced !== undefined) {
-      if (forced === 'canary' || forced === 'stable') return { track: forced, forced: true };
-      return { error: `header ${TRACK_HEADER} must be "stable" or "canary", got ${JSON.stringify(forced)}\n` };
-    }
-    const track = this.splitter.next();
-    // A weighted pick of a canary with no healthy instance (crashed, restarting) goes to stable: users never pay
-    // for a canary that is down, and the track's readiness already tells the rollout. A forced track does not.
-    if (track === 'canary' && this.pools.canary.upstreams.length === 0 && this.pools.stable.upstreams.length > 0) {
-      return { track: 'stable', forced: false };
-    }
-    return { track, forced: false };
-  }
-
-  private recordSample(track: Track, status: number, latencyMs: number, at: number): void {
+  /** @internal Called by the exchange listeners below. */
+  recordSample(track: Track, status: number, latencyMs: number, at: number): void {
     this.recorder.observe(track, status, latencyMs / 1000);
     this.options.requestLog.record(this, track, { at, status, latencyMs });
   }
 
+  /**
+   * The hot path. Everything one request needs lives in one Exchange; the listeners are shared module functions
+   * that find it on the emitter, so a request allocates no closures and registers as few listeners as it can.
+   */
   private handle(req: IncomingMessage, res: ServerResponse): void {
     const started = performance.now();
     const at = this.now();
-    const choice = this.chooseTrack(req);
-    if ('error' in choice) {
-      this.reply(res, 400, choice.error);
-      return;
+    const request = scanRequest(req);
+    let track: Track;
+    let forced = false;
+    if (request.forcedTrack !== undefined) {
+      if (request.forcedTrack !== 'canary' && request.forcedTrack !== 'stable') {
+        this.reply(res, 400, `header ${TRACK_HEADER} must be "stable" or "canary", got ${JSON.stringify(request.forcedTrack)}\n`);
+        return;
+      }
+      track = request.forcedTrack;
+      forced = true;
+    } else {
+      track = this.weightedTrack();
     }
-    const { track } = choice;
-    const forced = choice.forced ? track : undefined;
-
-    let recorded = false;
-    const record = () => {
-      if (recorded) return;
-      recorded = true;
-      const latencyMs = performance.now() - started;
-      // A response cut short counts as 502 when the instance broke it, 499 (not an error) when the client left.
-      const status = res.writableFinished ? res.statusCode : this.brokenUpstream.has(res) ? 502 : CLIENT_CLOSED;
-      this.recordSample(track, status, latencyMs, at);
-    };
-    res.once('finish', record);
-    res.once('close', record);
-
     const upstream = this.pools[track].pick();
+    const exchange = new Exchange(this, req, res, track, upstream, started, at);
+    (res as ExchangeCarrier)[EXCHANGE] = exchange;
+    res.once('finish', onClientFinish);
+    res.once('close', onClientClose);
     if (!upstream) {
       res.setHeader(TRACK_HEADER, track);
       this.reply(
         res,
         503,
-        `no healthy instance of the ${track} track of ${this.environment}/${this.service}` +
-          (track === 'canary' && forced === undefined ? ` (canary weight is ${this.splitter.weight})` : '') +
-          '\n',
+        `no healthy instance of the ${track} track of ${this.environment}/${this.service}` + (track === 'canary' && !forced ? ` (canary weight is ${this.splitter.weight})` : '') + '\n',
       );
       return;
     }
     this.begin(upstream.id);
-    res.once('close', () => this.end(upstream.id));
-    this.forward(req, res, track, upstream, true);
+    exchange.headers = request.headers;
+    exchange.hasBody = request.hasBody;
+    this.forward(exchange);
+  }
+
+  /** @internal Sends (or re-sends, once, after a stale keep-alive socket) the request of an exchange upstream. */
+  forward(exchange: Exchange): void {
+    const { req, upstream } = exchange;
+    const upstreamReq = httpRequest({
+      host: upstream!.host,
+      port: upstream!.port,
+      method: req.method,
+      path: req.url,
+      headers: exchange.headers,
+      agent: this.agent,
+    });
+    exchange.upstreamReq = upstreamReq;
+    (upstreamReq as ExchangeCarrier)[EXCHANGE] = exchange;
+    upstreamReq.setTimeout(this.upstreamTimeoutMs, onUpstreamTimeout);
+    upstreamReq.once('response', onUpstreamResponse);
+    upstreamReq.on('error', onUpstreamError);
+    // A request without a body (most GETs) is sent at once; only a body is streamed through.
+    if (exchange.hasBody && !exchange.retried) req.pipe(upstreamReq);
+    else upstreamReq.end();
+  }
+
+  /** @internal The weighted pick; a canary with no healthy instance sends its share to stable (users never pay for it). */
+  weightedTrack(): Track {
+    const track = this.splitter.next();
+    if (track === 'canary' && this.pools.canary.upstreams.length === 0 && this.pools.stable.upstreams.length > 0) return 'stable';
+    return track;
+  }
+
+  /** @internal */
+  get timeoutMs(): number {
+    return this.upstreamTimeoutMs;
+  }
+
+  /** @internal */
+  upstreamFailed(upstream: Upstream, err: Error): void {
+    this.options.onUpstreamError?.(upstream, err);
   }
 
   private begin(upstreamId: string): void {
     this.inflight.set(upstreamId, (this.inflight.get(upstreamId) ?? 0) + 1);
   }
 
-  private end(upstreamId: string): void {
+  /** @internal */
+  end(upstreamId: string): void {
     const left = (this.inflight.get(upstreamId) ?? 1) - 1;
     if (left > 0) {
       this.inflight.set(upstreamId, left);
@@ -301,64 +322,6 @@ export class ServiceProxy {
     });
   }
 
-  private forward(req: IncomingMessage, res: ServerResponse, track: Track, upstream: Upstream, mayRetry: boolean): void {
-    const headers = requestHeaders(req);
-    const upstreamReq = httpRequest({
-      host: upstream.host,
-      port: upstream.port,
-      method: req.method,
-      path: req.url,
-      headers,
-      agent: this.agent,
-    });
-    upstreamReq.setTimeout(this.upstreamTimeoutMs, () => {
-      upstreamReq.destroy(new UpstreamTimeout(this.upstreamTimeoutMs));
-    });
-
-    upstreamReq.on('response', (upstreamRes) => {
-      const out: OutgoingHttpHeaders = {};
-      for (const [name, value] of Object.entries(upstreamRes.headers)) {
-        if (value !== undefined && !HOP_BY_HOP.has(name)) out[name] = value;
-      }
-      out[TRACK_HEADER] = track;
-      res.writeHead(upstreamRes.statusCode ?? 502, upstreamRes.statusMessage, out);
-      upstreamRes.pipe(res);
-      const broken = () => {
-        this.brokenUpstream.add(res);
-        res.destroy();
-      };
-      upstreamRes.on('error', broken);
-      upstreamRes.on('aborted', broken);
-    });
-
-    upstreamReq.on('error', (err: NodeJS.ErrnoException) => {
-      // A keep-alive socket the instance closed just as we reused it: safe to retry a request without a body.
-      const idempotent = req.method === 'GET' || req.method === 'HEAD';
-      if (mayRetry && idempotent && upstreamReq.reusedSocket && err.code === 'ECONNRESET' && !res.headersSent) {
-        this.forward(req, res, track, upstream, false);
-        return;
-      }
-      if (err.code === 'ECONNREFUSED' || err.code === 'ECONNRESET') this.options.onUpstreamError?.(upstream, err);
-      if (res.headersSent) {
-        this.brokenUpstream.add(res);
-        res.destroy(err);
-        return;
-      }
-      res.setHeader(TRACK_HEADER, track);
-      if (err instanceof UpstreamTimeout) {
-        this.reply(res, 504, `instance ${upstream.id} sent no response within ${err.ms} ms\n`);
-      } else {
-        this.reply(res, 502, `instance ${upstream.id} (${upstream.host}:${upstream.port}) failed: ${err.code ?? err.message}\n`);
-      }
-    });
-
-    res.on('close', () => {
-      if (!res.writableFinished) upstreamReq.destroy();
-    });
-    if (mayRetry) req.pipe(upstreamReq);
-    else upstreamReq.end();
-  }
-
   /**
    * Connection upgrades (WebSocket and the like) are routed like requests, then the two sockets are joined. The
    * handshake is recorded (status 101 or the refusal); what flows afterwards is the application's business.
@@ -367,12 +330,13 @@ export class ServiceProxy {
     const started = performance.now();
     const at = this.now();
     socket.on('error', () => socket.destroy());
-    const choice = this.chooseTrack(req);
-    if ('error' in choice) {
-      rawReply(socket, 400, choice.error);
+    const request = scanRequest(req);
+    const forced = request.forcedTrack;
+    if (forced !== undefined && forced !== 'canary' && forced !== 'stable') {
+      rawReply(socket, 400, `header ${TRACK_HEADER} must be "stable" or "canary", got ${JSON.stringify(forced)}\n`);
       return;
     }
-    const { track } = choice;
+    const track: Track = forced ?? this.weightedTrack();
     const upstream = this.pools[track].pick();
     let handshakeDone = () => undefined as void;
     const done = (status: number) => {
@@ -392,9 +356,9 @@ export class ServiceProxy {
       this.end(upstream.id);
     };
     socket.once('close', handshakeDone);
-    const headers = requestHeaders(req);
-    headers.connection = req.headers.connection ?? 'upgrade';
-    if (req.headers.upgrade) headers.upgrade = req.headers.upgrade;
+    const headers = request.headers;
+    headers.push('connection', req.headers.connection ?? 'upgrade');
+    if (req.headers.upgrade) headers.push('upgrade', req.headers.upgrade);
     const upstreamReq = httpRequest({ host: upstream.host, port: upstream.port, method: req.method, path: req.url, headers, agent: false });
     upstreamReq.setTimeout(this.upstreamTimeoutMs, () => upstreamReq.destroy(new UpstreamTimeout(this.upstreamTimeoutMs)));
     upstreamReq.on('upgrade', (upstreamRes: IncomingMessage, upstreamSocket: Socket, upstreamHead: Buffer) => {
@@ -431,7 +395,8 @@ export class ServiceProxy {
     upstreamReq.end();
   }
 
-  private reply(res: ServerResponse, status: number, body: string): void {
+  /** @internal */
+  reply(res: ServerResponse, status: number, body: string): void {
     res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(body) });
     res.end(body);
   }
@@ -449,23 +414,183 @@ class UpstreamTimeout extends Error {
   }
 }
 
-function requestHeaders(req: IncomingMessage): OutgoingHttpHeaders {
-  const headers: OutgoingHttpHeaders = {};
-  const listed = connectionListed(req.headers);
-  for (const [name, value] of Object.entries(req.headers)) {
-    if (value === undefined || HOP_BY_HOP.has(name) || listed.has(name) || name === TRACK_HEADER) continue;
-    headers[name] = value;
+const EXCHANGE = Symbol('slipway.proxy.exchange');
+type ExchangeCarrier = { [EXCHANGE]?: Exchange };
+const exchangeOf = (emitter: unknown): Exchange => (emitter as ExchangeCarrier)[EXCHANGE]!;
+
+/** One proxied request: the state its listeners share, kept in one object instead of closures. */
+class Exchange {
+  headers: string[] = [];
+  hasBody = false;
+  upstreamReq: ClientRequest | undefined = undefined;
+  upstreamRes: IncomingMessage | undefined = undefined;
+  /** The instance failed mid-body (a 502), as opposed to the client going away (a 499). */
+  broken = false;
+  recorded = false;
+  /** Sent a second time after the instance closed a reused keep-alive socket. */
+  retried = false;
+  constructor(
+    readonly proxy: ServiceProxy,
+    readonly req: IncomingMessage,
+    readonly res: ServerResponse,
+    readonly track: Track,
+    readonly upstream: Upstream | undefined,
+    readonly started: number,
+    readonly at: number,
+  ) {}
+
+  record(): void {
+    if (this.recorded) return;
+    this.recorded = true;
+    const res = this.res;
+    // A response cut short counts as 502 when the instance broke it, 499 (not an error) when the client left.
+    const status = res.writableFinished ? res.statusCode : this.broken ? 502 : CLIENT_CLOSED;
+    this.proxy.recordSample(this.track, status, performance.now() - this.started, this.at);
   }
-  const client = req.socket.remoteAddress ?? '';
-  const prior = req.headers['x-forwarded-for'];
-  headers['x-forwarded-for'] = prior ? `${Array.isArray(prior) ? prior.join(', ') : prior}, ${client}` : client;
-  if (req.headers.host) headers['x-forwarded-host'] = req.headers.host;
-  headers['x-forwarded-proto'] = 'http';
-  return headers;
 }
 
-function connectionListed(headers: IncomingHttpHeaders): Set<string> {
-  const value = headers.connection;
-  if (!value) return new Set();
-  return new Set(value.split(',').map((token) => token.trim().toLowerCase()));
+function onClientFinish(this: ServerResponse): void {
+  exchangeOf(this).record();
+}
+
+function onClientClose(this: ServerResponse): void {
+  const exchange = exchangeOf(this);
+  exchange.record();
+  if (exchange.upstream) exchange.proxy.end(exchange.upstream.id);
+  if (!this.writableFinished) exchange.upstreamReq?.destroy();
+}
+
+function onUpstreamTimeout(this: ClientRequest): void {
+  this.destroy(new UpstreamTimeout(exchangeOf(this).proxy.timeoutMs));
+}
+
+function onUpstreamResponse(this: ClientRequest, upstreamRes: IncomingMessage): void {
+  const exchange = exchangeOf(this);
+  const res = exchange.res;
+  exchange.upstreamRes = upstreamRes;
+  (upstreamRes as ExchangeCarrier)[EXCHANGE] = exchange;
+  res.writeHead(upstreamRes.statusCode ?? 502, upstreamRes.statusMessage, responseHeaders(upstreamRes.rawHeaders, exchange.track));
+  upstreamRes.on('data', onUpstreamData);
+  upstreamRes.once('end', onUpstreamEnd);
+  upstreamRes.once('error', onUpstreamBroken);
+  upstreamRes.once('aborted', onUpstreamBroken);
+}
+
+/** Streams the body through with backpressure: a slow client pauses the instance's response. */
+function onUpstreamData(this: IncomingMessage, chunk: Buffer): void {
+  const res = exchangeOf(this).res;
+  if (!res.write(chunk)) {
+    this.pause();
+    res.once('drain', onClientDrain);
+  }
+}
+
+function onClientDrain(this: ServerResponse): void {
+  exchangeOf(this).upstreamRes?.resume();
+}
+
+function onUpstreamEnd(this: IncomingMessage): void {
+  exchangeOf(this).res.end();
+}
+
+function onUpstreamBroken(this: IncomingMessage): void {
+  const exchange = exchangeOf(this);
+  if (exchange.res.writableFinished) return;
+  exchange.broken = true;
+  exchange.res.destroy();
+}
+
+function onUpstreamError(this: ClientRequest, err: NodeJS.ErrnoException): void {
+  const exchange = exchangeOf(this);
+  const { proxy, req, res, upstream, track } = exchange;
+  // A keep-alive socket the instance closed just as we reused it: safe to send again a request without a body.
+  const idempotent = req.method === 'GET' || req.method === 'HEAD';
+  if (!exchange.retried && !exchange.hasBody && idempotent && this.reusedSocket && err.code === 'ECONNRESET' && !res.headersSent) {
+    exchange.retried = true;
+    proxy.forward(exchange);
+    return;
+  }
+  if (err.code === 'ECONNREFUSED' || err.code === 'ECONNRESET') proxy.upstreamFailed(upstream!, err);
+  if (res.headersSent) {
+    exchange.broken = true;
+    res.destroy(err);
+    return;
+  }
+  if (res.destroyed) return;
+  res.setHeader(TRACK_HEADER, track);
+  if (err instanceof UpstreamTimeout) proxy.reply(res, 504, `instance ${upstream!.id} sent no response within ${err.ms} ms\n`);
+  else proxy.reply(res, 502, `instance ${upstream!.id} (${upstream!.host}:${upstream!.port}) failed: ${err.code ?? err.message}\n`);
+}
+
+/** What `handle` needs from a request, read in one pass over its raw headers (the parsed object is never built). */
+interface ScannedRequest {
+  /** Headers for the instance, as a flat [name, value, ...] list: hop-by-hop ones and the track header removed. */
+  headers: string[];
+  forcedTrack: string | undefined;
+  hasBody: boolean;
+}
+
+function scanRequest(req: IncomingMessage): ScannedRequest {
+  const raw = req.rawHeaders;
+  let forcedTrack: string | undefined;
+  let hasBody = false;
+  let host: string | undefined;
+  let forwardedFor: string | undefined;
+  let listed: Set<string> | undefined;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!.toLowerCase();
+    if (name === 'connection') listed = connectionTokens(raw[i + 1]!, listed);
+    else if (name === 'content-length') hasBody ||= raw[i + 1] !== '0';
+    else if (name === 'transfer-encoding') hasBody = true;
+  }
+  const headers: string[] = [];
+  for (let i = 0; i < raw.length; i += 2) {
+    const rawName = raw[i]!;
+    const name = rawName.toLowerCase();
+    const value = raw[i + 1]!;
+    if (name === TRACK_HEADER) {
+      forcedTrack ??= value;
+      continue;
+    }
+    if (HOP_BY_HOP.has(name) || listed?.has(name)) continue;
+    if (name === 'x-forwarded-for') {
+      forwardedFor = forwardedFor === undefined ? value : `${forwardedFor}, ${value}`;
+      continue;
+    }
+    if (name === 'x-forwarded-host' || name === 'x-forwarded-proto') continue;
+    if (name === 'host') host = value;
+    headers.push(rawName, value);
+  }
+  const client = req.socket.remoteAddress ?? '';
+  headers.push('x-forwarded-for', forwardedFor === undefined ? client : `${forwardedFor}, ${client}`);
+  if (host !== undefined) headers.push('x-forwarded-host', host);
+  headers.push('x-forwarded-proto', 'http');
+  return { headers, forcedTrack, hasBody };
+}
+
+/** The instance's response headers for the client: its hop-by-hop headers stay between it and the proxy. */
+function responseHeaders(raw: string[], track: Track): string[] {
+  let listed: Set<string> | undefined;
+  for (let i = 0; i < raw.length; i += 2) {
+    if (raw[i]!.length === 10 && raw[i]!.toLowerCase() === 'connection') listed = connectionTokens(raw[i + 1]!, listed);
+  }
+  const out: string[] = [];
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!.toLowerCase();
+    if (HOP_BY_HOP.has(name) || listed?.has(name) || name === TRACK_HEADER) continue;
+    out.push(raw[i]!, raw[i + 1]!);
+  }
+  out.push(TRACK_HEADER, track);
+  return out;
+}
+
+/** Header names a Connection header lists (besides the usual keep-alive/close), which are hop-by-hop too. */
+function connectionTokens(value: string, into: Set<string> | undefined): Set<string> | undefined {
+  let set = into;
+  for (const token of value.split(',')) {
+    const name = token.trim().toLowerCase();
+    if (name === '' || name === 'keep-alive' || name === 'close') continue;
+    (set ??= new Set()).add(name);
+  }
+  return set;
 }

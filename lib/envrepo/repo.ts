@@ -11,6 +11,7 @@ import http from 'isomorphic-git/http/node';
 import { SlipwayError } from '../errors.js';
 import { slipwayHome } from '../home.js';
 import { objectStoreView, type ObjectFs } from './objectfs.js';
+import { ObjectStore, type GitObject } from './objects.js';
 import { parseTree, type TreeEntry } from './tree.js';
 
 export type { TreeEntry } from './tree.js';
@@ -30,6 +31,8 @@ export interface EnvRepo {
   headers?: Record<string, string>;
   /** Set on a per-operation view (see `snapshot`): the file system object reads go through. */
   objectFs?: ObjectFs;
+  /** Set on a per-operation view (see `snapshot`): native-zlib object reads, packs listed once. */
+  objectStore?: ObjectStore;
 }
 
 /**
@@ -37,7 +40,18 @@ export interface EnvRepo {
  * objectfs.ts). Take one per operation (a load, a diff), never keep it: it does not see new objects.
  */
 export function snapshot(repo: EnvRepo): EnvRepo {
-  return { ...repo, objectFs: objectStoreView(repo.gitdir) };
+  return { ...repo, objectFs: objectStoreView(repo.gitdir), objectStore: new ObjectStore(repo.gitdir, repo.cache) };
+}
+
+/**
+ * One object by id: read with native zlib (objects.ts) and, for anything that reader does not find,
+ * through isomorphic-git, whose errors (NotFoundError, ...) then surface unchanged.
+ */
+async function readObject(repo: EnvRepo, oid: string): Promise<GitObject> {
+  const found = await (repo.objectStore ?? new ObjectStore(repo.gitdir, repo.cache)).read(oid);
+  if (found) return found;
+  const { type, object } = await git.readObject({ fs: objectsFs(repo), gitdir: repo.gitdir, oid, format: 'content', cache: repo.cache });
+  return { type: type as GitObject['type'], content: Buffer.from(object as Uint8Array) };
 }
 
 /** The fs isomorphic-git reads objects with: the operation's view, or node's fs. */
@@ -261,9 +275,8 @@ async function cachedTree(repo: EnvRepo, oid: string): Promise<CachedTree> {
     return hit;
   }
   treeStats.read++;
-  const { type, object } = await git.readObject({ fs: objectsFs(repo), gitdir: repo.gitdir, oid, format: 'content', cache: repo.cache });
+  const { type, content: raw } = await readObject(repo, oid);
   if (type !== 'tree') throw new SlipwayError('NOT_A_TREE', `object ${oid} is a ${type}, not a tree`, 'generic', { oid });
-  const raw = Buffer.from(object as Uint8Array);
   const tree: CachedTree = { raw, bytes: raw.length };
   remember(oid, tree);
   return tree;
@@ -285,13 +298,17 @@ export async function readTreeEntries(repo: EnvRepo, oid: string): Promise<reado
 }
 
 export async function readBlobText(repo: EnvRepo, oid: string): Promise<string> {
-  const { blob } = await git.readBlob({ fs: objectsFs(repo), gitdir: repo.gitdir, oid, cache: repo.cache });
-  return Buffer.from(blob).toString('utf8');
+  const { type, content } = await readObject(repo, oid);
+  if (type !== 'blob') throw new SlipwayError('NOT_A_BLOB', `object ${oid} is a ${type}, not a file`, 'generic', { oid });
+  return content.toString('utf8');
 }
 
 export async function commitTree(repo: EnvRepo, commit: string): Promise<string> {
-  const { commit: c } = await git.readCommit({ fs: objectsFs(repo), gitdir: repo.gitdir, oid: commit, cache: repo.cache });
-  return c.tree;
+  const { type, content } = await readObject(repo, commit);
+  // A commit object starts with `tree <id>\n` (git's commit format); the rest is not needed here.
+  const tree = type === 'commit' ? /^tree ([0-9a-f]{40})\n/.exec(content.toString('latin1', 0, 46))?.[1] : undefined;
+  if (!tree) throw new SlipwayError('NOT_A_COMMIT', `object ${commit} is a ${type}${type === 'commit' ? ' without a tree line' : ''}, not a commit`, 'generic', { oid: commit });
+  return tree;
 }
 
 /** The text of `path` at `commit`, or undefined when the commit has no such file. */

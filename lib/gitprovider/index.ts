@@ -7,3 +7,4 @@ export { fileAuditLog, noAudit, type AuditAction, type AuditEvent, type AuditSin
 export { formatMessage, parseTrailers, TRAILER, trailer, trailerAll, type Trailers } from './trailers.js';
 export { Repo, locateRepo, type Identity, type RepoLocation } from './repo.js';
 export { GitHubProvider, type GitHubProviderOptions } from './github.js';
+export { RemoteRepo, authHeaders, isRemoteUrl, openRepository, redactUrl, remoteMirrorDir, type RemoteRepoOptions } from './remote.js';

@@ -24,11 +24,14 @@ export interface RepoLocation {
 export function locateRepo(path: string): RepoLocation {
   const dir = resolve(path.startsWith('file://') ? new URL(path).pathname : path);
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(path) && !path.startsWith('file://')) {
+    const shown = path.replace(/\/\/[^/@]*@/, '//');
     throw new SlipwayError(
       'REMOTE_REPO_UNSUPPORTED',
-      `${path}: the local provider works on a repository on disk; clone it first, or use the github provider`,
+      /^https?:/i.test(path)
+        ? `${shown}: an http(s) remote is fetched first; open it with openRepository() (lib/gitprovider/remote.ts)`
+        : `${shown}: only paths on disk, file:// and http(s) URLs are supported (ssh and git:// are not); use the http(s) URL of the repository`,
       'stalling',
-      { repo: path },
+      { repo: shown },
     );
   }
   const dotGit = join(dir, '.git');
@@ -72,9 +75,14 @@ export class Repo {
     }
   }
 
+  /** Where the repository is, as a person would name it. */
+  describe(): string {
+    return this.worktree ?? this.gitdir;
+  }
+
   async mustResolve(ref: string, what: string): Promise<string> {
     const oid = await this.resolve(ref);
-    if (!oid) throw new SlipwayError('REF_NOT_FOUND', `${what} (${ref}) does not exist in ${this.worktree ?? this.gitdir}`, 'stalling', { ref });
+    if (!oid) throw new SlipwayError('REF_NOT_FOUND', `${what} (${ref}) does not exist in ${this.describe()}`, 'stalling', { ref });
     return oid;
   }
 

@@ -3,7 +3,8 @@ export * from './types.js';
 export { computeDigest, isDigest, assertDigest, verifyDigest, canonicalJson, parseImageRef, formatImageRef, type ImageRef } from './digest.js';
 export { openImageStore, type OpenStoreOptions } from './store.js';
 export { OciLayoutStore, REF_NAME_ANNOTATION } from './layout.js';
-export { RegistryStore, parseRegistryRepository, parseWwwAuthenticate, retryAfterMs, type RegistryOptions, type RegistryCredentials } from './registry.js';
+export { probeManifest, type ManifestPresence } from './probe.js';
+export { RegistryStore, isLoopback, parseRegistryRepository, parseWwwAuthenticate, retryAfterMs, type RegistryOptions, type RegistryCredentials } from './registry.js';
 export {
   pushImage,
   pullImage,

@@ -41,9 +41,9 @@ export class OciLayoutStore implements ImageStore {
 
   async putBlob(digest: string, data: Uint8Array): Promise<void> {
     assertDigest(digest);
-    verifyDigest(data, digest, `blob for ${this.repository}`);
     await this.init();
     if (await this.hasBlob(digest)) return;
+    verifyDigest(data, digest, `blob for ${this.repository}`);
     await atomicWrite(this.blobPath(digest), data);
   }
 

@@ -51,7 +51,8 @@ export function parseRegistryRepository(repository: string): ParsedRepository {
   return { host, name };
 }
 
-function isLoopback(host: string): boolean {
+/** 127.0.0.1, localhost and [::1] (with any port): spoken to over plain http by default. */
+export function isLoopback(host: string): boolean {
   const h = host.replace(/:\d+$/, '');
   return h === '127.0.0.1' || h === 'localhost' || h === '[::1]';
 }
@@ -98,7 +99,7 @@ interface SendOptions {
   method: string;
   url: string;
   headers?: Record<string, string>;
-  body?: Uint8Array;
+  body?: Uint8Array | ReadableStream<Uint8Array>;
   /** Access needed: `pull` or `pull,push`. */
   access: 'pull' | 'pull,push';
   /** Statuses the caller handles itself (no error thrown). */
@@ -145,8 +146,8 @@ export class RegistryStore implements ImageStore {
 
   async putBlob(digest: string, data: Uint8Array): Promise<void> {
     assertDigest(digest);
-    verifyDigest(data, digest, `blob for ${this.repository}`);
     if (await this.hasBlob(digest)) return;
+    verifyDigest(data, digest, `blob for ${this.repository}`);
     // An upload session that failed half-way is abandoned; the retry starts a new one.
     await this.retrying(`upload blob ${digest}`, async () => {
       const start = await this.send({ method: 'POST', url: this.url('blobs/uploads/'), access: 'pull,push', expect: [202], noRetry: true });
@@ -170,6 +171,44 @@ export class RegistryStore implements ImageStore {
     });
     if (!(await this.hasBlob(digest))) {
       throw new SlipwayError('REGISTRY_PROTOCOL', `${this.repository} accepted blob ${digest} but does not have it`, 'waiting', { digest });
+    }
+  }
+
+  /**
+   * A streamed upload: one session, the chunks sent in one PATCH as they come (the registry receives
+   * and hashes while the caller is still compressing), then the closing PUT with the digest. The
+   * session is opened first, so an auth challenge is answered before any body is sent; a streamed
+   * body cannot be replayed, so this is not retried: on failure the caller uses putBlob.
+   */
+  async putBlobStream(chunks: ReadableStream<Uint8Array>, digestPromise: Promise<string>): Promise<void> {
+    let location: URL;
+    try {
+      const start = await this.send({ method: 'POST', url: this.url('blobs/uploads/'), access: 'pull,push', expect: [202] });
+      const started = start.headers.get('location');
+      if (!started) throw new SlipwayError('REGISTRY_PROTOCOL', `${this.repository}: upload started without a Location header`, 'generic');
+      location = new URL(started, this.base);
+      const patch = await this.sendAuthorized({
+        method: 'PATCH',
+        url: location.toString(),
+        headers: { 'content-type': 'application/octet-stream' },
+        body: chunks,
+        access: 'pull,push',
+        expect: [202],
+      });
+      await patch.body?.cancel();
+      location = new URL(patch.headers.get('location') ?? location.toString(), this.base);
+    } catch (err) {
+      await chunks.cancel().catch(() => undefined);
+      throw err;
+    }
+    const digest = await digestPromise;
+    assertDigest(digest);
+    location.searchParams.set('digest', digest);
+    const put = await this.sendAuthorized({ method: 'PUT', url: location.toString(), headers: { 'content-length': '0' }, access: 'pull,push', expect: [201] });
+    await put.body?.cancel();
+    const stored = put.headers.get('docker-content-digest');
+    if (stored && stored !== digest) {
+      throw new SlipwayError('DIGEST_MISMATCH', `${this.repository} stored blob ${digest} as ${stored}`, 'stalling', { expected: digest, actual: stored });
     }
   }
 
@@ -300,13 +339,16 @@ export class RegistryStore implements ImageStore {
     const headers: Record<string, string> = { ...(opts.headers ?? {}) };
     if (authorization) headers.authorization = authorization;
     try {
+      const streamed = opts.body !== undefined && !(opts.body instanceof Uint8Array);
       return await this.fetchFn(opts.url, {
         method: opts.method,
         headers,
         body: opts.body,
         signal: AbortSignal.timeout(this.timeoutMs),
         redirect: 'follow',
-      });
+        // A stream body (an upload while the data is made) must say so to undici.
+        ...(streamed ? { duplex: 'half' } : {}),
+      } as RequestInit);
     } catch (err) {
       const cause = (err as { cause?: { code?: string } }).cause;
       throw new RetriableError(`${opts.method} ${opts.url}: ${cause?.code ?? (err as Error).message}`);

@@ -43,6 +43,12 @@ export interface ImageStore {
   hasBlob(digest: string): Promise<boolean>;
   putBlob(digest: string, data: Uint8Array): Promise<void>;
   getBlob(digest: string): Promise<Buffer>;
+  /**
+   * Optional: upload a blob while it is still being made (a layer being compressed). `digest` resolves
+   * after the last chunk; the store checks the bytes against it. A rejection leaves nothing that counts
+   * as the blob, so the caller can fall back to putBlob.
+   */
+  putBlobStream?(chunks: ReadableStream<Uint8Array>, digest: Promise<string>): Promise<void>;
   /** Stores a manifest (by digest, and under `tag` when given); returns its digest. */
   putManifest(bytes: Uint8Array, mediaType: string, tag?: string): Promise<string>;
   /** A manifest by digest or tag; undefined when absent. */

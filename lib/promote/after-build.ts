@@ -13,7 +13,7 @@ export interface BuiltImage {
 
 export async function landAfterBuild(envs: string, built: BuiltImage, options: { actor?: string; verify?: Verifier } = {}): Promise<Landing> {
   if (!built.source.branch) return { outcome: 'skipped', reason: 'the build is not on a branch (detached HEAD); only builds of deployable branches are proposed' };
-  const opened = openProvider({ repo: envs }, options.verify);
+  const opened = await openProvider({ repo: envs }, options.verify);
   return landBuild(
     opened,
     {

@@ -5,7 +5,7 @@
  */
 import { SlipwayError } from '../errors.js';
 import { homePath } from '../home.js';
-import { fileAuditLog, type AuditSink, GitHubProvider, LocalGitProvider, readPromotionState, readSlipwayConfig, servicePath, type GitProvider, type Verifier } from '../gitprovider/index.js';
+import { fileAuditLog, type AuditSink, GitHubProvider, LocalGitProvider, openRepository, readPromotionState, readSlipwayConfig, servicePath, type GitProvider, type Verifier } from '../gitprovider/index.js';
 import { readDigest, readRepository } from '../bump/index.js';
 import { createProvenanceVerifier } from '../provenance/index.js';
 import { repoStateReader, type DesiredStateReader } from './reader.js';
@@ -30,7 +30,12 @@ export interface Opened {
   audit: AuditSink;
 }
 
-export function openProvider(flags: RepoFlags, verify: Verifier = defaultVerifier()): Opened {
+/**
+ * The provider the flags name: `--github owner/name` (or an https://github.com/<owner>/<name> --repo) is
+ * the GitHub provider; any other http(s) URL is fetched into a mirror and worked on by the local provider,
+ * which pushes what it changes; a path is the local provider on that repository.
+ */
+export async function openProvider(flags: RepoFlags, verify: Verifier = defaultVerifier()): Promise<Opened> {
   const audit = fileAuditLog(auditPath(flags));
   const fromUrl = flags.repo ? /^https:\/\/github\.com\/([^/\s]+)\/([^/\s]+?)(?:\.git)?\/?$/.exec(flags.repo) : null;
   if (fromUrl) flags = { ...flags, repo: undefined, github: `${fromUrl[1]}/${fromUrl[2]}` };
@@ -42,7 +47,7 @@ export function openProvider(flags: RepoFlags, verify: Verifier = defaultVerifie
     const provider = new GitHubProvider({ owner: m[1]!, repo: m[2]!, token, baseUrl: flags.githubApi, verify, audit, mainBranch: flags.branch });
     return { provider, reader: githubStateReader(provider), verify, audit };
   }
-  const provider = new LocalGitProvider({ repo: flags.repo ?? '.', verify, audit, mainBranch: flags.branch });
+  const provider = new LocalGitProvider({ repo: await openRepository(flags.repo ?? '.'), verify, audit, mainBranch: flags.branch });
   return { provider, reader: repoStateReader(provider.repo, flags.branch), verify, audit };
 }
 

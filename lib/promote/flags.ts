@@ -16,7 +16,10 @@ export interface RepoFlags {
 }
 
 export const REPO_FLAG_HELP = {
-  repo: ['--repo <path|url>', 'the environments repository: a path on disk (bare or not), or https://github.com/<owner>/<name> (default: the current directory)'],
+  repo: [
+    '--repo <path|url>',
+    'the environments repository: a path on disk (bare or not), an http(s) git URL (fetched, then pushed; token from SLIPWAY_GIT_TOKEN), or https://github.com/<owner>/<name> for the GitHub provider (default: the current directory)',
+  ],
   github: ['--github <owner/name>', 'use the GitHub provider for this repository (token from GITHUB_TOKEN)'],
   githubApi: ['--github-api <url>', 'GitHub API base URL (default https://api.github.com; GitHub Enterprise: https://host/api/v3)'],
   auditLog: ['--audit-log <path>', 'append audit events here (default $SLIPWAY_AUDIT_LOG or $SLIPWAY_HOME/audit/promotion.jsonl)'],

@@ -16,6 +16,13 @@ describe('the file schemas', () => {
     expect(() => ajv.compile(schema)).not.toThrow();
   });
 
+  // The validator skips this check at run time (it is half of compiling a schema); this test is where it happens.
+  it.each(Object.entries(all))('%s is a valid JSON Schema 2020-12 document', (_name, schema) => {
+    const ajv = new Ajv2020({ strict: true, strictRequired: false, validateFormats: false });
+    expect(ajv.validateSchema(schema)).toBe(true);
+    expect(ajv.errors ?? null).toBeNull();
+  });
+
   it('refuses a service whose digest is a tag', () => {
     const ajv = new Ajv2020({ allErrors: true, strictRequired: false, validateFormats: false });
     const validate = ajv.compile(serviceSchema);

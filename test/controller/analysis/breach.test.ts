@@ -25,7 +25,8 @@ let h: Harness;
 afterEach(() => h?.cleanup());
 
 /** The reconciler of the harness, with the real judge and the real rollback in place of the scripted ones. */
-function wire(log: ProxyRequestLog): Reconciler {
+function wire(log: ProxyRequestLog, beforeRevert: () => Promise<void> = async () => undefined): Reconciler {
+  const rollback = createLocalRollback({ fs, dir: h.repo.dir, now: () => h.now });
   return new Reconciler({
     store: new StateStore(h.stateDir),
     ports: {
@@ -34,7 +35,12 @@ function wire(log: ProxyRequestLog): Reconciler {
       verifier: h.verifier,
       freeze: utcFixedWindows,
       analysis: createAnalysisProvider({ requestLog: log }),
-      rollback: createLocalRollback({ fs, dir: h.repo.dir, now: () => h.now }),
+      rollback: {
+        async revert(request) {
+          await beforeRevert();
+          return rollback.revert(request);
+        },
+      },
       audit: h.audit,
       clock: { now: () => h.now },
     },
@@ -57,7 +63,11 @@ describe('a canary whose new version answers 5xx to a share of requests', () => 
   it('breaches, moves traffic back, reverts on main, converges to the old digest, and the digest stays quarantined', async () => {
     h = Harness.create({ web: { digest: A, strategy: STRATEGY } });
     const log = new ProxyRequestLog();
-    const reconciler = wire(log);
+    // Users first: when the revert commit starts, the traffic is already back on stable.
+    const atRevert: { weight?: number }[] = [];
+    const reconciler = wire(log, async () => {
+      atRevert.push({ weight: h.target.weightOf(ref) });
+    });
     await reconciler.sync('startup');
     h.repo.setService('staging', 'web', { digest: B, strategy: STRATEGY });
     const bad = h.repo.commit('web to B');
@@ -73,6 +83,7 @@ describe('a canary whose new version answers 5xx to a share of requests', () => 
     const rec = reconciler.record('staging', 'web')!;
     expect(rec.state.phase).toBe('RolledBack');
     expect(h.target.weightOf(ref)).toBe(0);
+    expect(atRevert).toEqual([{ weight: 0 }]);
     const message = h.repo.git('log', '-1', '--format=%B');
     expect(message.split('\n')[0]).toBe('Revert "web to B"');
     expect(message).toContain(`This reverts commit ${bad}.`);

@@ -71,9 +71,10 @@ describe('repository object access', () => {
     }
   });
 
-  it('says what to pass when a path is not a repository, and that remote URLs need a clone or the github provider', () => {
+  it('says what to pass when a path is not a repository, that an http(s) URL is opened by fetching it, and that ssh is not supported', () => {
     expect(() => Repo.open(tmpdir())).toThrow(/is not a git repository \(no \.git, not bare\); pass --repo <path> of the environments repository/);
-    expect(() => Repo.open('https://git.example/shop/envs.git')).toThrow(/clone it first, or use the github provider/);
+    expect(() => Repo.open('https://bot:s3cret@git.example/shop/envs.git')).toThrow(/^https:\/\/git\.example\/shop\/envs\.git: an http\(s\) remote is fetched first; open it with openRepository\(\)/);
+    expect(() => Repo.open('ssh://git.example/shop/envs.git')).toThrow(/\(ssh and git:\/\/ are not\); use the http\(s\) URL of the repository/);
   });
 
   it('reads files and directories at a commit, and nothing where there is nothing', async () => {

@@ -1,0 +1,101 @@
+import { execFile } from 'node:child_process';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { createHash } from 'node:crypto';
+import { gunzipSync } from 'node:zlib';
+import { BLOCK_BYTES, GZIP_LEVEL, buildImage, buildLayer, collectEntries } from '../../../builder/image/index.js';
+import { openImageStore } from '../../../lib/oci/index.js';
+
+const execFileAsync = promisify(execFile);
+const epoch = 1_767_225_600;
+
+let tmp: string;
+beforeAll(async () => {
+  tmp = await mkdtemp(join(tmpdir(), 'slipway-layer-blocks-'));
+});
+afterAll(async () => {
+  await rm(tmp, { recursive: true, force: true });
+});
+
+/** Deterministic bytes: a pseudo-random half (incompressible) and a text half. */
+function body(i: number, size: number): Buffer {
+  const buf = Buffer.alloc(size);
+  let x = (i + 1) * 2654435761;
+  const text = Buffer.from(`export const value${i} = "lorem ipsum dolor sit amet";\n`);
+  for (let o = 0; o < size; o++) {
+    if (o < size / 2) {
+      x ^= x << 13;
+      x ^= x >>> 17;
+      x ^= x << 5;
+      buf[o] = x & 0xff;
+    } else buf[o] = text[o % text.length]!;
+  }
+  return buf;
+}
+
+/** About 3.5 MiB over 60 files in 6 directories (several compression blocks), written in `order`. */
+async function writeBigContext(dir: string, order: 'forward' | 'backward'): Promise<void> {
+  const indexes = Array.from({ length: 60 }, (_, i) => i);
+  if (order === 'backward') indexes.reverse();
+  for (const i of indexes) {
+    const sub = join(dir, `part${i % 6}`);
+    await mkdir(sub, { recursive: true });
+    await writeFile(join(sub, `chunk${i}.bin`), body(i, 60_000 + i * 97));
+  }
+}
+
+describe('a layer larger than one compression block', () => {
+  let a: string;
+  let b: string;
+  beforeAll(async () => {
+    a = join(tmp, 'a');
+    b = join(tmp, 'b');
+    await writeBigContext(a, 'forward');
+    await writeBigContext(b, 'backward');
+  });
+
+  it('is byte-identical when built from two directories written in a different order', async () => {
+    const [la, lb] = await Promise.all([buildLayer(await collectEntries(a, 'app'), epoch), buildLayer(await collectEntries(b, 'app'), epoch)]);
+    expect(la.tarSize).toBeGreaterThan(3 * BLOCK_BYTES);
+    expect(lb.digest).toBe(la.digest);
+    expect(lb.bytes.equals(la.bytes)).toBe(true);
+  });
+
+  it('is one ordinary gzip member: gunzip gives the tar its diff_id names, and the gzip and tar tools read it', async () => {
+    const layer = await buildLayer(await collectEntries(a, 'app'), epoch);
+    expect(layer.digest).toBe(`sha256:${createHash('sha256').update(layer.bytes).digest('hex')}`);
+    const tar = gunzipSync(layer.bytes);
+    expect(tar.length).toBe(layer.tarSize);
+    expect(`sha256:${createHash('sha256').update(tar).digest('hex')}`).toBe(layer.diffId);
+    // Fixed header: deflate, no name, mtime 0, XFL of the level, OS Unix.
+    expect([...layer.bytes.subarray(0, 10)]).toEqual([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, GZIP_LEVEL === 1 ? 4 : 0, 3]);
+    const file = join(tmp, 'layer.tar.gz');
+    await writeFile(file, layer.bytes);
+    await execFileAsync('gzip', ['-t', file]);
+    const { stdout } = await execFileAsync('tar', ['-tzf', file], { maxBuffer: 16 * 1024 * 1024 });
+    const names = stdout.trim().split('\n');
+    expect(names).toHaveLength(1 + 6 + 60);
+    expect(names[0]).toBe('app/');
+    const out = join(tmp, 'unpacked');
+    await mkdir(out);
+    await execFileAsync('tar', ['-xzf', file, '-C', out]);
+    expect((await readFile(join(out, 'app/part3/chunk57.bin'))).equals(body(57, 60_000 + 57 * 97))).toBe(true);
+  });
+
+  it('hands the gzip bytes to a sink in order while it is made', async () => {
+    const pieces: Buffer[] = [];
+    const layer = await buildLayer(await collectEntries(a, 'app'), epoch, (chunk) => pieces.push(chunk));
+    expect(pieces.length).toBeGreaterThan(3);
+    expect(Buffer.concat(pieces).equals(layer.bytes)).toBe(true);
+  });
+
+  it('gives the same image digest whether or not an upload target is given that cannot take a stream', async () => {
+    const spec = { context: 'dist', workingDir: '/app' };
+    const source = { url: 'https://git.example/big.git', revision: 'c'.repeat(40) };
+    const plain = await buildImage({ contextDir: a, spec, source, epoch });
+    const withLayout = await buildImage({ contextDir: b, spec, source, epoch, uploadTo: openImageStore(`oci:${join(tmp, 'layout')}`) });
+    expect(withLayout.digest).toBe(plain.digest);
+  });
+});

@@ -1,0 +1,72 @@
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { buildImage } from '../../../builder/image/index.js';
+import { pullImage, pushImage, RegistryStore } from '../../../lib/oci/index.js';
+import { skopeo, startAuthProxy, startRegistry, type AuthProxy, type TestRegistry } from '../../support/registry.js';
+
+const epoch = 1_767_225_600;
+const spec = { context: 'dist', entrypoint: ['node', 'part0/f0.js'], workingDir: '/app' };
+const source = { url: 'https://git.example/upload.git', revision: 'd'.repeat(40) };
+const users = { ci: 'secret' };
+
+let tmp: string;
+let context: string;
+let registry: TestRegistry;
+let proxy: AuthProxy;
+
+beforeAll(async () => {
+  tmp = await mkdtemp(join(tmpdir(), 'slipway-layer-upload-'));
+  context = join(tmp, 'dist');
+  // ~2.5 MiB of poorly compressible files: a layer of several blocks, streamed in several pieces.
+  for (let i = 0; i < 40; i++) {
+    await mkdir(join(context, `part${i % 4}`), { recursive: true });
+    const bytes = Buffer.alloc(64 * 1024);
+    let x = i + 7;
+    for (let o = 0; o < bytes.length; o++) bytes[o] = (x = (x * 1103515245 + 12345) >>> 0) >>> 24;
+    await writeFile(join(context, `part${i % 4}`, `f${i}.js`), bytes);
+  }
+  registry = await startRegistry();
+  proxy = await startAuthProxy(registry, { users });
+});
+afterAll(async () => {
+  await proxy?.stop();
+  await registry?.stop();
+  await rm(tmp, { recursive: true, force: true });
+});
+
+const layerRequests = (since: number) => proxy.log.slice(since).filter((r) => /\/blobs\/uploads\/.+/.test(r.path));
+
+describe('streaming the layer to a registry while it is compressed', () => {
+  it('uploads it during the build (one PATCH, one PUT, behind Bearer auth), so the push only adds config and manifest', async () => {
+    const store = new RegistryStore(`${proxy.host}/streamed`, { credentials: { username: 'ci', password: 'secret' } });
+    const before = proxy.log.length;
+    const image = await buildImage({ contextDir: context, spec, source, epoch, uploadTo: store });
+    expect(await store.hasBlob(image.layer.digest)).toBe(true);
+    expect(layerRequests(before).map((r) => `${r.method} ${r.status}`)).toEqual(['PATCH 202', 'PUT 201']);
+
+    const afterBuild = proxy.log.length;
+    await pushImage(store, image);
+    // Only the config is uploaded by the push; the layer is already there.
+    expect(layerRequests(afterBuild).map((r) => r.method)).toEqual(['PUT']);
+    const pulled = await pullImage(store, image.digest);
+    expect(pulled.layers[0]!.bytes.equals(image.blobs[1]!.bytes as Buffer)).toBe(true);
+    const inspected = JSON.parse(await skopeo(['inspect', '--raw', '--tls-verify=false', `docker://${registry.host}/streamed@${image.digest}`]));
+    expect(inspected.layers[0].digest).toBe(image.layer.digest);
+  });
+
+  it('falls back to the ordinary upload when the streamed one fails, and the image is the same', async () => {
+    const store = new RegistryStore(`${proxy.host}/fallback`, { credentials: { username: 'ci', password: 'secret' }, retry: { baseDelayMs: 10 } });
+    proxy.setFault({ status: 500, count: 1, match: /\/fallback\/blobs\/uploads\/.+/ });
+    const before = proxy.log.length;
+    const image = await buildImage({ contextDir: context, spec, source, epoch, uploadTo: store });
+    expect(layerRequests(before).map((r) => `${r.method} ${r.status}`)).toEqual(['PATCH 500']);
+    expect(await store.hasBlob(image.layer.digest)).toBe(false);
+
+    await pushImage(store, image);
+    expect(await store.hasBlob(image.layer.digest)).toBe(true);
+    const plain = await buildImage({ contextDir: context, spec, source, epoch });
+    expect(image.digest).toBe(plain.digest);
+    await skopeo(['inspect', '--raw', '--tls-verify=false', `docker://${registry.host}/fallback@${image.digest}`]);
+  });
+});
