@@ -10,7 +10,7 @@
  * --write replaces bench/results/builder.md with the numbers.
  */
 import { execFile } from 'node:child_process';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -180,7 +180,7 @@ try {
 
   log('# Builder benchmarks');
   log('');
-  log('Command: `node --import tsx bench/build-cache.ts --write`');
+  log('Command: `npm run build && node --import tsx bench/build-cache.ts --write` (the analysis after the tables is kept)');
   log(`Machine: ${cpus().length} cores (${cpus()[0]?.model ?? 'unknown'}), Node ${process.version} (zlib ${process.versions.zlib}), shared with other work (load average during the run: ${(await import('node:os')).loadavg().map((x) => x.toFixed(1)).join(' ')}).`);
   log(`Date: ${new Date().toISOString()}`);
   log(`CLI: ${compiled ? 'compiled (dist/, as installed)' : 'TypeScript sources through tsx (no dist/ build: start-up is slower)'}`);
@@ -235,7 +235,11 @@ try {
 
   if (process.argv.includes('--write')) {
     await mkdir(join(root, 'bench/results'), { recursive: true });
-    await writeFile(join(root, 'bench/results/builder.md'), `${lines.join('\n')}\n`);
+    // The hand-written before/after analysis below the generated tables is kept.
+    const file = join(root, 'bench/results/builder.md');
+    const previous = await readFile(file, 'utf8').catch(() => '');
+    const analysis = previous.indexOf('\n## Before and after');
+    await writeFile(file, `${lines.join('\n')}\n${analysis >= 0 ? previous.slice(analysis) : ''}`);
   }
 } finally {
   await registry.stop();
