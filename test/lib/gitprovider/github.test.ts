@@ -235,6 +235,20 @@ describe('github git provider (octokit against a GitHub REST stand-in)', () => {
       expect(r.git(['log', '-1', '--format=%P', 'main'], r.repo).split(' ')[1]).toBe(pushed);
     });
 
+    it('refuses with NOT_MERGEABLE and GitHub\'s reason when the branch already holds main and GitHub still answers 405', async () => {
+      await setup();
+      const bot = as('tok-bot');
+      const p = await bot.propose(change());
+      gh.mergeBlockedBy = 'Required status check "ci/test" is expected.';
+      await expect(bot.merge(p.id, { actor: 'robin' })).rejects.toMatchObject({
+        code: 'NOT_MERGEABLE',
+        message: `GitHub will not merge #1: Required status check "ci/test" is expected. (see the pull request for failing checks, required reviews or branch rules)`,
+      });
+      expect(merges()).toHaveLength(1);
+      expect(gh.requests.some((q) => q.method === 'PATCH' && q.path.includes('/git/refs/'))).toBe(false);
+      expect(gh.pulls[0]!.state).toBe('open');
+    });
+
     it('gives up with REF_MOVED after a bounded number of attempts when main keeps moving, never forcing', async () => {
       await setup({}, true, { requireUpToDate: true });
       const bot = as('tok-bot', verified, [], 3);

@@ -116,6 +116,8 @@ export class FakeGitHub {
   readonly statuses: Status[] = [];
   readonly checkRuns: CheckRun[] = [];
   allowAutoMerge: boolean;
+  /** When set, merging answers 405 with this message (a branch rule, required check or review blocks it). */
+  mergeBlockedBy?: string;
   /** Runs before a request is answered (lets a test move a branch at exactly that moment). */
   beforeRequest?: (method: string, path: string) => Promise<void> | void;
   private server?: Server;
@@ -599,6 +601,7 @@ export class FakeGitHub {
     if (pr.state !== 'open') throw new HttpError(405, 'Pull Request is not mergeable');
     const head = await this.headSha(pr);
     if (body.sha && body.sha !== head) throw new HttpError(409, 'Head branch was modified. Review and try the merge again.');
+    if (this.mergeBlockedBy) throw new HttpError(405, this.mergeBlockedBy);
     const baseSha = await this.resolve(`refs/heads/${pr.base}`);
     if (this.options.requireUpToDate && baseSha && !(await git.isDescendent({ ...this.g, oid: head, ancestor: baseSha, depth: -1 }))) {
       throw new HttpError(405, 'Base branch was modified. Review and try the merge again.');
