@@ -88,5 +88,6 @@ describe('slipway build --envs <http(s) URL>', () => {
     expect(proposals.stdout).toContain(result.promotion.proposal.id);
     const frozen = await slipway('freeze', 'status', '--repo', url, '--env', 'production');
     expect(frozen.code).toBe(0);
-  });
+    // A signed build, a first mirror clone and five CLI processes: minutes, not seconds, on a loaded 2-core machine.
+  }, 240_000);
 });
