@@ -162,7 +162,10 @@ export class ShardedEngine {
       stop: async () => {
         if (this.running.get(key) === entry) this.running.delete(key);
         this.log(`[${key}] stopped reconciling: ${revoked ?? 'stopping'}`);
-        await entry.loop.stop();
+        // Revoked already, so whatever is in flight can no longer write; do not hold the lease rounds up for it.
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([entry.loop.stop(), new Promise<void>((resolve) => (timer = setTimeout(resolve, this.options.shards.timing.retryPeriodMs)))]);
+        clearTimeout(timer);
       },
     };
   }

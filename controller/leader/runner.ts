@@ -54,12 +54,12 @@ export function createShardedRunner(options: ShardedRunnerOptions): ShardedRunne
   const workers = new Map<string, { pair: Pair; worker: PairWorker }>();
   const shardCount = options.shards.shards;
 
-  async function stopWorker(key: string, reason: string): Promise<void> {
+  async function stopWorker(key: string, reason: string, alreadyRevoked = false): Promise<void> {
     const entry = workers.get(key);
     if (!entry) return;
     workers.delete(key);
     try {
-      entry.worker.revoke?.(reason);
+      if (!alreadyRevoked) entry.worker.revoke?.(reason);
       await entry.worker.stop();
     } catch (err) {
       options.onError?.(entry.pair, err);
@@ -70,7 +70,7 @@ export function createShardedRunner(options: ShardedRunnerOptions): ShardedRunne
   async function stopUnheld(held: Set<number>, reason: string): Promise<void> {
     const lost = [...workers.entries()].filter(([, w]) => !held.has(shardOf(w.pair.environment, w.pair.cluster, shardCount)));
     for (const [, w] of lost) w.worker.revoke?.(reason);
-    for (const [key] of lost) await stopWorker(key, reason);
+    for (const [key] of lost) await stopWorker(key, reason, true);
   }
 
   const running = () => [...workers.values()].map((w) => w.pair).sort((a, b) => pairKey(a).localeCompare(pairKey(b)));
@@ -132,7 +132,7 @@ export function createShardedRunner(options: ShardedRunnerOptions): ShardedRunne
     },
     async stop() {
       for (const w of workers.values()) w.worker.revoke?.('the controller is stopping');
-      for (const key of [...workers.keys()]) await stopWorker(key, 'the controller is stopping');
+      for (const key of [...workers.keys()]) await stopWorker(key, 'the controller is stopping', true);
       await options.shards.release();
     },
   };

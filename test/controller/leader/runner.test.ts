@@ -73,4 +73,31 @@ describeWithKube('running environment/cluster pairs over shards (real kube-apise
     await b.stop();
     expect(b.running()).toEqual([]);
   });
+  describe('when a replica cannot renew (its API calls hang, or it was paused)', () => {
+    it('revokes its workers synchronously once the renew deadline passed, before anyone else may take the shard', async () => {
+      let now = Date.parse('2026-11-23T12:00:00Z');
+      const clock = { now: () => new Date(now) };
+      const events: string[] = [];
+      const runner = createShardedRunner({
+        shards: createShardManager({ client, namespace: NS, identity: 'pod-hung', clock, shards: 1, replicas: 1, leasePrefix: 'hung' }),
+        pairs: () => [{ environment: 'staging', cluster: 'eu-1' }],
+        start: (pair) => ({
+          revoke: (reason) => void events.push(`revoke ${pair.environment}: ${reason}`),
+          stop: async () => void events.push(`stop ${pair.environment}`),
+        }),
+      });
+      expect((await runner.step()).map((p) => p.environment)).toEqual(['staging']);
+      // No round for 9.9 s: still inside the renew deadline (10 s).
+      now += 9_900;
+      await runner.enforce();
+      expect(events).toEqual([]);
+      now += 100;
+      await runner.enforce();
+      expect(events).toEqual(['revoke staging: the shard Lease was not renewed within the renew deadline', 'stop staging']);
+      expect(runner.running()).toEqual([]);
+      // Still 5 s before the lease (15 s) could expire for anyone else.
+      expect(runner.ownerOf({ environment: 'staging', cluster: 'eu-1' })).toMatchObject({ shard: 0, here: false });
+      await runner.stop();
+    });
+  });
 });
