@@ -62,7 +62,7 @@ interface AuditEntry {
   digest?: string;
 }
 
-async function until<T>(what: string, probe: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 40_000): Promise<T> {
+async function until<T>(what: string, probe: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 90_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {
@@ -132,7 +132,7 @@ describeWithKube('slipway controller --leader-elect, two replicas (real kube-api
     let log = '';
     child.stderr!.on('data', (d: Buffer) => (log += d.toString()));
     const endpoint = join(home, 'controller', 'endpoint');
-    const url = await until(`replica ${name} to serve its API (log so far: ${log.slice(-400)})`, () => child.exitCode === null && existsSync(endpoint) && readFileSync(endpoint, 'utf8').trim(), 60_000);
+    const url = await until(`replica ${name} to serve its API (log so far: ${log.slice(-400)})`, () => child.exitCode === null && existsSync(endpoint) && readFileSync(endpoint, 'utf8').trim(), 150_000);
     const replica: Replica = { name, child, home, url, log: () => log };
     replicas.push(replica);
     return replica;
@@ -237,7 +237,7 @@ describeWithKube('slipway controller --leader-elect, two replicas (real kube-api
     expect(refused.status).toBe(503);
     expect(refused.body.error.code).toBe('NOT_LEADER');
     expect(refused.body.error.message).toContain(owner.name);
-  }, 120_000);
+  }, 300_000);
 
   it('hands a canary paused mid-rollout to the other replica when its owner stops renewing, which finishes it from the stored step', async () => {
     repo.setService('staging', 'web', { digest: v2, repository: shelf.repository, replicas: 4, strategy: STRATEGY });
@@ -305,5 +305,5 @@ describeWithKube('slipway controller --leader-elect, two replicas (real kube-api
     expect(history.filter((e) => e.action === 'Paused' && e.digest === v2)).toHaveLength(1);
     // Production, on the other shard, was never disturbed.
     expect(await status(other, 'production')).toMatchObject({ phase: 'Completed', runningDigest: v1 });
-  }, 120_000);
+  }, 300_000);
 });
