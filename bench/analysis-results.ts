@@ -22,6 +22,9 @@ export function writeResultsSection(name: Section, text: string): void {
     const until = current.indexOf(end);
     return at >= 0 && until > at ? current.slice(at, until + end.length) : undefined;
   }).filter((b): b is string => b !== undefined);
+  // Hand-written reading of the numbers, between the title and the first section, is kept.
+  const firstMarker = current.indexOf('<!-- ');
+  const preamble = firstMarker > 0 ? current.slice(0, firstMarker).replace(TITLE, '').trim() : '';
   mkdirSync('bench/results', { recursive: true });
-  writeFileSync(FILE, `${TITLE}\n\n${blocks.join('\n\n')}\n`);
+  writeFileSync(FILE, `${TITLE}\n\n${preamble ? `${preamble}\n\n` : ''}${blocks.join('\n\n')}\n`);
 }

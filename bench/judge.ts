@@ -47,7 +47,7 @@ const RULES = [
 type RuleKey = (typeof RULES)[number]['key'];
 
 /** One simulated canary judged by every rule on the same traffic; the interval (1-based) each would roll back at. */
-function canary(seed: number, profile: TrafficProfile, judgeTimes: number[]): Partial<Record<RuleKey, number>> {
+function canary(seed: number, profile: TrafficProfile, judgeTimes: number[], judged: Slos = slos): Partial<Record<RuleKey, number>> {
   const r = rng(seed);
   const runs = Object.fromEntries(RULES.map((rule) => [rule.key, startAnalysisRun()])) as Record<RuleKey, ReturnType<typeof startAnalysisRun>>;
   const out: Partial<Record<RuleKey, number>> = {};
@@ -55,10 +55,10 @@ function canary(seed: number, profile: TrafficProfile, judgeTimes: number[]): Pa
   for (let i = 1; i <= INTERVALS && RULES.some((rule) => out[rule.key] === undefined); i++) {
     const { canary: c, baseline: b } = simulateInterval(r, profile);
     const t0 = performance.now();
-    const sequential = judge({ canary: c, baseline: b, slos, at, history });
+    const sequential = judge({ canary: c, baseline: b, slos: judged, at, history });
     judgeTimes.push(performance.now() - t0);
     history.push(errorCountsOf(c, b));
-    const perInterval = out.perInterval === undefined ? judge({ canary: c, baseline: b, slos, at }).outcome : 'pass';
+    const perInterval = out.perInterval === undefined ? judge({ canary: c, baseline: b, slos: judged, at }).outcome : 'pass';
     const threshold = thresholdOutcome(c);
     const outcomes: Record<RuleKey, Outcome> = { seq1: sequential.outcome, seq2: sequential.outcome, perInterval, threshold1: threshold, threshold2: threshold };
     for (const rule of RULES) {
@@ -97,11 +97,11 @@ function medianOfAll(results: (number | undefined)[]): number | undefined {
   return Number.isFinite(m) ? m : undefined;
 }
 
-function simulate(profile: TrafficProfile, runs: number, seedBase: number, judgeTimes: number[]): Record<RuleKey, Stats> {
+function simulate(profile: TrafficProfile, runs: number, seedBase: number, judgeTimes: number[], judged: Slos = slos): Record<RuleKey, Stats> {
   const results = Object.fromEntries(RULES.map((rule) => [rule.key, [] as (number | undefined)[]])) as Record<RuleKey, (number | undefined)[]>;
   for (let i = 0; i < runs; i++) {
     if (i > 0 && i % 500 === 0) process.stderr.write(`${new Date().toISOString()} ${i}/${runs} canaries (x${profile.canaryErrorMultiplier}, ${profile.totalRps} req/s)\n`);
-    const c = canary(seedBase + i, profile, judgeTimes);
+    const c = canary(seedBase + i, profile, judgeTimes, judged);
     for (const rule of RULES) results[rule.key].push(c[rule.key]);
   }
   return Object.fromEntries(RULES.map((rule) => [rule.key, stats(results[rule.key])])) as Record<RuleKey, Stats>;
@@ -182,6 +182,22 @@ async function main(): Promise<void> {
     const cell = (k: RuleKey) => `${pct(h[k].rollbacks / SWEEP_RUNS)} / ${pct(d[k].within3 / SWEEP_RUNS)} / ${med(d[k].median)}`;
     sweep.push(`| ${totalRps} | ${(totalRps * PROFILE.canaryShare * PROFILE.intervalSeconds).toFixed(0)} | ${cell('seq1')} | ${cell('seq2')} | ${cell('perInterval')} | ${cell('threshold1')} | ${cell('threshold2')} |`);
   }
+  // Error rate only (no latency SLO, so no latency samples to draw): cheap enough for many runs per traffic level,
+  // to say at what traffic the detection target is met.
+  const errorOnly: string[] = [];
+  const ERROR_ONLY_RUNS = Number(process.env.BENCH_ERROR_ONLY_RUNS ?? 2000);
+  for (const totalRps of [400, 600, 800, 1000, 1500, 2000, 2500, 3000, 4000]) {
+    const p = { ...PROFILE, totalRps, maxLatencySamples: 0 };
+    const errorSlos: Slos = { maxErrorRate: 0.02 };
+    const h = simulate(p, ERROR_ONLY_RUNS, 5_000_000 + totalRps * 10, sweepTimes, errorSlos);
+    const d = simulate({ ...p, canaryErrorMultiplier: 2 }, ERROR_ONLY_RUNS, 6_000_000 + totalRps * 10, sweepTimes, errorSlos);
+    const ci = (k: number, n: number) => {
+      const [lo, hi] = wilson(k, n);
+      return `${pct2(k / n)} (${pct2(lo)}–${pct2(hi)})`;
+    };
+    const cell = (k: RuleKey) => `${ci(h[k].rollbacks, ERROR_ONLY_RUNS)} / ${ci(d[k].within3, ERROR_ONLY_RUNS)} / ${med(d[k].median)}`;
+    errorOnly.push(`| ${totalRps} | ${(totalRps * PROFILE.canaryShare * PROFILE.intervalSeconds).toFixed(0)} | ${cell('seq1')} | ${cell('seq2')} | ${cell('perInterval')} | ${cell('threshold2')} |`);
+  }
   const simSeconds = (Date.now() - started) / 1000;
   const rollback = await rollbackTimings(Number(process.env.BENCH_ROLLBACK_TRIALS ?? 10));
 
@@ -216,6 +232,14 @@ async function main(): Promise<void> {
     '| requests/s | canary requests / interval | sequential, failureLimit 1 | sequential, failureLimit 2 | per-interval (previous), failureLimit 2 | threshold 1%, failureLimit 1 | threshold 1%, failureLimit 2 |',
     '| --- | --- | --- | --- | --- | --- | --- |',
     ...sweep,
+    '',
+    `### Error rate alone, by traffic (${Number(process.env.BENCH_ERROR_ONLY_RUNS ?? 2000)} healthy + ${Number(process.env.BENCH_ERROR_ONLY_RUNS ?? 2000)} doubled canaries per row, bursts in 10% of intervals, SLO maxErrorRate 2% + compare to baseline, no latency SLO)`,
+    '',
+    'Each cell: false rollbacks (95% CI) / doubled canary detected within 3 intervals (95% CI) / median intervals to rollback.',
+    '',
+    '| requests/s | canary requests / interval | sequential, failureLimit 1 | sequential, failureLimit 2 | per-interval (previous), failureLimit 2 | threshold 1%, failureLimit 2 |',
+    '| --- | --- | --- | --- | --- | --- |',
+    ...errorOnly,
     '',
     `Simulation and judging took ${simSeconds.toFixed(0)} s. Judge CPU per interval, sequential (both tracks, ${LATENCY_SAMPLES} latency samples each; the machine was shared with other work): median ${quantile(judgeTimes, 0.5).toFixed(2)} ms, p99 ${quantile(judgeTimes, 0.99).toFixed(2)} ms.`,
     '',

@@ -15,7 +15,7 @@ import { execFile } from 'node:child_process';
 import { mkdtemp, rm, writeFile, mkdir } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { Agent, createServer, request } from 'node:http';
-import { cpus, loadavg, tmpdir } from 'node:os';
+import { cpus, getPriority, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { openImageStore } from '../lib/oci/index.js';
@@ -28,6 +28,9 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32);
 const ROLLBACK_TRIALS = Number(process.env.BENCH_ROLLBACK_TRIALS ?? 20);
+/** Idle time between rounds, so that on a shared machine the other work catches up between bursts (0 by default). */
+const PAUSE_MS = Number(process.env.BENCH_PAUSE_MS ?? 0);
+const pause = () => new Promise((r) => setTimeout(r, PAUSE_MS));
 const AUTOCANNON = createRequire(import.meta.url).resolve('autocannon');
 
 interface Round {
@@ -42,6 +45,7 @@ interface Round {
 
 /** Saturation: autocannon, closed loop, CONNECTIONS keep-alive connections, in its own process. */
 async function saturate(url: string): Promise<Round> {
+  await pause();
   const before = process.cpuUsage();
   const { stdout } = await execFileAsync(process.execPath, [AUTOCANNON, '--json', '-c', String(CONNECTIONS), '-d', String(SECONDS), url], { maxBuffer: 1 << 26 });
   const used = process.cpuUsage(before);
@@ -59,6 +63,7 @@ async function saturate(url: string): Promise<Round> {
 
 /** A fixed rate, open loop, from a separate process. */
 async function atRate(url: string, rate: number): Promise<LatencyResult> {
+  await pause();
   const { stdout } = await execFileAsync(process.execPath, ['--import', 'tsx', 'bench/proxy-latency.ts', url, String(rate), String(SECONDS * 1000), String(CONNECTIONS)]);
   return JSON.parse(stdout) as LatencyResult;
 }
@@ -196,9 +201,10 @@ try {
   const report = [
     '# Local target: proxy overhead and rollback speed',
     '',
-    `- Command: \`node --import tsx bench/proxy.ts\` (BENCH_ROUNDS=${ROUNDS}, BENCH_SECONDS=${SECONDS}, BENCH_CONNECTIONS=${CONNECTIONS}, BENCH_RATE=${rate}, BENCH_ROLLBACK_TRIALS=${ROLLBACK_TRIALS})`,
+    `- Command: \`node --import tsx bench/proxy.ts\` (BENCH_ROUNDS=${ROUNDS}, BENCH_SECONDS=${SECONDS}, BENCH_CONNECTIONS=${CONNECTIONS}, BENCH_RATE=${rate}, BENCH_ROLLBACK_TRIALS=${ROLLBACK_TRIALS}, BENCH_PAUSE_MS=${PAUSE_MS})`,
     `- Machine: ${cpus().length} cores (${cpus()[0]?.model ?? 'unknown'}), Node ${process.version}, shared with other work; date ${new Date().toISOString()}`,
     `- Load average (1/5/15 min) at the start: ${load(loadAtStart)}; after the measured rounds: ${load(loadAtEnd)} (on ${cpus().length} cores; the work of this benchmark itself is in it).`,
+    `- Scheduling priority (nice) of the benchmark and of every process it starts (instance, load generators): ${getPriority()}${getPriority() < 0 ? ' (raised with `nice -n ' + getPriority() + '` so the other work on the machine disturbs the measured processes less; direct and proxied rounds get the same priority)' : ''}.`,
     '- Instance: the test service image (a Node http server answering a small JSON body and logging each request to its log file), one process, run by the local target from its unpacked OCI image.',
     `- Throughput: autocannon 9 in its own process, ${CONNECTIONS} keep-alive connections, closed loop, ${SECONDS} s per round; direct, Slipway proxy and bare pipe rounds alternate after a warm-up round of each.`,
     `- Latency: bench/proxy-latency.ts in its own process, a fixed ${rate} requests/s (open loop, latency from the moment each request was due, sub-millisecond timings), ${SECONDS} s per round, rounds alternating the same way.`,

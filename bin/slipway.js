@@ -17,7 +17,8 @@ const load = (module) => import(pathToFileURL(join(root, ...(compiled ? ['dist',
 
 let answered = false;
 if (process.argv[2] === 'build' && process.env.SLIPWAY_BUILD_FAST_PATH !== '0') {
-  const { tryCachedBuild } = await load('cli/commands/build-cached');
-  answered = await tryCachedBuild(process.argv.slice(3));
+  // A dist/ compiled before this entry existed has no build-cached.js: then the full CLI answers.
+  const fast = await load('cli/commands/build-cached').catch(() => undefined);
+  if (fast) answered = await fast.tryCachedBuild(process.argv.slice(3));
 }
 if (!answered) await load('cli/main');

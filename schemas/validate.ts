@@ -5,6 +5,7 @@
  */
 import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js';
 import { CronExpressionParser } from 'cron-parser';
+import { parsePlainYaml } from './plainyaml.js';
 import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from './yaml.js';
 import { DIGEST_PATTERN, DURATION_PATTERN, NAME_PATTERN } from './common.js';
 import { environmentSchema, type EnvironmentConfig } from './environment.js';
@@ -63,7 +64,17 @@ function validatorOf(kind: FileKind): ValidateFunction {
  * Parse and validate `text` as a file of `kind`. `file` is only used to name the file in problems.
  * Never throws for bad input: every problem found is returned at once.
  */
-export function validateFile<K extends FileKind>(kind: K, text: string, file: string): ValidateResult<FileKinds[K]> {
+export function validateFile<K extends FileKind>(kind: K, text: string, file: string, options: { fastPath?: boolean } = {}): ValidateResult<FileKinds[K]> {
+  // Fast path: most files are plain YAML and valid, and need neither a Document nor positions. Any doubt
+  // (plainyaml.ts returns undefined) or any finding, and the file goes down the full path below, which
+  // finds the same problems again with their positions.
+  if (options.fastPath !== false) {
+    const data = parsePlainYaml(text);
+    if (data !== undefined) {
+      const validate = validatorOf(kind);
+      if (validate(data) && semanticFindings(kind, data).length === 0) return { ok: true, value: data as FileKinds[K] };
+    }
+  }
   const doc = parseDocument(text, { prettyErrors: false, uniqueKeys: true, keepSourceTokens: false });
   // Positions are only needed for problems: count lines then, not on every (mostly valid) file.
   let lineCounter: LineCounter | undefined;

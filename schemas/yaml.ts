@@ -22,7 +22,9 @@ async function loadFastestBuild(): Promise<{ yaml: Yaml; build: 'browser' | 'nod
   try {
     const packageJson = createRequire(import.meta.url).resolve('yaml/package.json');
     const browser = (await import(pathToFileURL(join(dirname(packageJson), 'browser', 'dist', 'index.js')).href)) as Yaml;
-    const complete = [browser.parse, browser.parseDocument, browser.LineCounter, browser.isMap, browser.isPair, browser.isScalar, browser.isSeq].every((f) => typeof f === 'function');
+    const complete = [browser.parse, browser.parseDocument, browser.LineCounter, browser.isMap, browser.isPair, browser.isScalar, browser.isSeq, browser.Parser, browser.Schema, browser.CST?.resolveAsScalar].every(
+      (f) => typeof f === 'function',
+    );
     return complete ? { yaml: browser, build: 'browser' } : { yaml: nodeBuild, build: 'node' };
   } catch {
     return { yaml: nodeBuild, build: 'node' };
@@ -34,6 +36,15 @@ const loaded = await loadFastestBuild();
 /** Which build parses (for the benchmark report and a test). */
 export const yamlBuild: 'browser' | 'node' = loaded.build;
 
-export const { parse, parseDocument, LineCounter, isMap, isPair, isScalar, isSeq } = loaded.yaml;
+export const { parse, parseDocument, LineCounter, isMap, isPair, isScalar, isSeq, Parser, Schema, CST } = loaded.yaml;
 export type LineCounter = nodeBuild.LineCounter;
+// eslint-disable-next-line @typescript-eslint/no-namespace
+export declare namespace CST {
+  export type Token = nodeBuild.CST.Token;
+  export type SourceToken = nodeBuild.CST.SourceToken;
+  export type Document = nodeBuild.CST.Document;
+  export type BlockMap = nodeBuild.CST.BlockMap;
+  export type BlockSequence = nodeBuild.CST.BlockSequence;
+  export type FlowCollection = nodeBuild.CST.FlowCollection;
+}
 export type { Document, Node } from 'yaml';

@@ -11,8 +11,8 @@ import { join, posix, relative, resolve, sep } from 'node:path';
 import { promisify } from 'node:util';
 import { createHash } from 'node:crypto';
 import { crc32, deflateRaw as deflateRawCallback, gzip as gzipCallback, constants as zlibConstants, type ZlibOptions } from 'node:zlib';
-import type * as tar from 'tar-stream';
 import { SlipwayError } from '../../lib/errors.js';
+import { padding, tarHeader, TAR_BLOCK, TAR_END } from './tar.js';
 
 const gzip = promisify(gzipCallback);
 const deflateRaw = promisify(deflateRawCallback) as (buf: Buffer, options: ZlibOptions) => Promise<Buffer>;
@@ -27,6 +27,7 @@ export const GZIP_LEVEL = 1;
 export const BLOCK_BYTES = 1024 * 1024;
 const WINDOW_BYTES = 32 * 1024;
 const SYNC_READ_MAX = 1024 * 1024;
+const ZEROS = Buffer.alloc(TAR_BLOCK);
 const GZIP_OPTIONS = { level: GZIP_LEVEL, memLevel: 8, windowBits: 15, strategy: zlibConstants.Z_DEFAULT_STRATEGY, chunk: 64 * 1024 };
 const DEFLATE_OPTIONS = { level: GZIP_LEVEL, memLevel: 8, windowBits: 15, strategy: zlibConstants.Z_DEFAULT_STRATEGY, chunk: 256 * 1024 };
 /** Byte 9 of the gzip header names the OS that wrote it; zlib sets it per platform, we fix it. */
@@ -106,7 +107,7 @@ export async function collectEntries(dir: string, prefix = ''): Promise<LayerEnt
 export type LayerSink = (chunk: Buffer) => void;
 
 /**
- * Packs the entries as tar and gzips it the way pigz does: the tar is cut into fixed 1 MiB blocks, each
+ * Packs the entries as tar (headers from tar.ts) and gzips it the way pigz does: the tar is cut into fixed 1 MiB blocks, each
  * raw-deflated on libuv's thread pool with the 32 KiB before it as its dictionary (all blocks at once, so
  * every core compresses), every block but the last ended with a sync flush, and the pieces joined under
  * one gzip header and trailer (CRC-32 and length of the whole tar). The result is one ordinary gzip
@@ -115,9 +116,6 @@ export type LayerSink = (chunk: Buffer) => void;
  * the bytes go by; `sink` receives the gzip bytes in order while later blocks are still compressing.
  */
 export async function buildLayer(entries: LayerEntry[], epochSeconds: number, sink?: LayerSink): Promise<BuiltLayer> {
-  const mtime = new Date(epochSeconds * 1000);
-  const { pack: createPack } = await import('tar-stream');
-  const pack = createPack();
   const tarHash = createHash('sha256');
   const gzHash = createHash('sha256');
   const out: Buffer[] = [];
@@ -167,44 +165,24 @@ export async function buildLayer(entries: LayerEntry[], epochSeconds: number, si
       }
     }
   };
-  pack.on('data', (c: unknown) => take(c as Uint8Array));
-  const packed = new Promise<void>((res, rej) => {
-    pack.on('end', res);
-    pack.on('error', rej);
-  });
 
-  // Entries are queued without waiting for each to drain. Small files are read synchronously: for
-  // thousands of small files that costs a fifth of the CPU of fs/promises, and nothing else runs while
-  // an image is assembled; every 256 files the loop yields so finished blocks move on to the sink.
-  const queued: Promise<void>[] = [];
+  // Small files are read synchronously: for thousands of small files that costs a fifth of the CPU of
+  // fs/promises, and nothing else runs while an image is assembled; every 256 files the loop yields so
+  // finished blocks move on to the sink.
   let files = 0;
   for (const e of entries) {
-    const header: tar.Header = {
-      name: e.type === 'directory' ? `${e.path}/` : e.path,
-      type: e.type,
-      mode: e.mode,
-      mtime,
-      uid: 0,
-      gid: 0,
-      uname: '',
-      gname: '',
-      size: 0,
-      linkname: '',
-      devmajor: 0,
-      devminor: 0,
-    };
     if (e.type === 'file') {
       if (++files % 256 === 0) await new Promise((r) => setImmediate(r));
       const body = (e.size ?? 0) <= SYNC_READ_MAX ? readFileSync(e.source!) : await readFile(e.source!);
-      queued.push(new Promise<void>((res, rej) => pack.entry({ ...header, size: body.length }, body, (err) => (err ? rej(err) : res()))));
+      take(tarHeader({ path: e.path, type: 'file', mode: e.mode, size: body.length, mtimeSeconds: epochSeconds }));
+      take(body);
+      const pad = padding(body.length);
+      if (pad) take(ZEROS.subarray(0, pad));
     } else {
-      if (e.type === 'symlink') header.linkname = e.linkname!;
-      queued.push(new Promise<void>((res, rej) => pack.entry(header, (err) => (err ? rej(err) : res()))));
+      take(tarHeader({ path: e.path, type: e.type, mode: e.mode, size: 0, mtimeSeconds: epochSeconds, ...(e.type === 'symlink' ? { linkname: e.linkname! } : {}) }));
     }
   }
-  await Promise.all(queued);
-  pack.finalize();
-  await packed;
+  take(TAR_END);
   dispatch(block.subarray(0, filled), true);
   await Promise.all(compressed);
   await written;

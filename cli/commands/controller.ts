@@ -158,7 +158,7 @@ export function register(program: Command): void {
         }
         const pipelines = await (await import('../../controller/pipelines/index.js')).openPipelineQueue({
           stateDir: controller.stateDir,
-          ...(opts.pipelineConcurrency ? { limits: { concurrency: Number(opts.pipelineConcurrency) } } : {}),
+          ...(opts.pipelineConcurrency ? { limits: { concurrency: positiveInteger('pipeline-concurrency', opts.pipelineConcurrency) } } : {}),
           log,
         });
         closePipelines = () => pipelines.close();

@@ -1,5 +1,5 @@
 /**
- * `slipway pipelines trigger|status|list|logs`: builder jobs run by the controller, through its API
+ * `slipway pipelines trigger|status|list|logs|cancel`: builder jobs run by the controller, through its API
  * (`POST /api/v1/pipelines/trigger`, `GET /api/v1/pipelines[/:id]`). Exit 0 done (or succeeded with --wait),
  * 1 the job failed or was interrupted (with --wait), 2 bad input or no controller.
  */
@@ -32,7 +32,7 @@ interface TriggerFlags extends ApiFlags {
   timeout: string;
 }
 
-const FINAL = new Set(['succeeded', 'failed', 'interrupted']);
+const FINAL = new Set(['succeeded', 'failed', 'interrupted', 'cancelled']);
 
 type Call = (method: string, path: string, body?: unknown) => Promise<{ status: number; body: Record<string, unknown> }>;
 
@@ -143,7 +143,7 @@ function finish(job: JobRecord, flags: ApiFlags, waited: boolean): void {
 }
 
 export function register(program: Command): void {
-  const pipelines = program.command('pipelines').summary('builder jobs run by the controller: trigger, status, list, logs').description(
+  const pipelines = program.command('pipelines').summary('builder jobs run by the controller: trigger, status, list, logs, cancel').description(
     'Builder jobs the running controller queues and runs (POST /api/v1/pipelines/trigger): the same build as `slipway build`,\n' +
       'with a bounded number at once (slipway controller --pipeline-concurrency). The address and token are found as for `slipway status`.',
   );
@@ -212,6 +212,21 @@ export function register(program: Command): void {
     }
   });
 
+  withApi(
+    pipelines
+      .command('cancel')
+      .description('stop a job: a queued one never runs, a running one has its build killed')
+      .argument('<id>', 'the job id')
+      .option('--actor <name>', 'who cancels (recorded)'),
+  ).action(async (id: string, flags: ApiFlags & { actor?: string }) => {
+    try {
+      const { body } = await api(flags)('POST', `/api/v1/pipelines/${encodeURIComponent(id)}/cancel`, flags.actor ? { actor: flags.actor } : {});
+      finish(body as unknown as JobRecord, flags, false);
+    } catch (err) {
+      fail(err, flags.json);
+    }
+  });
+
   pipelines
     .command('logs')
     .description("print a finished stage's log (its last MiB) from the controller")
@@ -231,7 +246,7 @@ export function register(program: Command): void {
     pipelines
       .command('list')
       .description('recent jobs, newest first')
-      .option('--state <state>', 'only jobs in this state (queued, running, succeeded, failed, interrupted)')
+      .option('--state <state>', 'only jobs in this state (queued, running, succeeded, failed, interrupted, cancelled)')
       .option('--limit <n>', 'at most this many', '20'),
   ).action(async (flags: ApiFlags & { state?: string; limit: string }) => {
     try {

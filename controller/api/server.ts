@@ -9,6 +9,7 @@
  *   (a revert commit), `POST /api/v1/sync`, `POST /api/v1/pipelines/trigger` (queue a builder job: 202 with its
  *   record, 429 when the queue is full), `GET /api/v1/pipelines` (recent jobs), `GET /api/v1/pipelines/:id`,
  *   `GET /api/v1/pipelines/:id/stages/:stage/log` (a finished stage's log, its last MiB),
+ *   `POST /api/v1/pipelines/:id/cancel` (409 when it has ended),
  *   `GET /metrics`: need `Authorization: Bearer <token>`.
  * - `GET /healthz`: open, for liveness probes.
  * Bad input gets 4xx with `{ error: { code, message, field } }`, never a stack trace.
@@ -19,15 +20,15 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { isSlipwayError } from '../../lib/errors.js';
 import type { Controller } from '../controller.js';
-import { checkPipelineRequest, redacted, type PipelineQueue } from '../pipelines/index.js';
+import { checkPipelineRequest, JOB_STATES, redacted, type PipelineQueue } from '../pipelines/index.js';
 
 const NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const MAX_BODY = 1024 * 1024;
 const JOB_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
-const JOB_STATES = new Set(['queued', 'running', 'succeeded', 'failed', 'interrupted']);
+const JOB_STATE_NAMES = new Set<string>(JOB_STATES);
 
 /** What the pipeline routes need of the job queue. */
-export type PipelineService = Pick<PipelineQueue, 'trigger' | 'get' | 'list' | 'limits' | 'metrics'>;
+export type PipelineService = Pick<PipelineQueue, 'trigger' | 'get' | 'list' | 'cancel' | 'limits' | 'metrics'>;
 
 export interface ApiOptions {
   controller: Controller;
@@ -94,11 +95,11 @@ function jsonBody(raw: Buffer, allowed: Record<string, 'string'>): Record<string
 }
 
 /** A path segment as given, decoded when it can be. */
-function jobId(segment: string): string {
+function segment(value: string): string {
   try {
-    return decodeURIComponent(segment);
+    return decodeURIComponent(value);
   } catch {
-    return segment;
+    return value;
   }
 }
 
@@ -310,21 +311,32 @@ export class ApiServer {
       const limit = limitText === null ? 50 : Number(limitText);
       if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new HttpError(400, 'BAD_FIELD', `limit "${limitText}" must be a whole number from 1 to 1000`, 'limit');
       const state = url.searchParams.get('state');
-      if (state !== null && !JOB_STATES.has(state)) throw new HttpError(400, 'BAD_FIELD', `state "${state}" is not one of ${[...JOB_STATES].join(', ')}`, 'state');
+      if (state !== null && !JOB_STATE_NAMES.has(state)) throw new HttpError(400, 'BAD_FIELD', `state "${state}" is not one of ${JOB_STATES.join(', ')}`, 'state');
       const jobs = pipelines.list(state === null ? limit : Number.MAX_SAFE_INTEGER).filter((j) => state === null || j.state === state).slice(0, limit);
       return send(res, 200, { jobs: jobs.map(redacted), limits: pipelines.limits });
     }
+    if ((p = match('POST', '/api/v1/pipelines/:id/cancel'))) {
+      const body = jsonBody(await readBody(req), { actor: 'string' });
+      try {
+        const job = await pipelines.cancel(segment(p.id!), body.actor ?? 'api');
+        if (!job) throw new HttpError(404, 'NOT_FOUND', `no pipeline job "${segment(p.id!)}" (GET /api/v1/pipelines lists the recent ones)`, 'id');
+        return send(res, 200, redacted(job));
+      } catch (err) {
+        if (isSlipwayError(err) && err.code === 'ALREADY_FINISHED') throw new HttpError(409, err.code, err.message);
+        throw err;
+      }
+    }
     if ((p = match('GET', '/api/v1/pipelines/:id/stages/:stage/log'))) {
-      const job = pipelines.get(jobId(p.id!));
-      if (!job) throw new HttpError(404, 'NOT_FOUND', `no pipeline job "${jobId(p.id!)}" (GET /api/v1/pipelines lists the recent ones)`, 'id');
-      const stage = job.stages.find((s) => s.name === jobId(p!.stage!));
-      if (!stage) throw new HttpError(404, 'NOT_FOUND', `pipeline job ${job.id} has no stage "${jobId(p.stage!)}"; its stages: ${job.stages.map((s) => s.name).join(', ') || 'none yet'}`, 'stage');
+      const job = pipelines.get(segment(p.id!));
+      if (!job) throw new HttpError(404, 'NOT_FOUND', `no pipeline job "${segment(p.id!)}" (GET /api/v1/pipelines lists the recent ones)`, 'id');
+      const stage = job.stages.find((s) => s.name === segment(p!.stage!));
+      if (!stage) throw new HttpError(404, 'NOT_FOUND', `pipeline job ${job.id} has no stage "${segment(p.stage!)}"; its stages: ${job.stages.map((s) => s.name).join(', ') || 'none yet'}`, 'stage');
       if (!stage.logPath) throw new HttpError(404, 'NOT_FOUND', `stage "${stage.name}" of ${job.id} has no log (it is ${stage.status}${stage.reason ? `: ${stage.reason}` : ''})`, 'stage');
       const { text, truncated } = await logTail(stage.logPath);
       return send(res, 200, text, { 'content-type': 'text/plain; charset=utf-8', ...(truncated ? { 'x-slipway-log-truncated': 'true' } : {}) });
     }
     if ((p = match('GET', '/api/v1/pipelines/:id'))) {
-      const id = jobId(p.id!);
+      const id = segment(p.id!);
       const job = JOB_ID.test(id) ? pipelines.get(id) : undefined;
       if (!job) throw new HttpError(404, 'NOT_FOUND', `no pipeline job "${id}" (GET /api/v1/pipelines lists the recent ones)`, 'id');
       return send(res, 200, redacted(job));

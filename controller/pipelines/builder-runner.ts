@@ -27,7 +27,8 @@ export function storeOf(request: PipelineRequest, home: string): string {
 }
 
 export function stageRecord(stage: StageResult): StageRecord {
-  const status = stage.status === 'succeeded' ? 'passed' : stage.status === 'failed' || stage.status === 'timed-out' ? 'failed' : 'skipped';
+  // A stage the cancellation killed did not pass: failed, with the reason.
+  const status = stage.status === 'succeeded' ? 'passed' : stage.status === 'skipped' ? 'skipped' : 'failed';
   const reason = stage.status === 'timed-out' ? 'timed out and was killed' : stage.reason;
   return {
     name: stage.name,

@@ -108,6 +108,14 @@ export function interruptJob(job: JobRecord, now: Date, why: string): JobRecord 
   return { ...job, state: 'interrupted', finishedAt: now.toISOString(), stages: closeStages(job.stages, why), error };
 }
 
+/** A job stopped on request: a queued one never runs, a running one has had its build cancelled. */
+export function cancelJob(job: JobRecord, now: Date, actor: string): JobRecord {
+  if (job.state !== 'queued' && job.state !== 'running') return job;
+  const why = `cancelled by ${actor}`;
+  const error: JobFailure = { code: 'CANCELLED', message: `${why} ${job.state === 'queued' ? 'before it started' : `while it ran (step ${job.step})`}; nothing was pushed after that point` };
+  return { ...job, state: 'cancelled', step: 'done', finishedAt: now.toISOString(), stages: closeStages(job.stages, why), error };
+}
+
 /** Pending stages never ran (skipped); a running one did not finish (failed). */
 function closeStages(stages: StageRecord[], why: string): StageRecord[] {
   return stages.map((s) =>

@@ -10,7 +10,7 @@ import { FileJobStore } from './store.js';
 import type { QueueLimits } from './types.js';
 
 export * from './types.js';
-export { admit, applyEvent, finishJob, interruptJob, newJob, recover, toStart, toForget, recent, byQueueOrder, redacted, type Admission } from './core.js';
+export { admit, applyEvent, cancelJob, finishJob, interruptJob, newJob, recover, toStart, toForget, recent, byQueueOrder, redacted, type Admission } from './core.js';
 export { PipelineQueue, defaultLimits, newJobId, type PipelineQueueOptions } from './queue.js';
 export { FileJobStore } from './store.js';
 export { PipelineMetrics } from './metrics.js';

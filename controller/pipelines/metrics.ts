@@ -1,8 +1,6 @@
 /** The job queue's metrics (prom-client), on a registry of its own; `/metrics` serves it with the controller's. */
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { JobRecord, JobState } from './types.js';
-
-const STATES: JobState[] = ['queued', 'running', 'succeeded', 'failed', 'interrupted'];
+import { JOB_STATES as STATES, type JobRecord, type JobState } from './types.js';
 
 export class PipelineMetrics {
   readonly registry = new Registry();

@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { SlipwayError, isSlipwayError } from '../../lib/errors.js';
 import { PipelineMetrics } from './metrics.js';
-import { admit, applyEvent, finishJob, interruptJob, newJob, recent, recover, startJob, toForget, toStart } from './core.js';
+import { admit, applyEvent, cancelJob, finishJob, interruptJob, newJob, recent, recover, startJob, toForget, toStart } from './core.js';
 import { completed, type JobEvent, type JobOutcome, type JobRecord, type JobRunner, type JobStore, type PipelineRequest, type QueueLimits } from './types.js';
 
 export interface PipelineQueueOptions {
@@ -38,6 +38,8 @@ export class PipelineQueue {
   private readonly runs = new Map<string, Promise<void>>();
   private readonly writes = new Map<string, Promise<void>>();
   private readonly notStarted = new Set<string>();
+  /** Running jobs asked to stop, and by whom. */
+  private readonly cancelling = new Map<string, string>();
   private readonly idleWaiters: (() => void)[] = [];
   private readonly clock: { now(): Date };
   private readonly log: (line: string) => void;
@@ -115,6 +117,30 @@ export class PipelineQueue {
     throw new SlipwayError('QUEUE_FULL', admission.message, 'waiting', { queued: admission.queued, running: admission.running });
   }
 
+  /**
+   * Stops a job: a queued one is taken out of the queue, a running one has its build cancelled (the stage's
+   * process group is killed) and is recorded once it has stopped. Undefined for an unknown id; throws
+   * ALREADY_FINISHED for a job that has ended.
+   */
+  async cancel(id: string, actor = 'api'): Promise<JobRecord | undefined> {
+    const job = this.jobs.get(id);
+    if (!job) return undefined;
+    if (completed(job.state)) {
+      throw new SlipwayError('ALREADY_FINISHED', `pipeline job ${id} already ${job.state}${job.finishedAt ? ` at ${job.finishedAt}` : ''}; there is nothing to cancel`, 'stalling', { state: job.state });
+    }
+    if (job.state === 'queued') {
+      this.update(id, (j) => cancelJob(j, this.clock.now(), actor));
+      await this.writes.get(id);
+      this.log(`pipeline ${id}: cancelled by ${actor} before it started`);
+      this.notifyIdle();
+      return this.jobs.get(id);
+    }
+    this.cancelling.set(id, actor);
+    this.aborts.get(id)?.abort();
+    await this.runs.get(id);
+    return this.jobs.get(id);
+  }
+
   /** Resolves when nothing is queued or running. */
   idle(): Promise<void> {
     if (this.isIdle()) return Promise.resolve();
@@ -127,6 +153,10 @@ export class PipelineQueue {
     for (const ac of this.aborts.values()) ac.abort();
     await Promise.all([...this.runs.values()]);
     await Promise.all([...this.writes.values()]);
+  }
+
+  private notifyIdle(): void {
+    if (this.isIdle()) this.idleWaiters.splice(0).forEach((resolve) => resolve());
   }
 
   private isIdle(): boolean {
@@ -143,7 +173,7 @@ export class PipelineQueue {
       const run = this.run(job).finally(() => {
         this.runs.delete(id);
         this.aborts.delete(id);
-        if (this.isIdle()) this.idleWaiters.splice(0).forEach((resolve) => resolve());
+        this.notifyIdle();
       });
       this.runs.set(id, run);
     }
@@ -166,7 +196,14 @@ export class PipelineQueue {
       outcome = { state: 'failed', error: { code: isSlipwayError(err) ? err.code : 'INTERNAL', message: (err as Error).message ?? String(err) } };
     }
     const now = this.clock.now();
-    if (ac.signal.aborted) this.update(job.id, (j) => interruptJob(j, now, 'the controller stopped'));
+    const cancelledBy = this.cancelling.get(job.id);
+    this.cancelling.delete(job.id);
+    if (cancelledBy !== undefined && outcome.state === 'failed') {
+      // The builder's own account of the stages (the killed one failed, later ones skipped) comes first.
+      // (A job that got to its end before the cancellation reached it is recorded as it ended.)
+      if (outcome.state === 'failed' && outcome.stages) this.update(job.id, (j) => ({ ...j, stages: outcome.stages! }));
+      this.update(job.id, (j) => cancelJob(j, now, cancelledBy));
+    } else if (ac.signal.aborted) this.update(job.id, (j) => interruptJob(j, now, 'the controller stopped'));
     else this.update(job.id, (j) => finishJob(j, outcome, now));
     const final = this.jobs.get(job.id)!;
     this.metrics.ended(final);

@@ -30,11 +30,12 @@ export interface PipelineRequest {
   actor?: string;
 }
 
-/** A closed set; `completed()` says which are final. */
-export type JobState = 'queued' | 'running' | 'succeeded' | 'failed' | 'interrupted';
+/** A closed set; `completed()` says which are final. `cancelled`: stopped on request (queued or running). */
+export type JobState = 'queued' | 'running' | 'succeeded' | 'failed' | 'interrupted' | 'cancelled';
+export const JOB_STATES: readonly JobState[] = ['queued', 'running', 'succeeded', 'failed', 'interrupted', 'cancelled'];
 export type StageState = 'pending' | 'running' | 'passed' | 'failed' | 'skipped';
 
-export const FINAL_STATES: readonly JobState[] = ['succeeded', 'failed', 'interrupted'];
+export const FINAL_STATES: readonly JobState[] = ['succeeded', 'failed', 'interrupted', 'cancelled'];
 export const completed = (state: JobState): boolean => FINAL_STATES.includes(state);
 
 export interface StageRecord {

@@ -1,10 +1,13 @@
 /**
  * The `github` git provider: the same proposals as the local provider, made through the GitHub REST API
  * with octokit. The branch and its commit are written with the git data API (tree, commit, ref), the pull
- * request body shows old and new digest, source, builder and the verification outcome, and a commit
- * status carries that outcome for branch protection. PR reviews are the approvals. Merging goes through
- * the same gate as the local provider (verification, quarantine, approvals, freeze) and then the merge
- * endpoint, pinned to the head commit that was checked.
+ * request body shows old and new digest, source, builder and the verification outcome, and a check run
+ * (or, when the token may not create check runs, a commit status) carries that outcome for branch
+ * protection. PR reviews are the approvals. Merging goes through the same gate as the local provider
+ * (verification, quarantine, approvals, freeze) and then the merge endpoint, pinned to the head commit
+ * that was checked. When main moved and GitHub will not merge (405: base branch modified, out of date or
+ * conflicting), the proposal branch catches up with a commit whose parents are its head and the new main
+ * and whose tree is the new main with the bump re-applied: a fast-forward of the branch, never a force.
  */
 import { Octokit } from 'octokit';
 import { assertDigest } from '../bump/index.js';
@@ -15,7 +18,7 @@ import { mergeGate } from './checks.js';
 import { editServiceFile, proposalCommitText } from './proposal.js';
 import { parseIdentity, proposalId, type Verifier } from './local.js';
 import type { Identity } from './repo.js';
-import { quarantined, readPromotionState, type FileReader, type PromotionState } from './state.js';
+import { quarantined, readPromotionState, servicePath, type FileReader, type PromotionState } from './state.js';
 import { formatMessage, TRAILER, type Trailers } from './trailers.js';
 import type { DigestChange, GitProvider, MergeOptions, MergeResult, Proposal, ProposalState } from './types.js';
 
@@ -34,9 +37,16 @@ export interface GitHubProviderOptions {
   reviewers?: string[];
   identity?: Identity;
   maxAttempts?: number;
+  /**
+   * How the verification outcome is published on the proposal's head commit: `check-run` (needs a GitHub
+   * App installation token; on a 403 it falls back to a commit status and says so in the pull request),
+   * or `status` (a commit status only). Default `check-run`.
+   */
+  checks?: 'check-run' | 'status';
 }
 
 const STATUS_CONTEXT = 'slipway/provenance';
+const CHECK_FALLBACK_NOTE = 'published as a commit status: check runs need a GitHub App installation token and GitHub answered 403 to this token';
 const SUPERSEDED_LABEL = 'slipway:superseded';
 const META = /<!-- slipway-proposal (\{.*\}) -->/;
 
@@ -77,6 +87,7 @@ export class GitHubProvider implements GitProvider {
   private readonly reviewers: string[];
   private readonly identity: Identity;
   private readonly maxAttempts: number;
+  private checks: 'check-run' | 'status';
 
   constructor(options: GitHubProviderOptions) {
     this.octokit = new Octokit({
@@ -94,6 +105,7 @@ export class GitHubProvider implements GitProvider {
     this.reviewers = options.reviewers ?? [];
     this.identity = options.identity ?? { name: 'slipway', email: 'slipway@users.slipway.invalid' };
     this.maxAttempts = options.maxAttempts ?? 5;
+    this.checks = options.checks ?? 'check-run';
   }
 
   /** Files of the repository at a commit, through the contents API. */
@@ -166,24 +178,18 @@ export class GitHubProvider implements GitProvider {
       source: change.source,
       provenance: change.provenance,
     };
+    const published = await this.publishVerification(commit.sha, verification);
     const { data: pr } = await this.octokit.rest.pulls.create({
       ...this.o,
       title: subject,
       head: branch,
       base: this.main,
-      body: pullBody(meta, previousDigest, verification),
+      body: pullBody(meta, previousDigest, verification, published),
     });
     await this.octokit.rest.issues.addLabels({ ...this.o, issue_number: pr.number, labels: ['slipway', `env:${change.environment}`, ...(change.rollback ? ['rollback'] : [])] });
     const needed = state.environment.spec.approvals?.required ?? 0;
     const reviewers = this.reviewers.filter((r) => r.toLowerCase() !== (pr.user?.login ?? '').toLowerCase());
     if (needed > 0 && reviewers.length > 0) await this.octokit.rest.pulls.requestReviewers({ ...this.o, pull_number: pr.number, reviewers });
-    await this.octokit.rest.repos.createCommitStatus({
-      ...this.o,
-      sha: commit.sha,
-      state: verification.ok ? 'success' : 'failure',
-      context: STATUS_CONTEXT,
-      description: (verification.ok ? `verified: ${verification.provenance.builderId} signed by ${verification.provenance.keyName}` : `${verification.code}: ${verification.message}`).slice(0, 140),
-    });
     if (state.environment.spec.autoMerge && verification.ok && needed === 0) await this.enableAutoMerge(pr.number);
     this.record({ action: 'proposed', proposal: id, environment: change.environment, service: change.service, digest: change.digest, actor: author.name, commit: commit.sha, pull: pr.number });
     await this.supersedeOthers(id, change.environment, change.service, pr.number);
@@ -219,8 +225,9 @@ export class GitHubProvider implements GitProvider {
       const state: PromotionState = await readPromotionState(this.files, main, p.environment);
       const gateInput = { proposal: p, rollback: meta.rollback, state, now, override: options.override };
       let gate = mergeGate(gateInput);
+      let verification: VerificationResult | undefined;
       if (gate.allowed) {
-        const verification = await this.verify({ repository: meta.repository, digest: p.digest, service: p.service, policy: state.config.spec.trust, publicKeys: state.publicKeys, now });
+        verification = await this.verify({ repository: meta.repository, digest: p.digest, service: p.service, policy: state.config.spec.trust, publicKeys: state.publicKeys, now });
         gate = mergeGate({ ...gateInput, verification });
       }
       if (!gate.allowed) {
@@ -254,19 +261,93 @@ export class GitHubProvider implements GitProvider {
         this.record({ ...base, action: 'merged', attempts: attempt });
         return { proposal: { ...p, state: 'merged' }, mergeCommit: data.sha };
       } catch (err) {
-        // 409: the head moved since it was checked; 405: not mergeable right now (base moved, checks pending). Check again.
+        // 409: the head moved since it was checked (read it again). 405: GitHub will not merge it as it is:
+        // main moved (base modified, branch out of date, or now conflicting), or something else blocks it.
         const status = httpStatus(err);
-        if ((status === 409 || status === 405) && attempt < this.maxAttempts) continue;
-        if (status === 409 || status === 405) {
-          throw new SlipwayError('REF_MOVED', `GitHub did not merge #${pr.number}: ${(err as Error).message}`, 'waiting', { pull: pr.number });
+        if (status !== 409 && status !== 405) throw err;
+        const said = githubMessage(err);
+        if (attempt >= this.maxAttempts) {
+          throw new SlipwayError('REF_MOVED', `GitHub did not merge #${pr.number} after ${attempt} attempts: ${said}; run the command again`, 'waiting', { pull: pr.number, status });
         }
-        throw err;
+        if (status === 405 && !(await this.catchUp(pr, p, meta, verification!)) && !/base branch was modified/i.test(said)) {
+          // The branch already holds main, so main moving is not why: checks, reviews or rules block it.
+          this.record({ action: 'refused', proposal: p.id, environment: p.environment, service: p.service, digest: p.digest, actor: actor.name, code: 'NOT_MERGEABLE', reason: said, pull: pr.number });
+          throw new SlipwayError('NOT_MERGEABLE', `GitHub will not merge #${pr.number}: ${said} (see the pull request for failing checks, required reviews or branch rules)`, 'waiting', { pull: pr.number });
+        }
       }
     }
   }
 
   async status(id: string): Promise<Proposal> {
     return this.toProposal(await this.find(id));
+  }
+
+  /**
+   * Bring the proposal branch up to the current main, when it is behind: one commit whose parents are the
+   * branch head and main, whose tree is main with the digest bump re-applied to main's version of the
+   * service file (so a person's edit of another field on main is kept), moved onto the branch as a
+   * fast-forward. The verification outcome is published on the new head too. False when the branch
+   * already holds main.
+   */
+  private async catchUp(pr: PullLike, p: Proposal, meta: ProposalMeta, verification: VerificationResult): Promise<boolean> {
+    const main = await this.mainCommit();
+    const { data: head } = await this.octokit.rest.git.getCommit({ ...this.o, commit_sha: pr.head.sha });
+    if (pr.head.sha === main || head.parents.some((parent) => parent.sha === main)) return false;
+    const edit = await editServiceFile(this.files, main, { environment: p.environment, service: p.service, digest: p.digest, repository: meta.repository });
+    const mainTree = await this.commitTree(main);
+    const tree =
+      edit.status === 'already-updated'
+        ? mainTree
+        : (await this.octokit.rest.git.createTree({ ...this.o, base_tree: mainTree, tree: [{ path: edit.path, mode: '100644', type: 'blob', content: edit.content }] })).data.sha;
+    const at = this.clock().toISOString();
+    const { data: commit } = await this.octokit.rest.git.createCommit({
+      ...this.o,
+      message: formatMessage(`Update ${p.id} to ${this.main} ${main.slice(0, 12)}`, `${this.main} moved after the proposal was made; the bump is re-applied to its current ${servicePath(p.environment, p.service)}.`, [[TRAILER.proposal, p.id]]),
+      tree,
+      parents: [pr.head.sha, main],
+      author: { name: this.identity.name, email: this.identity.email, date: at },
+      committer: { name: this.identity.name, email: this.identity.email, date: at },
+    });
+    // Not forced: the new commit has the old head as its first parent. A 422 means the branch moved meanwhile; the caller reads it again.
+    await this.octokit.rest.git.updateRef({ ...this.o, ref: `heads/${pr.head.ref}`, sha: commit.sha, force: false }).catch((err: unknown) => {
+      if (httpStatus(err) !== 422) throw err;
+    });
+    await this.publishVerification(commit.sha, verification);
+    return true;
+  }
+
+  /** A check run with the verification outcome on `sha`, or a commit status when the token may not create check runs. */
+  private async publishVerification(sha: string, v: VerificationResult): Promise<'check-run' | 'status'> {
+    const title = v.ok ? 'Provenance verified' : `Provenance refused: ${v.code}`;
+    if (this.checks === 'check-run') {
+      const summary = v.ok
+        ? `Signed by key \`${v.provenance.keyName}\`, built by \`${v.provenance.builderId}\` from \`${v.provenance.sourceRepo}\` @ \`${v.provenance.sourceCommit}\`.`
+        : `**${v.code}**: ${v.message}\n\nSlipway will not merge this proposal until the image's provenance verifies against the trust policy in slipway.yaml.`;
+      try {
+        await this.octokit.rest.checks.create({
+          ...this.o,
+          name: STATUS_CONTEXT,
+          head_sha: sha,
+          status: 'completed',
+          conclusion: v.ok ? 'success' : 'failure',
+          completed_at: this.clock().toISOString(),
+          output: { title, summary },
+        });
+        return 'check-run';
+      } catch (err) {
+        if (httpStatus(err) !== 403) throw err;
+        // Personal access tokens and OAuth tokens may not create check runs; do not ask again with this token.
+        this.checks = 'status';
+      }
+    }
+    await this.octokit.rest.repos.createCommitStatus({
+      ...this.o,
+      sha,
+      state: v.ok ? 'success' : 'failure',
+      context: STATUS_CONTEXT,
+      description: (v.ok ? `verified: ${v.provenance.builderId} signed by ${v.provenance.keyName}` : `${v.code}: ${v.message}`).slice(0, 140),
+    });
+    return 'status';
   }
 
   async list(filter: { environment?: string; service?: string; state?: ProposalState } = {}): Promise<Proposal[]> {
@@ -374,7 +455,13 @@ function metaOf(pr: PullLike): ProposalMeta {
   return JSON.parse(m[1]!) as ProposalMeta;
 }
 
-function pullBody(meta: ProposalMeta, previousDigest: string | undefined, v: VerificationResult): string {
+/** GitHub's own words from an error answer (`message`), without octokit's decoration. */
+function githubMessage(err: unknown): string {
+  const data = (err as { response?: { data?: { message?: unknown } } }).response?.data;
+  return typeof data?.message === 'string' ? data.message : (err as Error).message;
+}
+
+function pullBody(meta: ProposalMeta, previousDigest: string | undefined, v: VerificationResult, published: 'check-run' | 'status'): string {
   const source = meta.source ? `\`${meta.source.repo}\` @ \`${meta.source.commit}\` (${meta.source.ref})` : 'unknown';
   const verification = v.ok
     ? `✅ verified — signed by key \`${v.provenance.keyName}\`, built by \`${v.provenance.builderId}\` from \`${v.provenance.sourceRepo}\` @ \`${v.provenance.sourceCommit}\``
@@ -392,6 +479,7 @@ function pullBody(meta: ProposalMeta, previousDigest: string | undefined, v: Ver
     `- **Builder:** ${v.ok ? `\`${v.provenance.builderId}\`` : 'not verified'}`,
     `- **Verification:** ${verification}`,
     `- **Provenance:** ${meta.provenance ? `\`${meta.provenance}\`` : 'not given'}`,
+    `- **Check:** \`${STATUS_CONTEXT}\` ${published === 'check-run' ? 'check run' : `(${CHECK_FALLBACK_NOTE})`}`,
     '',
     'Merging this pull request deploys the new digest; reverting the merge commit rolls it back.',
     '',

@@ -106,30 +106,39 @@ export class RemoteRepo extends Repo {
    * `refs/slipway/*` (closed proposals), fetching the objects of any it does not have yet.
    */
   async sync(): Promise<void> {
-    const base = { fs, http, gitdir: this.gitdir, url: this.url, headers: { ...this.headers }, cache: this.cache };
-    try {
-      await git.fetch({ ...base, remote: 'origin', singleBranch: false, tags: false, prune: true });
-    } catch (err) {
-      if ((err as { code?: string }).code === 'NotFoundError' && !(await this.serverRefs('refs/heads/')).length) {
+    // A push that was interrupted may have left its temporary shallow mark behind.
+    fs.rmSync(join(this.gitdir, 'shallow'), { force: true });
+    const base = { fs, http, gitdir: this.gitdir, url: this.url, cache: this.cache, remote: 'origin', tags: false };
+    // One listing says where everything is; objects are fetched only when some are missing, so an
+    // unchanged remote costs one round trip. A ref moving during the fetch is caught by listing again.
+    for (let round = 1; ; round++) {
+      const wanted = new Map<string, string>();
+      for (const { ref, oid } of await this.serverRefs('refs/')) {
+        if (ref.startsWith('refs/heads/') || ref.startsWith(SLIPWAY_REFS)) wanted.set(ref, oid);
+      }
+      if (![...wanted.keys()].some((ref) => ref.startsWith('refs/heads/'))) {
         throw new SlipwayError('EMPTY_REMOTE', `${this.remoteUrl} has no branches yet; push the environments repository there first (slipway init, then git push)`, 'stalling', {
           repo: this.remoteUrl,
         });
       }
-      throw this.transportError(err, 'fetch');
-    }
-    const branches = (await git.listBranches({ fs, gitdir: this.gitdir, remote: 'origin' })).filter((b) => b !== 'HEAD');
-    const wanted = new Map<string, string>();
-    for (const b of branches) wanted.set(`refs/heads/${b}`, await git.resolveRef({ fs, gitdir: this.gitdir, ref: `refs/remotes/origin/${b}` }));
-    for (const { ref, oid } of await this.serverRefs(SLIPWAY_REFS)) {
-      if (!(await this.has(oid))) {
-        try {
-          await git.fetch({ ...base, headers: { ...this.headers }, remote: 'origin', ref, singleBranch: true, tags: false });
-        } catch (err) {
-          throw this.transportError(err, 'fetch');
-        }
+      const missing: string[] = [];
+      for (const [ref, oid] of wanted) if (!(await this.has(oid))) missing.push(ref);
+      if (missing.length === 0) {
+        await this.mirror(wanted);
+        return;
       }
-      wanted.set(ref, oid);
+      if (round >= 3) throw new SlipwayError('REMOTE_ERROR', `${this.remoteUrl} kept changing while Slipway fetched it; run the command again`, 'waiting', { repo: this.remoteUrl });
+      try {
+        if (missing.some((ref) => ref.startsWith('refs/heads/'))) await git.fetch({ ...base, headers: { ...this.headers }, singleBranch: false, prune: true });
+        for (const ref of missing.filter((r) => r.startsWith(SLIPWAY_REFS))) await git.fetch({ ...base, headers: { ...this.headers }, ref, singleBranch: true });
+      } catch (err) {
+        throw this.transportError(err, 'fetch');
+      }
     }
+  }
+
+  /** Set the mirror's branches and `refs/slipway/*` to exactly `wanted`. */
+  private async mirror(wanted: Map<string, string>): Promise<void> {
     const present = [...(await this.listRefs('refs/heads/')), ...(await this.listRefs(SLIPWAY_REFS))];
     for (const ref of present) if (!wanted.has(ref)) await git.deleteRef({ fs, gitdir: this.gitdir, ref });
     for (const [ref, oid] of wanted) {
@@ -164,11 +173,29 @@ export class RemoteRepo extends Repo {
     return pushed;
   }
 
+  /**
+   * Push what the mirror's `ref` holds now to the remote, provided the remote's `ref` is still at
+   * `expected` (for code that moved the mirror's ref itself, e.g. a rollback). False, with the mirror
+   * fetched again, when the remote moved: rebuild on the new value and try again.
+   */
+  async publish(ref: string, expected: string): Promise<boolean> {
+    const next = await this.mustResolve(ref, ref);
+    if (next === expected) return true;
+    if (await this.push(ref, expected, next)) return true;
+    await this.sync();
+    return false;
+  }
+
   /** Push the mirror's `ref` (at `next`) to the remote, or delete it there; false when the remote's ref was not at `expected`. */
   private async push(ref: string, expected: string | undefined, next: string | undefined): Promise<boolean> {
     await this.beforePush?.(ref);
     const own = ref.startsWith(SLIPWAY_REFS) || ref.startsWith('refs/heads/slipway/');
     let leaseBroken = false;
+    // isomorphic-git's push looks for a merge base of the new and the old commit by walking from the old
+    // one to the root of history (seconds on a long history). Marking the old commit shallow for the
+    // length of the push stops that walk there; the mirror is never shallow otherwise (see sync).
+    const shallow = join(this.gitdir, 'shallow');
+    if (expected && next) fs.writeFileSync(shallow, `${expected}\n`);
     try {
       await git.push({
         fs,
@@ -178,7 +205,8 @@ export class RemoteRepo extends Repo {
         headers: { ...this.headers },
         cache: this.cache,
         remote: 'origin',
-        ref,
+        // The commit itself, not the mirror's ref: another process sharing this mirror may move that ref meanwhile.
+        ref: next ?? expected ?? ZERO,
         remoteRef: ref,
         delete: next === undefined,
         // Never for anything but Slipway's own refs, and even there only from the value read (the lease below).
@@ -199,6 +227,8 @@ export class RemoteRepo extends Repo {
         throw new SlipwayError('PUSH_REJECTED', `${this.remoteUrl} refused the update of ${ref}: ${scrub((err as Error).message)}`, 'stalling', { repo: this.remoteUrl, ref });
       }
       throw this.transportError(err, 'push to');
+    } finally {
+      fs.rmSync(shallow, { force: true });
     }
   }
 
@@ -207,7 +237,7 @@ export class RemoteRepo extends Repo {
       const refs = await git.listServerRefs({ http, url: this.url, headers: { ...this.headers }, prefix, protocolVersion: 2 });
       return refs.filter((r) => r.ref.startsWith(prefix) && /^[0-9a-f]{40}$/.test(r.oid)).map((r) => ({ ref: r.ref, oid: r.oid }));
     } catch (err) {
-      throw this.transportError(err, 'list the refs of');
+      throw this.transportError(err, 'fetch');
     }
   }
 

@@ -43,7 +43,7 @@ export function actorOf(as: string | undefined): string {
 }
 
 /** Gate refusals and policy refusals exit 1; everything else that went wrong (bad input, IO) exits 2. */
-const REFUSALS = new Set(['NOT_OPEN', 'NOT_VERIFIED', 'QUARANTINED', 'APPROVALS_MISSING', 'FROZEN', 'SELF_APPROVAL', 'WRONG_DIRECTION']);
+const REFUSALS = new Set(['NOT_OPEN', 'NOT_VERIFIED', 'QUARANTINED', 'APPROVALS_MISSING', 'FROZEN', 'SELF_APPROVAL', 'WRONG_DIRECTION', 'NOT_MERGEABLE']);
 
 export function reportFailure(command: string, err: unknown, json: boolean | undefined): void {
   const error = isSlipwayError(err) ? err.toJSON() : { code: 'ERROR', message: errorMessage(err) };

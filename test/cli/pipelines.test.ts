@@ -126,5 +126,11 @@ describe('slipway pipelines', () => {
       expect(out.code).toBe(2);
       expect(out.stderr).toContain('the controller answered 404: no pipeline job "20260101-000000-abcdef"');
     });
+
+    it('refuse to cancel a job that has ended (exit 2)', async () => {
+      const out = await slipway('cancel', id);
+      expect(out.code).toBe(2);
+      expect(out.stderr).toContain(`the controller answered 409: pipeline job ${id} already succeeded`);
+    });
   });
 });

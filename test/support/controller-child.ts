@@ -47,9 +47,11 @@ const controller = new Controller({
 
 const api = new ApiServer({ controller, token: config.token });
 const url = await api.listen();
+// The address is published once the controller has loaded its records and synced: a test that saw a
+// rollout paused on disk (left by a killed predecessor) must not reach an API that knows no service yet.
+await controller.start();
 writeFileSync(join(config.stateDir, 'api-url.tmp'), url);
 renameSync(join(config.stateDir, 'api-url.tmp'), join(config.stateDir, 'api-url'));
-await controller.start();
 process.on('SIGTERM', () => {
   void controller
     .stop()

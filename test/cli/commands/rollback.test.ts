@@ -7,6 +7,7 @@ import { promisify } from 'node:util';
 import { createLocalRollback } from '../../../lib/rollback/index.js';
 import fs from 'node:fs';
 import { DIGEST, standardHistory, TestRepo } from '../../lib/rollback/repo.js';
+import { startGitHttp } from '../../support/git-http.js';
 
 const run = promisify(execFile);
 const bin = join(process.cwd(), 'bin', 'slipway.js');
@@ -72,6 +73,26 @@ describe('slipway rollback <service> --env E', () => {
     const result = JSON.parse(out.stdout) as Record<string, unknown>;
     expect(result).toMatchObject({ environment: 'staging', service: 'checkout', badDigest: DIGEST.b, restoredDigest: DIGEST.a, revertedCommit: bump, quarantined: false, explicit: false });
     expect(repo.git('ls-tree', '--name-only', 'HEAD')).not.toContain('quarantine.yaml');
+  });
+
+  it('rolls back an environments repository behind an http(s) URL: the revert is pushed to it, not forced', async () => {
+    standardHistory(repo);
+    const before = repo.head();
+    repo.git('config', 'http.receivepack', 'true');
+    repo.git('config', 'receive.denyCurrentBranch', 'updateInstead');
+    const server = await startGitHttp(repo.root);
+    try {
+      const out = await slipway('rollback', 'checkout', '--env', 'staging', '--envs', `${server.url}/envs/.git`, '--actor', 'pat', '--reason', 'checkout 500s after deploy');
+      expect(out.stderr).toBe('');
+      expect(out.code).toBe(0);
+      expect(out.stdout).toContain(`rolled back checkout in staging: ${DIGEST.b} -> ${DIGEST.a}`);
+      expect(repo.git('log', '-1', '--format=%P', 'main').trim()).toBe(before.trim());
+      expect(repo.git('show', 'main:staging/services/checkout.yaml')).toContain(DIGEST.a);
+      expect(repo.git('show', 'main:quarantine.yaml')).toContain(DIGEST.b);
+      expect(server.requests.some((r) => r.startsWith('POST') && r.includes('git-receive-pack'))).toBe(true);
+    } finally {
+      await server.close();
+    }
   });
 
   it('says there is nothing to do when run twice', async () => {

@@ -104,4 +104,36 @@ describe('pipelines with concurrency 1 and room for 2 waiting', () => {
     // The controller's own metrics are still there.
     expect(res.body).toContain('slipway_reconcile_duration_seconds');
   });
+
+  describe('when jobs are cancelled', () => {
+    it('takes a queued one out and kills a running one mid-stage; an ended one answers 409', async () => {
+      const running = await service.commit('to-kill');
+      const waiting = await service.commit('never-run');
+      const first = await call(url, 'POST', '/api/v1/pipelines/trigger', { repo: service.repo.dir, commit: running, registry: `oci:${join(tmp, 'images')}` });
+      const second = await call(url, 'POST', '/api/v1/pipelines/trigger', { repo: service.repo.dir, commit: waiting, registry: `oci:${join(tmp, 'images')}` });
+      await waitFor('the job to wait at its gate', async () => (await jobsById([first.body.id]))[0]!.stages[0]?.status === 'running');
+
+      expect((await call(url, 'POST', `/api/v1/pipelines/${second.body.id}/cancel`, {}, {})).status).toBe(401);
+      const dequeued = await call(url, 'POST', `/api/v1/pipelines/${second.body.id}/cancel`, { actor: 'pat' });
+      expect(dequeued.status).toBe(200);
+      expect(dequeued.body).toMatchObject({ state: 'cancelled', error: { code: 'CANCELLED', message: expect.stringContaining('cancelled by pat before it started') } });
+
+      const killed = await call(url, 'POST', `/api/v1/pipelines/${first.body.id}/cancel`, { actor: 'sam' });
+      expect(killed.status).toBe(200);
+      expect(killed.body).toMatchObject({
+        state: 'cancelled',
+        stages: [
+          { name: 'wait', status: 'failed', reason: 'the build was cancelled' },
+          { name: 'build', status: 'skipped' },
+        ],
+      });
+      expect(killed.body.result).toBeUndefined();
+
+      const again = await call(url, 'POST', `/api/v1/pipelines/${first.body.id}/cancel`, {});
+      expect(again.status).toBe(409);
+      expect(again.body.error.message).toContain('already cancelled');
+      expect((await call(url, 'POST', '/api/v1/pipelines/20260101-000000-abcdef/cancel', {})).status).toBe(404);
+      expect((await call(url, 'POST', `/api/v1/pipelines/${first.body.id}/cancel`, { reason: 'x' })).body.error).toMatchObject({ field: 'reason' });
+    });
+  });
 });

@@ -230,6 +230,41 @@ describe('the pipeline job queue', () => {
     });
   });
 
+  describe('when a job is cancelled', () => {
+    it('takes a queued one out of the queue and stops a running one, recording who asked', async () => {
+      const runner = controlledRunner();
+      const queue = await open(runner, { concurrency: 1 });
+      const running = await queue.trigger({ repo: '/planned' });
+      const queued = await queue.trigger({ repo: '/planned' });
+      await waitFor('the first job to start', () => runner.runs.length === 1);
+      runner.runs[0]!.report({ type: 'stage-started', stage: 'lint' });
+
+      expect(await queue.cancel(queued.id, 'pat')).toMatchObject({
+        state: 'cancelled',
+        error: { code: 'CANCELLED', message: expect.stringContaining('cancelled by pat before it started') },
+        stages: [{ name: 'lint', status: 'skipped' }, { name: 'test', status: 'skipped' }],
+      });
+      expect(onDisk(queued.id).state).toBe('cancelled');
+
+      const stopped = await queue.cancel(running.id, 'sam');
+      expect(runner.runs[0]!.signal.aborted).toBe(true);
+      expect(stopped).toMatchObject({ state: 'cancelled', error: { message: expect.stringContaining('cancelled by sam while it ran') } });
+      expect(onDisk(running.id).state).toBe('cancelled');
+      // The cancelled queued job never ran.
+      expect(runner.runs).toHaveLength(1);
+      await queue.idle();
+    });
+
+    it('refuses to cancel a job that has ended, and knows no unknown id', async () => {
+      const queue = await open({ run: async () => success(digest('1')) });
+      const { id } = await queue.trigger({ repo: '/r' });
+      await queue.idle();
+      const refused = await queue.cancel(id).catch((err: unknown) => err);
+      expect(isSlipwayError(refused) && refused.code).toBe('ALREADY_FINISHED');
+      expect(await queue.cancel('nope')).toBeUndefined();
+    });
+  });
+
   describe('when the controller stops', () => {
     it('cancels running builds and records them as interrupted', async () => {
       const runner = controlledRunner();

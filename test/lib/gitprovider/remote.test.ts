@@ -166,11 +166,11 @@ describe('local git provider on an http(s) remote', () => {
           await person(['push', '-q', 'origin', 'main']);
         },
       });
-      const provider = new LocalGitProvider({ repo, verify, clock, maxAttempts: 3 });
+      const provider = new LocalGitProvider({ repo, verify, clock, maxAttempts: 2 });
       const p = await provider.propose(change());
       await expect(provider.merge(p.id, { actor: 'sam' })).rejects.toMatchObject({ code: 'REF_MOVED' });
-      expect(pushes).toBe(3);
-      expect(r.git(['log', '-1', '--format=%s', 'main'], r.repo)).toBe('busy 3');
+      expect(pushes).toBe(2);
+      expect(r.git(['log', '-1', '--format=%s', 'main'], r.repo)).toBe('busy 2');
       expect(await repo.resolve('refs/heads/main')).toBe(r.git(['rev-parse', 'main'], r.repo));
     });
 

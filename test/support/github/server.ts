@@ -1,7 +1,7 @@
 /**
  * An in-process stand-in for the GitHub REST API (and the one GraphQL mutation Slipway uses), answering
  * with the response shapes of the public API documentation (docs.github.com/rest: git data, contents,
- * pulls, reviews, issues labels/comments, commit statuses). The git data lives in a real bare repository
+ * pulls, reviews, issues labels/comments, commit statuses, check runs). The git data lives in a real bare repository
  * on disk, so tests can read what the provider wrote with the `git` CLI. Tokens map to users; a user
  * cannot approve their own pull request, as on GitHub.
  */
@@ -60,6 +60,16 @@ interface Status {
   created_at: string;
 }
 
+interface CheckRun {
+  id: number;
+  name: string;
+  head_sha: string;
+  status: string;
+  conclusion: string | null;
+  output: { title: string | null; summary: string | null };
+  completed_at: string | null;
+}
+
 export interface FakeGitHubOptions {
   owner: string;
   repo: string;
@@ -69,6 +79,10 @@ export interface FakeGitHubOptions {
   tokens: Record<string, string>;
   allowAutoMerge?: boolean;
   clock?: () => Date;
+  /** Tokens that are GitHub App installation tokens: only these may create check runs (others get GitHub's 403). */
+  appTokens?: string[];
+  /** Branch protection "require branches to be up to date before merging" on the base branch. */
+  requireUpToDate?: boolean;
 }
 
 function userJson(login: string) {
@@ -100,7 +114,12 @@ export class FakeGitHub {
   readonly reviews = new Map<number, Review[]>();
   readonly comments = new Map<number, { id: number; body: string; user: string; created_at: string }[]>();
   readonly statuses: Status[] = [];
+  readonly checkRuns: CheckRun[] = [];
   allowAutoMerge: boolean;
+  /** When set, merging answers 405 with this message (a branch rule, required check or review blocks it). */
+  mergeBlockedBy?: string;
+  /** Runs before a request is answered (lets a test move a branch at exactly that moment). */
+  beforeRequest?: (method: string, path: string) => Promise<void> | void;
   private server?: Server;
   private nextId = 1000;
   private readonly clock: () => Date;
@@ -155,6 +174,10 @@ export class FakeGitHub {
     this.requests.push({ method: req.method ?? 'GET', path: url.pathname + url.search, body, user });
     if (!user) return this.send(res, 401, { message: 'Bad credentials', documentation_url: 'https://docs.github.com/rest', status: '401' });
     try {
+      await this.beforeRequest?.(req.method ?? 'GET', url.pathname);
+      if (req.method === 'POST' && url.pathname.endsWith('/check-runs') && !(this.options.appTokens ?? []).includes(auth![1]!)) {
+        throw new HttpError(403, 'Resource not accessible by personal access token');
+      }
       const [status, json] = await this.route(req.method ?? 'GET', url, body as Record<string, unknown> | undefined, user);
       this.send(res, status, json);
     } catch (err) {
@@ -283,6 +306,39 @@ export class FakeGitHub {
       const s: Status = { id: this.nextId++, sha: m[1]!, state, context: String(body?.context ?? 'default'), description: (body?.description as string) ?? null, target_url: (body?.target_url as string) ?? null, created_at: this.now() };
       this.statuses.push(s);
       return [201, { ...s, url: this.api(`/statuses/${s.sha}`), node_id: `SC_${s.id}`, avatar_url: null, updated_at: s.created_at, creator: userJson(user) }];
+    }
+    if (method === 'POST' && path === '/check-runs') {
+      const name = String(need('name'));
+      const sha = String(need('head_sha'));
+      await this.readCommitOr422(sha);
+      const status = String(body?.status ?? 'queued');
+      const conclusion = (body?.conclusion as string | undefined) ?? null;
+      if (status === 'completed' && !conclusion) throw new HttpError(422, 'Invalid request.\n\nNo subschema in "anyOf" matched.\n"conclusion" wasn\'t supplied.');
+      const output = (body?.output ?? {}) as { title?: string; summary?: string };
+      if (body?.output && (!output.title || !output.summary)) throw new HttpError(422, 'Invalid request.\n\n"title", "summary" are required keys in output.');
+      const run: CheckRun = { id: this.nextId++, name, head_sha: sha, status, conclusion, output: { title: output.title ?? null, summary: output.summary ?? null }, completed_at: (body?.completed_at as string) ?? null };
+      this.checkRuns.push(run);
+      return [
+        201,
+        {
+          id: run.id,
+          head_sha: sha,
+          node_id: `CR_${run.id}`,
+          external_id: '',
+          url: this.api(`/check-runs/${run.id}`),
+          html_url: `https://github.com/${this.options.owner}/${this.options.repo}/runs/${run.id}`,
+          details_url: null,
+          status,
+          conclusion,
+          started_at: this.now(),
+          completed_at: run.completed_at,
+          output: { ...run.output, text: null, annotations_count: 0, annotations_url: this.api(`/check-runs/${run.id}/annotations`) },
+          name,
+          check_suite: { id: this.nextId++ },
+          app: { id: 4242, slug: 'slipway', node_id: 'A_slipway', name: 'Slipway', owner: userJson(this.options.owner) },
+          pull_requests: [],
+        },
+      ];
     }
     if (method === 'GET' && (m = /^\/commits\/([^/]+)\/statuses$/.exec(path))) {
       const sha = (await this.resolve(m[1]!)) ?? m[1]!;
@@ -545,6 +601,11 @@ export class FakeGitHub {
     if (pr.state !== 'open') throw new HttpError(405, 'Pull Request is not mergeable');
     const head = await this.headSha(pr);
     if (body.sha && body.sha !== head) throw new HttpError(409, 'Head branch was modified. Review and try the merge again.');
+    if (this.mergeBlockedBy) throw new HttpError(405, this.mergeBlockedBy);
+    const baseSha = await this.resolve(`refs/heads/${pr.base}`);
+    if (this.options.requireUpToDate && baseSha && !(await git.isDescendent({ ...this.g, oid: head, ancestor: baseSha, depth: -1 }))) {
+      throw new HttpError(405, 'Base branch was modified. Review and try the merge again.');
+    }
     const title = String(body.commit_title ?? `Merge pull request #${pr.number} from ${this.options.owner}/${pr.headRef}`);
     const message = body.commit_message ? `${title}\n\n${String(body.commit_message)}` : `${title}\n\n${pr.title}`;
     let sha: string;

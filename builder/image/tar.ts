@@ -1,0 +1,117 @@
+/**
+ * Tar headers for the three entry kinds a layer holds (regular file, directory, symlink), written
+ * straight into bytes: the layer builder packs thousands of small files, and a stream-based packer
+ * spends more per entry on its stream machinery than on the bytes (tar-stream still reads layers, in
+ * lib/oci). POSIX ustar, with a pax extended header (`path`, `linkpath`) only for names that do not fit.
+ * Fixed: uid/gid 0, empty user and group names, the given mtime, devmajor/devminor 0.
+ */
+export const TAR_BLOCK = 512;
+/** Two zero blocks end an archive. */
+export const TAR_END = Buffer.alloc(2 * TAR_BLOCK);
+
+export interface TarHeaderFields {
+  /** Relative, `/`-separated; directories without the trailing slash (added here). */
+  path: string;
+  type: 'file' | 'directory' | 'symlink';
+  mode: number;
+  size: number;
+  mtimeSeconds: number;
+  linkname?: string;
+}
+
+const TYPE_FLAG = { file: '0', directory: '5', symlink: '2' } as const;
+/** The largest size the 11 octal digits of a ustar size field hold (8 GiB - 1). */
+const MAX_USTAR_SIZE = 0o77777777777;
+
+/** The header block(s) of one entry: a pax header first when the name or link target needs one. */
+export function tarHeader(h: TarHeaderFields): Buffer {
+  if (h.size > MAX_USTAR_SIZE) throw new RangeError(`${h.path} is larger than 8 GiB, which a layer cannot hold`);
+  const name = h.type === 'directory' ? `${h.path}/` : h.path;
+  const split = splitUstarName(name);
+  const linkname = h.linkname ?? '';
+  const linkFits = Buffer.byteLength(linkname) <= 100;
+  const pax: [string, string][] = [];
+  if (!split) pax.push(['path', name]);
+  if (!linkFits) pax.push(['linkpath', linkname]);
+  const main = ustarBlock({
+    name: split ? split.name : truncateBytes(name, 100),
+    prefix: split ? split.prefix : '',
+    mode: h.mode,
+    size: h.size,
+    mtime: h.mtimeSeconds,
+    type: TYPE_FLAG[h.type],
+    linkname: linkFits ? linkname : truncateBytes(linkname, 100),
+  });
+  if (pax.length === 0) return main;
+  const body = Buffer.from(pax.map(([k, v]) => paxRecord(k, v)).join(''));
+  const paxHeader = ustarBlock({ name: truncateBytes(`PaxHeader/${name.replace(/\/$/, '')}`, 100), prefix: '', mode: 0o644, size: body.length, mtime: h.mtimeSeconds, type: 'x', linkname: '' });
+  return Buffer.concat([paxHeader, body, Buffer.alloc(padding(body.length)), main]);
+}
+
+/** Zero bytes after a body of `size` bytes, up to the next 512-byte boundary. */
+export function padding(size: number): number {
+  return (TAR_BLOCK - (size % TAR_BLOCK)) % TAR_BLOCK;
+}
+
+/** ustar splits a long name into prefix (≤ 155 bytes) + `/` + name (≤ 100 bytes) at a slash. */
+function splitUstarName(name: string): { name: string; prefix: string } | undefined {
+  if (Buffer.byteLength(name) <= 100) return { name, prefix: '' };
+  for (let i = name.indexOf('/'); i > 0; i = name.indexOf('/', i + 1)) {
+    const prefix = name.slice(0, i);
+    const rest = name.slice(i + 1);
+    if (Buffer.byteLength(prefix) > 155) return undefined;
+    if (rest && Buffer.byteLength(rest) <= 100) return { name: rest, prefix };
+  }
+  return undefined;
+}
+
+/** `<length> <key>=<value>\n`, where length counts the whole record, its own digits included. */
+function paxRecord(key: string, value: string): string {
+  const rest = ` ${key}=${value}\n`;
+  const restBytes = Buffer.byteLength(rest);
+  let length = restBytes;
+  for (let next = restBytes + String(length).length; next !== length; next = restBytes + String(length).length) length = next;
+  return `${length}${rest}`;
+}
+
+function truncateBytes(text: string, max: number): string {
+  const bytes = Buffer.from(text);
+  return bytes.length <= max ? text : bytes.subarray(0, max).toString('utf8').replace(/\uFFFD+$/, '');
+}
+
+interface UstarFields {
+  name: string;
+  prefix: string;
+  mode: number;
+  size: number;
+  mtime: number;
+  type: string;
+  linkname: string;
+}
+
+function ustarBlock(f: UstarFields): Buffer {
+  const b = Buffer.alloc(TAR_BLOCK);
+  b.write(f.name, 0, 100, 'utf8');
+  octal(b, 100, 8, f.mode & 0o7777);
+  octal(b, 108, 8, 0); // uid
+  octal(b, 116, 8, 0); // gid
+  octal(b, 124, 12, f.size);
+  octal(b, 136, 12, f.mtime);
+  b.write(f.type, 156, 1, 'latin1');
+  b.write(f.linkname, 157, 100, 'utf8');
+  b.write('ustar\u000000', 257, 8, 'latin1'); // magic "ustar\0", version "00"
+  octal(b, 329, 8, 0); // devmajor
+  octal(b, 337, 8, 0); // devminor
+  b.write(f.prefix, 345, 155, 'utf8');
+  // The checksum is the byte sum of the header with its own field read as spaces.
+  b.fill(0x20, 148, 156);
+  let sum = 0;
+  for (let i = 0; i < TAR_BLOCK; i++) sum += b[i]!;
+  b.write(`${sum.toString(8).padStart(6, '0')}\u0000 `, 148, 8, 'latin1');
+  return b;
+}
+
+/** Zero-padded octal digits filling the field but its last byte, which stays NUL. */
+function octal(b: Buffer, offset: number, length: number, value: number): void {
+  b.write(Math.floor(value).toString(8).padStart(length - 1, '0'), offset, length - 1, 'latin1');
+}
