@@ -6,8 +6,8 @@
  * records stored on the cluster, without shifting traffic again; the stopped replica, woken up, writes nothing.
  *
  * No kubelet: the test writes every Deployment's status itself (simulated readiness). Leases run with a short
- * test timing (--lease-timing 4000,2500,500); the production defaults (15 s / 10 s / 2 s) are proven in
- * defaults.test.ts.
+ * test timing (--lease-timing 6000,4000,1000); the production defaults (15 s / 10 s / 2 s) are proven by
+ * test/controller/targets/kubernetes/deploy.test.ts, which runs the CLI with deploy/deployment.yaml's args.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -123,7 +123,7 @@ describeWithKube('slipway controller --leader-elect, two replicas (real kube-api
   async function startReplica(name: string): Promise<Replica> {
     const home = mkdtempSync(join(tmpdir(), `slipway-replica-${name}-`));
     const args = ['controller', '--repo', repo.dir, '--port', '0', '--leader-elect', '--namespace', SYSTEM, '--shards', String(SHARDS), '--replicas', '2', '--identity', name];
-    args.push('--lease-timing', '4000,2500,500', '--schedule', '*/2 * * * * *');
+    args.push('--lease-timing', '6000,4000,1000', '--schedule', '*/2 * * * * *');
     const child = spawn(process.execPath, [join(ROOT, 'bin/slipway.js'), ...args], {
       cwd: ROOT,
       env: { ...process.env, NODE_OPTIONS: '', SLIPWAY_FROM_SOURCE: '1', SLIPWAY_HOME: home, KUBECONFIG: kube.kubeconfigPath, SLIPWAY_CONTROLLER_TOKEN: TOKEN, SLIPWAY_WEBHOOK_SECRET: 'x' },
