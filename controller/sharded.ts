@@ -8,8 +8,9 @@
  * wakes up does not act on a lease it no longer has); and the pair's ConfigMap refuses writes from anyone but
  * the replica that claimed it last (compare-and-swap on its resourceVersion).
  *
- * Replicas that do not run a pair still answer for it: status comes from the pair's ConfigMap, re-read every
- * lease round; promote and rollback say which replica to ask (503 NOT_LEADER).
+ * Replicas that do not run a pair still answer for it: status comes from the pair's ConfigMap, re-read at the
+ * lease round after a status request (so it is at most a retry period old while someone watches, and nobody pays
+ * for the read when nobody does); promote and rollback say which replica to ask (503 NOT_LEADER).
  */
 import { Gauge } from 'prom-client';
 import { SlipwayError, errorMessage } from '../lib/errors.js';
@@ -22,6 +23,9 @@ import type { Target } from './targets/types.js';
 import type { ControllerRecordStore } from './targets/kubernetes/index.js';
 
 export type PairStore = ControllerRecordStore<ServiceRecord, EnvironmentRecord>;
+
+/** Pairs run elsewhere are re-read at the next lease round after a status request, and at least this often. */
+const SNAPSHOT_MAX_AGE_MS = 30_000;
 
 /** What one pair's ConfigMap holds, as any replica reads it. */
 export interface PairRecords {
@@ -62,6 +66,10 @@ export class ShardedEngine {
   readonly runner: ShardedRunner;
   private readonly running = new Map<string, RunningPair>();
   private snapshot: PairRecords[] = [];
+  private snapshotAt = 0;
+  private snapshotWanted = true;
+  /** Sync loops of revoked pairs still finishing what they had in flight (refused writes). */
+  private readonly stopping = new Set<Promise<void>>();
   private readonly abort = new AbortController();
   private done?: Promise<void>;
   private lastRoundAt?: Date;
@@ -83,9 +91,14 @@ export class ShardedEngine {
         log(`shard worker ${pairKey(pair)}: ${errorMessage(err)}`);
       },
       onRound: async () => {
-        this.lastRoundAt = ports.clock.now();
+        this.lastRoundAt = new Date();
+        // One LIST of every pair's ConfigMap: only after someone asked for status, or now and then, not every round.
+        const stale = Date.now() - this.snapshotAt >= SNAPSHOT_MAX_AGE_MS;
+        if (!this.snapshotWanted && !stale) return;
+        this.snapshotWanted = false;
         try {
           this.snapshot = await options.readAll();
+          this.snapshotAt = Date.now();
         } catch (err) {
           log(`cannot read the records of other replicas: ${errorMessage(err)}`);
         }
@@ -163,8 +176,11 @@ export class ShardedEngine {
         if (this.running.get(key) === entry) this.running.delete(key);
         this.log(`[${key}] stopped reconciling: ${revoked ?? 'stopping'}`);
         // Revoked already, so whatever is in flight can no longer write; do not hold the lease rounds up for it.
+        const stopped = entry.loop.stop();
+        this.stopping.add(stopped);
+        void stopped.finally(() => this.stopping.delete(stopped));
         let timer: NodeJS.Timeout | undefined;
-        await Promise.race([entry.loop.stop(), new Promise<void>((resolve) => (timer = setTimeout(resolve, this.options.shards.timing.retryPeriodMs)))]);
+        await Promise.race([stopped, new Promise<void>((resolve) => (timer = setTimeout(resolve, this.options.shards.timing.retryPeriodMs)))]);
         clearTimeout(timer);
       },
     };
@@ -178,6 +194,8 @@ export class ShardedEngine {
     this.abort.abort();
     if (this.done) await this.done;
     else await this.runner.stop();
+    // Shutting down, there is time to let every loop finish (each one's writes are refused already).
+    await Promise.allSettled([...this.stopping]);
   }
 
   /** Run one lease round now (tests and `--once`-like callers). */
@@ -191,6 +209,7 @@ export class ShardedEngine {
 
   /** Every pair's records: live ones for pairs run here, the last read of the cluster for the others. */
   records(): PairRecords[] {
+    this.snapshotWanted = true;
     const byKey = new Map(this.snapshot.map((r) => [pairKey(r.pair), r]));
     for (const [key, p] of this.running) {
       const environment = p.reconciler.environmentRecords().find((e) => e.environment === p.pair.environment);

@@ -22,7 +22,7 @@ const NS = 'shop-staging';
 const SYSTEM = 'slipway-system';
 const STRATEGY: Strategy = { canary: { steps: [{ setWeight: 50 }, { pause: {} }, { setWeight: 100 }] } };
 
-async function until<T>(what: string, probe: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 40_000): Promise<T> {
+async function until<T>(what: string, probe: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 90_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {
@@ -121,12 +121,17 @@ describeWithKube('the wired controller with its state on the cluster (real kube-
       return s?.phase === 'Completed' && s.runningDigest === v1 && s;
     });
     expect(running.controller.service('staging', 'web')?.cluster).toBe('test');
-    const cm = await client.get<KubeObject & { data: Record<string, string> }>({ apiVersion: 'v1', kind: 'ConfigMap', name: controllerConfigMapName('staging', 'test'), namespace: SYSTEM });
-    expect(cm?.metadata?.annotations?.[WRITER_ANNOTATION]).toBe('solo-1');
-    expect(JSON.parse(cm!.data['service.web.json']!)).toMatchObject({ state: { phase: 'Completed', stable: { digest: v1 } } });
+    // Memory leads the ConfigMap by one write: wait for the record to land.
+    const cm = await until('the Completed record in the pair’s ConfigMap', async () => {
+      const live = await client.get<KubeObject & { data?: Record<string, string> }>({ apiVersion: 'v1', kind: 'ConfigMap', name: controllerConfigMapName('staging', 'test'), namespace: SYSTEM });
+      const rec = live?.data?.['service.web.json'];
+      return rec !== undefined && (JSON.parse(rec) as { state: { phase: string } }).state.phase === 'Completed' && live;
+    });
+    expect(cm.metadata?.annotations?.[WRITER_ANNOTATION]).toBe('solo-1');
+    expect(JSON.parse(cm.data!['service.web.json']!)).toMatchObject({ state: { phase: 'Completed', stable: { digest: v1 } } });
     expect(() => running!.controller.reconciler).toThrow(/runs on shards/);
     await expect(running.controller.once()).rejects.toThrow(/a single pass \(--once\) runs on file state only/);
-  }, 60_000);
+  }, 200_000);
 
   it('puts back a hand edit and records it in the pair’s audit trail on the cluster', async () => {
     const person = createKubeClient(kube.kubeConfig(), { fieldManager: 'kubectl-edit' });
@@ -172,5 +177,5 @@ describeWithKube('the wired controller with its state on the cluster (real kube-
     expect(history.filter((e) => e.action === 'TrafficShifted' && e.digest === v2).map((e) => (e.data as { weight?: number }).weight)).toEqual([50, 100]);
     expect(new Set(history.map((e) => e.id)).size).toBe(history.length);
     expect(history.some((e) => e.action === 'PromoteRequested' && e.actor === 'alice')).toBe(true);
-  }, 60_000);
+  }, 200_000);
 });

@@ -6,8 +6,8 @@
  * records stored on the cluster, without shifting traffic again; the stopped replica, woken up, writes nothing.
  *
  * No kubelet: the test writes every Deployment's status itself (simulated readiness). Leases run with a short
- * test timing (--lease-timing 4000,2500,500); the production defaults (15 s / 10 s / 2 s) are proven in
- * defaults.test.ts.
+ * test timing (--lease-timing 6000,4000,1000); the production defaults (15 s / 10 s / 2 s) are proven by
+ * test/controller/targets/kubernetes/deploy.test.ts, which runs the CLI with deploy/deployment.yaml's args.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -62,7 +62,7 @@ interface AuditEntry {
   digest?: string;
 }
 
-async function until<T>(what: string, probe: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 40_000): Promise<T> {
+async function until<T>(what: string, probe: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 90_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {
@@ -123,7 +123,7 @@ describeWithKube('slipway controller --leader-elect, two replicas (real kube-api
   async function startReplica(name: string): Promise<Replica> {
     const home = mkdtempSync(join(tmpdir(), `slipway-replica-${name}-`));
     const args = ['controller', '--repo', repo.dir, '--port', '0', '--leader-elect', '--namespace', SYSTEM, '--shards', String(SHARDS), '--replicas', '2', '--identity', name];
-    args.push('--lease-timing', '4000,2500,500', '--schedule', '*/2 * * * * *');
+    args.push('--lease-timing', '6000,4000,1000', '--schedule', '*/2 * * * * *');
     const child = spawn(process.execPath, [join(ROOT, 'bin/slipway.js'), ...args], {
       cwd: ROOT,
       env: { ...process.env, NODE_OPTIONS: '', SLIPWAY_FROM_SOURCE: '1', SLIPWAY_HOME: home, KUBECONFIG: kube.kubeconfigPath, SLIPWAY_CONTROLLER_TOKEN: TOKEN, SLIPWAY_WEBHOOK_SECRET: 'x' },
@@ -132,7 +132,7 @@ describeWithKube('slipway controller --leader-elect, two replicas (real kube-api
     let log = '';
     child.stderr!.on('data', (d: Buffer) => (log += d.toString()));
     const endpoint = join(home, 'controller', 'endpoint');
-    const url = await until(`replica ${name} to serve its API (log so far: ${log.slice(-400)})`, () => child.exitCode === null && existsSync(endpoint) && readFileSync(endpoint, 'utf8').trim(), 60_000);
+    const url = await until(`replica ${name} to serve its API (log so far: ${log.slice(-400)})`, () => child.exitCode === null && existsSync(endpoint) && readFileSync(endpoint, 'utf8').trim(), 150_000);
     const replica: Replica = { name, child, home, url, log: () => log };
     replicas.push(replica);
     return replica;
@@ -237,7 +237,7 @@ describeWithKube('slipway controller --leader-elect, two replicas (real kube-api
     expect(refused.status).toBe(503);
     expect(refused.body.error.code).toBe('NOT_LEADER');
     expect(refused.body.error.message).toContain(owner.name);
-  }, 120_000);
+  }, 300_000);
 
   it('hands a canary paused mid-rollout to the other replica when its owner stops renewing, which finishes it from the stored step', async () => {
     repo.setService('staging', 'web', { digest: v2, repository: shelf.repository, replicas: 4, strategy: STRATEGY });
@@ -305,5 +305,5 @@ describeWithKube('slipway controller --leader-elect, two replicas (real kube-api
     expect(history.filter((e) => e.action === 'Paused' && e.digest === v2)).toHaveLength(1);
     // Production, on the other shard, was never disturbed.
     expect(await status(other, 'production')).toMatchObject({ phase: 'Completed', runningDigest: v1 });
-  }, 120_000);
+  }, 300_000);
 });

@@ -38,7 +38,7 @@ function manifests(file: string): KubeObject[] {
     .filter((o): o is KubeObject => !!o);
 }
 
-async function until<T>(what: string, probe: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 60_000): Promise<T> {
+async function until<T>(what: string, probe: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 120_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {
@@ -216,7 +216,7 @@ describeWithKube('installing Slipway from deploy/ (real kube-apiserver)', () => 
       // Stopped gracefully, it gave its Leases up for the other replica to take at once.
       const released = await admin.get<KubeObject & { spec: { holderIdentity?: string } }>({ apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', name: 'slipway-shard-0', namespace: 'slipway-system' });
       expect(released?.spec.holderIdentity ?? '').toBe('');
-    }, 90_000);
+    }, 240_000);
 
     it('can start a builder Job from the template and read its outcome (simulated by the test)', async () => {
       const run = { id: 'web@c0ffee', service: 'web', repository: 'https://git.example/shop/web.git', commit: COMMIT };
