@@ -19,6 +19,11 @@ export interface GateInput {
   currentDigest?: string;
   /** The commits that brought this change are rollbacks (revert commits): freeze windows let them through. */
   rollback: boolean;
+  /**
+   * The reason recorded in the `Slipway-Freeze-Override` trailer of the commit that brought this change
+   * (`slipway merge --override`): an explicit, recorded decision to land it inside a freeze window.
+   */
+  freezeOverride?: string;
   quarantine: QuarantineEntry[];
   policy: TrustPolicy;
   publicKeys: Record<string, string>;
@@ -31,7 +36,15 @@ export interface GatePorts {
   freeze: FreezeCalendar;
 }
 
-export type GateOutcome = { status: 'pass'; verified?: { builderId: string; sourceRepo: string; sourceCommit: string } } | GateBlock;
+export interface FreezeOverridden {
+  window: string;
+  until: string;
+  reason: string;
+}
+
+export type GateOutcome =
+  | { status: 'pass'; verified?: { builderId: string; sourceRepo: string; sourceCommit: string }; freezeOverridden?: FreezeOverridden }
+  | GateBlock;
 
 export function quarantineEntryFor(entries: QuarantineEntry[], digest: string, environment: string, service: string): QuarantineEntry | undefined {
   return entries.find(
@@ -84,9 +97,12 @@ export async function runGates(input: GateInput, ports: GatePorts): Promise<Gate
     }
   }
 
+  let freezeOverridden: FreezeOverridden | undefined;
   if (!input.rollback) {
     const window = ports.freeze.activeWindow(input.freeze, input.now);
-    if (window) {
+    if (window && input.freezeOverride) {
+      freezeOverridden = { window: window.name, until: window.endsAt.toISOString(), reason: input.freezeOverride };
+    } else if (window) {
       return block(
         'waiting',
         'FROZEN',
@@ -96,5 +112,5 @@ export async function runGates(input: GateInput, ports: GatePorts): Promise<Gate
       );
     }
   }
-  return verified ? { status: 'pass', verified } : { status: 'pass' };
+  return { status: 'pass', ...(verified ? { verified } : {}), ...(freezeOverridden ? { freezeOverridden } : {}) };
 }

@@ -10,6 +10,7 @@
 import { SlipwayError, errorMessage } from '../../lib/errors.js';
 import type { DesiredState, EnvironmentState } from '../../lib/envrepo/types.js';
 import { runGates, isRollbackMessage } from '../gates/index.js';
+import { parseTrailers, trailer, TRAILER } from '../../lib/gitprovider/index.js';
 import { decide, initialState, requestPromote, rolloutSpecFrom, type Intent, type RolloutState } from '../rollout/index.js';
 import type { ServiceRef, Target } from '../targets/types.js';
 import type { AnalysisLabel } from '../analysis/types.js';
@@ -228,6 +229,7 @@ export class Reconciler {
     const path = `${env.name}/services/${service}.yaml`;
     const touching = await this.ports.source.commitsTouching(path, rec.commit, head, 1);
     const rollback = touching.length > 0 && isRollbackMessage(touching[0]!.message);
+    const freezeOverride = touching.length > 0 ? trailer(parseTrailers(touching[0]!.message), TRAILER.freezeOverride) : undefined;
     const now = this.now();
 
     const gate = await runGates(
@@ -238,6 +240,7 @@ export class Reconciler {
         ...(config ? { config } : {}),
         ...(rec.spec ? { currentDigest: rec.spec.digest } : {}),
         rollback,
+        ...(freezeOverride ? { freezeOverride } : {}),
         quarantine: state.quarantine,
         policy: state.config.spec.trust,
         publicKeys: state.publicKeys,
@@ -288,6 +291,20 @@ export class Reconciler {
     }
     rec.spec = rolloutSpecFrom(config, env.config);
     rec.commit = head;
+    if (gate.freezeOverridden) {
+      const o = gate.freezeOverridden;
+      await this.audit({
+        id: `freeze-override/${k}/${touching[0]!.oid}`,
+        environment: env.name,
+        service,
+        action: 'FreezeOverridden',
+        message: `applied inside freeze window "${o.window}" (until ${o.until}) by the override recorded in ${touching[0]!.oid.slice(0, 12)}: ${o.reason}`,
+        commit: head,
+        digest: config.spec.image.digest,
+        data: { window: o.window, until: o.until, reason: o.reason, overrideCommit: touching[0]!.oid },
+      });
+      this.log(`${k}: freeze window "${o.window}" overridden (${o.reason})`);
+    }
     if (rollback) {
       await this.audit({
         id: `rollback-commit/${k}/${touching[0]!.oid}`,

@@ -71,5 +71,15 @@ describe('gates', () => {
     it('let a rollback through', async () => {
       expect(await runGates(input({ now: saturday, rollback: true }), { verifier: verifier(true), freeze: freezeWindows })).toMatchObject({ status: 'pass' });
     });
+
+    it('let a change merged with a recorded override through, naming the window it overrode', async () => {
+      const out = await runGates(input({ now: saturday, freezeOverride: 'hotfix for incident 42' }), { verifier: verifier(true), freeze: freezeWindows });
+      expect(out).toMatchObject({ status: 'pass', freezeOverridden: { reason: 'hotfix for incident 42', until: '2026-11-29T17:00:00.000Z' } });
+    });
+
+    it('still refuse an overridden change that fails verification', async () => {
+      const out = await runGates(input({ now: saturday, freezeOverride: 'hotfix' }), { verifier: verifier(false), freeze: freezeWindows });
+      expect(out).toMatchObject({ status: 'refused' });
+    });
   });
 });

@@ -214,6 +214,28 @@ describe('the reconcile loop', () => {
         expect((await h.target.observe({ environment: 'staging', service: 'web' })).stable?.digest).toBe(A);
       });
 
+      it('applies a change merged with an override at once, records it, and still holds the next plain change', async () => {
+        h = Harness.create({ web: { digest: A } });
+        h.now = new Date('2026-11-23T08:00:00.000Z');
+        await h.reconciler.sync('startup');
+        h.repo.write('staging/freeze.yaml', freeze);
+        h.repo.commit('freeze for the launch');
+        h.now = new Date('2026-11-23T10:00:00.000Z');
+        h.repo.setService('staging', 'web', { digest: B });
+        const overridden = h.repo.commit('Merge slipway/staging/web-bbbbbbbb\n\nSlipway-Freeze-Override: hotfix for incident 42 (window "launch")');
+        await h.reconciler.sync('webhook');
+        expect(h.reconciler.record('staging', 'web')!.gate).toBeUndefined();
+        expect(h.reconciler.record('staging', 'web')!.state.desired?.digest).toBe(B);
+        const entry = (await h.audit.list()).find((e) => e.action === 'FreezeOverridden');
+        expect(entry).toMatchObject({ service: 'web', data: { window: 'launch', overrideCommit: overridden } });
+        expect(entry!.message).toContain('hotfix for incident 42');
+
+        h.repo.setService('staging', 'web', { digest: A });
+        h.repo.commit('web back to A, no override');
+        await h.reconciler.sync('webhook');
+        expect(h.reconciler.record('staging', 'web')!.gate?.code).toBe('FROZEN');
+      });
+
       it('lets a revert through at once', async () => {
         h = Harness.create({ web: { digest: A } });
         h.now = new Date('2026-11-23T08:00:00.000Z');
