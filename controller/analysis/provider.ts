@@ -2,6 +2,7 @@
  * The AnalysisProvider the rollout calls each interval: fetch both tracks from the metrics provider the
  * settings choose, then judge. A provider that cannot answer makes the interval inconclusive, never a pass.
  */
+import { settleAll } from './settle.js';
 import { errorMessage, SlipwayError } from '../../lib/errors.js';
 import type { AnalysisSettings } from '../../schemas/index.js';
 import { errorCountsOf, inconclusiveVerdict, judge, type JudgeOptions } from './judge.js';
@@ -80,7 +81,7 @@ export function createAnalysisProvider(deps: AnalysisProviderDeps = {}): Analysi
     let baseline: TrackMetrics;
     try {
       const window = { environment: ctx.environment, service: ctx.service, start: ctx.start, end: ctx.end };
-      [canary, baseline] = await Promise.all([metrics.fetch({ ...window, track: 'canary' }), metrics.fetch({ ...window, ...baselineWindowOf(ctx), track: 'stable' })]);
+      [canary, baseline] = await settleAll<[TrackMetrics, TrackMetrics]>([metrics.fetch({ ...window, track: 'canary' }), metrics.fetch({ ...window, ...baselineWindowOf(ctx), track: 'stable' })]);
     } catch (err) {
       return { verdict: inconclusiveVerdict(`${metrics.name} metrics unavailable: ${errorMessage(err)}`, ctx.end) };
     }

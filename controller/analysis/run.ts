@@ -18,7 +18,8 @@ export interface AnalysisLimits {
   count: number;
 }
 
-export const DEFAULT_ANALYSIS_LIMITS: AnalysisLimits = { failureLimit: 2, inconclusiveLimit: 3, count: 5 };
+// failureLimit 1, as the rollout plan's default (controller/rollout/plan.ts): the sequential judge already controls repeated looks.
+export const DEFAULT_ANALYSIS_LIMITS: AnalysisLimits = { failureLimit: 1, inconclusiveLimit: 3, count: 5 };
 
 export function analysisLimits(settings: AnalysisSettings | undefined, count?: number): AnalysisLimits {
   return {

@@ -4,6 +4,7 @@
  * defaults read the series the local proxy exports (PROXY_METRICS); the Kubernetes target relabels to them.
  * Missing data (empty vector, NaN, Inf) comes back as `undefined`, so the judge says inconclusive, never pass.
  */
+import { settleAll } from '../settle.js';
 import { SlipwayError } from '../../../lib/errors.js';
 import type { PrometheusSettings } from '../../../schemas/index.js';
 import { parseDurationMs } from '../duration.js';
@@ -237,7 +238,7 @@ export function createPrometheusMetricsProvider(options: PrometheusMetricsOption
       const vars: TemplateVars = { service: window.service, env: window.environment, track: window.track, interval: `${seconds}s` };
       const requestsQuery = renderQuery(queries.requests, vars);
       const errorsQuery = renderQuery(queries.errors, vars);
-      const [requestsRaw, errorsRaw] = await Promise.all([client.query(requestsQuery, window.end), client.query(errorsQuery, window.end)]);
+      const [requestsRaw, errorsRaw] = await settleAll([client.query(requestsQuery, window.end), client.query(errorsQuery, window.end)]);
       const requests = single(requestsRaw, requestsQuery);
       const errors = single(errorsRaw, errorsQuery);
       const metrics: TrackMetrics = {
@@ -246,7 +247,7 @@ export function createPrometheusMetricsProvider(options: PrometheusMetricsOption
       };
       if (options.quantiles && options.quantiles.length > 0) {
         const latencyQuantilesMs: Record<string, number> = {};
-        await Promise.all(
+        await settleAll(
           options.quantiles.map(async (q) => {
             const promql = renderQuery(queries.latencyQuantile, { ...vars, quantile: q });
             const v = single(await client.query(promql, window.end), promql);

@@ -159,14 +159,26 @@ describe('canary rollout', () => {
     });
   });
 
-  describe('when one interval fails and the next passes', () => {
+  describe('when one interval fails and the next passes, with failureLimit 2', () => {
     it('does not roll back (one bad interval is not a breach)', () => {
       const world = worldWithStable(DIGEST_A, {}, STEPS);
       world.verdicts = ['fail', 'pass', 'pass'];
-      const decision = world.runUntilSettled(specOf(DIGEST_B, STEPS));
+      const spec = specOf(DIGEST_B, STEPS);
+      const decision = world.runUntilSettled({ ...spec, analysis: { ...spec.analysis, failureLimit: 2 } });
       expect(decision.state.phase).toBe('Completed');
       expect(world.of('revert')).toHaveLength(0);
       expect(world.of('runAnalysis')).toHaveLength(3);
+    });
+  });
+
+  describe('when one interval fails, with the default failureLimit (1: the judge is already sequential)', () => {
+    it('rolls back at that interval', () => {
+      const world = worldWithStable(DIGEST_A, {}, STEPS);
+      world.verdicts = ['fail', 'pass', 'pass'];
+      const decision = world.runUntilSettled(specOf(DIGEST_B, STEPS));
+      expect(decision.state.phase).toBe('RolledBack');
+      expect(world.of('runAnalysis')).toHaveLength(1);
+      expect(world.of('revert')).toHaveLength(1);
     });
   });
 
