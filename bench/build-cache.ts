@@ -163,7 +163,13 @@ try {
       image = built;
       await pushImage(openImageStore(`oci:${layout}`), image, 'big');
     }
-    const skopeoRun = await measured('skopeo', ['copy', '--quiet', '--preserve-digests', '--dest-tls-verify=false', `oci:${layout}:big`, `docker://${registry.host}/big-skopeo-${round}:big`]);
+    // skopeo remembers where it pushed a blob (its blob-info cache; /var/lib/containers/cache for root) and, on the
+    // next copy to the same registry, mounts it from there instead of uploading: rounds after the first measured a
+    // mount. A fresh registry per round (another host, so no mount source) makes every round a real upload.
+    const skopeoRegistry = await startRegistry();
+    const skopeoRun = await measured('skopeo', ['copy', '--quiet', '--preserve-digests', '--dest-tls-verify=false', `oci:${layout}:big`, `docker://${skopeoRegistry.host}/big-skopeo-${round}:big`]).finally(() =>
+      skopeoRegistry.stop(),
+    );
     rounds.push({ streamedMs, streamedCpuMs, buildMs, buildCpuMs, pushMs, pushCpuMs, skopeoMs: skopeoRun.wallMs, ...(skopeoRun.cpuMs !== undefined ? { skopeoCpuMs: skopeoRun.cpuMs } : {}) });
   }
   const layerMB = image!.layer.size / 1024 / 1024;
