@@ -8,6 +8,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { DEFAULT_BUILDER_ID } from '../../lib/provenance/index.js';
+import type { DigestChange, Verifier } from '../../lib/gitprovider/index.js';
 
 export const digestOf = (c: string) => `sha256:${c.repeat(64).slice(0, 64)}`;
 export const OLD_DIGEST = digestOf('1');
@@ -117,4 +118,28 @@ export function makeEnvRepo(options: RepoOptions & { bare?: boolean } = {}): Tes
     git(['branch', '-q', '--set-upstream-to=origin/main', 'main']);
   }
   return { root, repo, work, git, cleanup: () => rmSync(root, { recursive: true, force: true }) };
+}
+
+/** Where a proposed digest was built from, in provider tests. */
+export const PROPOSAL_SOURCE = { repo: 'https://git.example/shop/web', ref: 'refs/heads/main', commit: 'f'.repeat(40) };
+
+/** A verifier that accepts every digest as built from PROPOSAL_SOURCE. */
+export const acceptingVerifier: Verifier = async (req) => ({
+  ok: true,
+  provenance: { digest: req.digest, builderId: 'b', sourceRepo: PROPOSAL_SOURCE.repo, sourceRef: PROPOSAL_SOURCE.ref, sourceCommit: PROPOSAL_SOURCE.commit, keyName: 'builder' },
+});
+
+export const fixedClock = () => new Date('2026-11-23T10:00:00Z');
+
+/** A digest change of `web` in staging, as the builder proposes it. */
+export function digestChange(digest: string, overrides: Partial<DigestChange> = {}): DigestChange {
+  return {
+    environment: 'staging',
+    service: 'web',
+    digest,
+    repository: 'localhost:5000/web',
+    source: PROPOSAL_SOURCE,
+    author: { name: 'slipway-builder', email: 'builder@example.com' },
+    ...overrides,
+  };
 }

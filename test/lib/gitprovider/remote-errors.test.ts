@@ -3,29 +3,12 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { LocalGitProvider, RemoteRepo, type DigestChange, type Verifier } from '../../../lib/gitprovider/index.js';
+import { LocalGitProvider, RemoteRepo, type DigestChange } from '../../../lib/gitprovider/index.js';
 import { startGitHttp, type GitHttpServer } from '../../support/git-http.js';
-import { digestOf, makeEnvRepo, type TestRepo } from '../../support/promotion-repo.js';
+import { acceptingVerifier as verify, digestChange, digestOf, fixedClock as clock, makeEnvRepo, type TestRepo } from '../../support/promotion-repo.js';
 
 const NEW = digestOf('ab');
-const SOURCE = { repo: 'https://git.example/shop/web', ref: 'refs/heads/main', commit: 'f'.repeat(40) };
-const verify: Verifier = async (req) => ({
-  ok: true,
-  provenance: { digest: req.digest, builderId: 'b', sourceRepo: SOURCE.repo, sourceRef: SOURCE.ref, sourceCommit: SOURCE.commit, keyName: 'builder' },
-});
-const clock = () => new Date('2026-11-23T10:00:00Z');
-
-function change(overrides: Partial<DigestChange> = {}): DigestChange {
-  return {
-    environment: 'staging',
-    service: 'web',
-    digest: NEW,
-    repository: 'localhost:5000/web',
-    source: SOURCE,
-    author: { name: 'slipway-builder', email: 'builder@example.com' },
-    ...overrides,
-  };
-}
+const change = (overrides: Partial<DigestChange> = {}): DigestChange => digestChange(NEW, overrides);
 
 /** A server that wants HTTP basic auth and passes what it accepts on to `target`. */
 async function basicAuthProxy(target: string, user: string, password: string): Promise<{ url: string; close(): Promise<void> }> {

@@ -6,30 +6,13 @@ import { execFile } from 'node:child_process';
 import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { fileAuditLog, LocalGitProvider, RemoteRepo, type DigestChange, type Verifier } from '../../../lib/gitprovider/index.js';
+import { fileAuditLog, LocalGitProvider, RemoteRepo, type DigestChange } from '../../../lib/gitprovider/index.js';
 import { startGitHttp, type GitHttpServer } from '../../support/git-http.js';
-import { digestOf, makeEnvRepo, type TestRepo } from '../../support/promotion-repo.js';
+import { acceptingVerifier as verify, digestChange, digestOf, fixedClock as clock, makeEnvRepo, type TestRepo } from '../../support/promotion-repo.js';
 
 const NEW = digestOf('ab');
 const NEWER = digestOf('cd');
-const SOURCE = { repo: 'https://git.example/shop/web', ref: 'refs/heads/main', commit: 'f'.repeat(40) };
-const verify: Verifier = async (req) => ({
-  ok: true,
-  provenance: { digest: req.digest, builderId: 'b', sourceRepo: SOURCE.repo, sourceRef: SOURCE.ref, sourceCommit: SOURCE.commit, keyName: 'builder' },
-});
-const clock = () => new Date('2026-11-23T10:00:00Z');
-
-function change(overrides: Partial<DigestChange> = {}): DigestChange {
-  return {
-    environment: 'staging',
-    service: 'web',
-    digest: NEW,
-    repository: 'localhost:5000/web',
-    source: SOURCE,
-    author: { name: 'slipway-builder', email: 'builder@example.com' },
-    ...overrides,
-  };
-}
+const change = (overrides: Partial<DigestChange> = {}): DigestChange => digestChange(NEW, overrides);
 
 const GIT_ENV = {
   ...process.env,
