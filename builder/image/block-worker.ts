@@ -1,11 +1,12 @@
 /** Worker thread entry (workers.ts starts it): fills and compresses the blocks it is sent, one at a time. */
 import { parentPort } from 'node:worker_threads';
 import { isSlipwayError } from '../../lib/errors.js';
-import { processBlock, transferable } from './block.js';
+import { processBlock, transferable, warmUpCompression } from './block.js';
 import type { BlockJob } from './plan.js';
 
 const port = parentPort;
 if (!port) throw new Error('builder/image/block-worker runs as a worker thread (builder/image/workers.ts)');
+warmUpCompression();
 port.on('message', ({ id, job }: { id: number; job: BlockJob }) => {
   try {
     const { raw, compressed } = processBlock(job);

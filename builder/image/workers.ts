@@ -134,11 +134,14 @@ export async function closeBlockWorkers(): Promise<void> {
  */
 function spawn(): Worker {
   const here = import.meta.url;
-  if (!here.endsWith('.ts')) return new Worker(new URL('./block-worker.js', here));
+  // Not the parent's flags: a parent started with `--import tsx` (a benchmark, a dev shell) would make every
+  // worker load tsx and its module-hooks thread before its first block.
+  const options = { execArgv: [] as string[] };
+  if (!here.endsWith('.ts')) return new Worker(new URL('./block-worker.js', here), options);
   // tsx's ESM API (its CommonJS build of it cannot find its own ESM half from an eval'd worker).
   const manifest = createRequire(here).resolve('tsx/package.json');
   const exports = (JSON.parse(readFileSync(manifest, 'utf8')) as { exports: Record<string, { import: { default: string } }> }).exports;
   const api = pathToFileURL(join(dirname(manifest), exports['./esm/api']!.import.default)).href;
   const entry = new URL('./block-worker.ts', here).href;
-  return new Worker(`import(${JSON.stringify(api)}).then((tsx) => { tsx.register(); return import(${JSON.stringify(entry)}); });`, { eval: true });
+  return new Worker(`import(${JSON.stringify(api)}).then((tsx) => { tsx.register(); return import(${JSON.stringify(entry)}); });`, { ...options, eval: true });
 }
