@@ -8,6 +8,9 @@
  *  3. Reproducibility: the same commit built from two clones in different temp dirs with different
  *     HOME and SLIPWAY_HOME.
  * --write replaces bench/results/builder.md with the numbers.
+ * --phases instead prints where the layer's CPU goes, phase by phase, on the 5,000-file output (one thread,
+ * compiled modules, median of 3): listing, tar headers, reading, the stored/deflate decision, compression
+ * (and plain zlib level 1 over the same blocks, as IMAGE_FORMAT 2 did), hashing.
  */
 import { execFile } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -72,6 +75,59 @@ function fileBody(i: number, size: number): Buffer {
     } else buf[o] = text[o % text.length]!;
   }
   return buf;
+}
+
+/** The 50 MB / 5,000-file build output of section 2. */
+async function writeBigContext(context: string): Promise<{ files: number; size: number }> {
+  const files = 5000;
+  const size = 10 * 1024;
+  for (let i = 0; i < files; i++) {
+    const dir = join(context, `mod${String(i % 50).padStart(2, '0')}`);
+    if (i < 50) await mkdir(dir, { recursive: true });
+    await writeFile(join(dir, `file${i}.js`), fileBody(i, size));
+  }
+  return { files, size };
+}
+
+if (process.argv.includes('--phases')) {
+  const dir = await mkdtemp(join(tmpdir(), 'slipway-bench-phases-'));
+  try {
+    await writeBigContext(join(dir, 'dist'));
+    const { collectEntries } = (await import(join(root, 'dist/builder/image/layer.js'))) as typeof import('../builder/image/layer.js');
+    const { planTar, blockJob, fillBlock } = (await import(join(root, 'dist/builder/image/plan.js'))) as typeof import('../builder/image/plan.js');
+    const { classifySegments, compressBlock } = (await import(join(root, 'dist/builder/image/deflate.js'))) as typeof import('../builder/image/deflate.js');
+    const { createHash } = await import('node:crypto');
+    const { crc32, deflateRawSync, constants } = await import('node:zlib');
+    const phases = new Map<string, number[]>();
+    const phase = <T>(name: string, fn: () => T): T => {
+      const c0 = cpuNow();
+      const out = fn();
+      phases.set(name, [...(phases.get(name) ?? []), cpuNow() - c0]);
+      return out;
+    };
+    for (let round = 0; round < 3; round++) {
+      const c0 = cpuNow();
+      const entries = await collectEntries(join(dir, 'dist'), 'app');
+      phases.set('list the context (readdir, lstat, sort)', [...(phases.get('list the context (readdir, lstat, sort)') ?? []), cpuNow() - c0]);
+      const plan = phase('tar headers and layout', () => planTar(entries, 1_767_225_600));
+      const cursor = { piece: 0 };
+      const jobs = Array.from({ length: plan.blocks }, (_, i) => blockJob(plan, i, cursor));
+      const raws = phase(`read ${plan.files} files into 1 MiB blocks (open, pread, close)`, () => jobs.map((j) => fillBlock(j)));
+      const blocks = raws.map((r, i) => r.subarray(jobs[i]!.dictionaryLength));
+      phase('stored/deflate decision (byte histograms)', () => blocks.map((b) => classifySegments(b)));
+      phase('compress (decision + stored copies + zlib on the rest)', () => blocks.map((b, i) => compressBlock(b, raws[i]!.subarray(0, jobs[i]!.dictionaryLength), jobs[i]!.last)));
+      phase('zlib level 1 over whole blocks (IMAGE_FORMAT 2)', () =>
+        blocks.map((b, i) => deflateRawSync(b, { level: 1, finishFlush: constants.Z_SYNC_FLUSH, ...(i ? { dictionary: raws[i]!.subarray(0, jobs[i]!.dictionaryLength) } : {}) })),
+      );
+      phase('sha256 of the tar (diff_id)', () => blocks.reduce((h, b) => h.update(b), createHash('sha256')).digest());
+      phase('crc32 of the tar', () => blocks.reduce((c, b) => crc32(b, c), 0));
+    }
+    process.stdout.write(`Layer phases, ${new Date().toISOString()}, load ${loadavg().map((x) => x.toFixed(1)).join(' ')}: CPU ms, median of 3 (one thread)\n`);
+    for (const [name, xs] of phases) process.stdout.write(`| ${name} | ${median(xs).toFixed(0)} ms |\n`);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+  process.exit(0);
 }
 
 const startLoad = loadavg();
@@ -150,13 +206,7 @@ try {
   const { buildImage, closeBlockWorkers } = (await import(join(root, 'dist/builder/image/index.js'))) as typeof ImageModule;
   const { openImageStore, pushImage } = (await import(join(root, 'dist/lib/oci/index.js'))) as typeof OciModule;
   const context = join(tmp, 'big/dist');
-  const files = 5000;
-  const size = 10 * 1024;
-  for (let i = 0; i < files; i++) {
-    const dir = join(context, `mod${String(i % 50).padStart(2, '0')}`);
-    if (i < 50) await mkdir(dir, { recursive: true });
-    await writeFile(join(dir, `file${i}.js`), fileBody(i, size));
-  }
+  const { files, size } = await writeBigContext(context);
   const totalMB = (files * size) / 1024 / 1024;
   const spec = { context: 'dist', entrypoint: ['node', 'mod00/file0.js'], workingDir: '/app' };
   const source = { url: 'https://example.invalid/big', revision: 'b'.repeat(40) };
