@@ -22,6 +22,7 @@ export { BLOCK_BYTES, GZIP_LEVEL } from './deflate.js';
 
 /** Up to this many blocks are compressed in this thread: starting worker threads costs more. */
 const IN_PROCESS_MAX_BLOCKS = 2;
+const MAX_BLOCKS_AHEAD = 16;
 
 const gzip = promisify(gzipCallback);
 
@@ -143,18 +144,23 @@ export async function buildLayer(entries: LayerEntry[], epochSeconds: number, si
   const jobs: BlockJob[] = [];
   const results: Promise<ProcessedBlock>[] = [];
   const ready: boolean[] = [];
-  for (let i = 0; i < plan.blocks; i++) {
-    const job = blockJob(plan, i, cursor);
-    jobs.push(job);
-    const result = pool ? pool.run(job) : Promise.resolve().then(() => processBlock(job));
-    result.then(
-      () => (ready[i] = true),
-      () => (ready[i] = true), // awaited in order below; this also keeps an early exit from leaving the rest unhandled
-    );
-    results.push(result);
-  }
+  // Blocks are handed out at most MAX_BLOCKS_AHEAD beyond the one being hashed: the tar in flight stays a
+  // few MiB however large the layer, and a failed block does not leave the rest of a huge layer queued.
+  const dispatchUpTo = (end: number) => {
+    for (let i = jobs.length; i < Math.min(end, plan.blocks); i++) {
+      const job = blockJob(plan, i, cursor);
+      jobs.push(job);
+      const result = pool ? pool.run(job) : Promise.resolve().then(() => processBlock(job));
+      result.then(
+        () => (ready[i] = true),
+        () => (ready[i] = true), // awaited in order below; this also keeps an early exit from leaving the rest unhandled
+      );
+      results.push(result);
+    }
+  };
   let crc = 0;
-  for (let i = 0; i < jobs.length; i++) {
+  for (let i = 0; i < plan.blocks; i++) {
+    dispatchUpTo(i + MAX_BLOCKS_AHEAD);
     // While block i is being compressed elsewhere, this thread compresses the next queued one.
     for (let stolen = !ready[i] ? pool?.steal() : undefined; stolen; stolen = !ready[i] ? pool?.steal() : undefined) {
       try {
