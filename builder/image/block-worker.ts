@@ -7,6 +7,7 @@ import type { BlockJob } from './plan.js';
 const port = parentPort;
 if (!port) throw new Error('builder/image/block-worker runs as a worker thread (builder/image/workers.ts)');
 warmUpCompression();
+port.postMessage({ ready: true }); // until then the pool sends it nothing: the calling thread takes the first blocks
 port.on('message', ({ id, job }: { id: number; job: BlockJob }) => {
   try {
     const { raw, compressed } = processBlock(job);

@@ -29,9 +29,11 @@ interface Pending {
 interface Slot {
   worker: Worker;
   running: Map<number, Pending>;
+  /** Started and warmed up (block-worker.ts says so); jobs go only to ready workers. */
+  ready: boolean;
 }
 
-type Reply = { id: number; raw: Uint8Array; compressed: Uint8Array } | { id: number; error: { code?: string; message: string; kind?: ErrorKind; data?: Record<string, unknown> } };
+type Reply = { ready: true } | { id: number; raw: Uint8Array; compressed: Uint8Array } | { id: number; error: { code?: string; message: string; kind?: ErrorKind; data?: Record<string, unknown> } };
 
 export class BlockWorkers {
   private readonly slots: Slot[] = [];
@@ -63,9 +65,14 @@ export class BlockWorkers {
   }
 
   private start(): Slot {
-    const slot: Slot = { worker: spawn(), running: new Map() };
+    const slot: Slot = { worker: spawn(), running: new Map(), ready: false };
     slot.worker.unref();
     slot.worker.on('message', (reply: Reply) => {
+      if ('ready' in reply) {
+        slot.ready = true;
+        this.dispatch();
+        return;
+      }
       const pending = slot.running.get(reply.id);
       if (!pending) return;
       slot.running.delete(reply.id);
@@ -99,7 +106,9 @@ export class BlockWorkers {
 
   private dispatch(): void {
     while (this.queue.length > 0) {
-      const slot = this.slots.reduce((a, b) => (b.running.size < a.running.size ? b : a));
+      const ready = this.slots.filter((s) => s.ready);
+      if (ready.length === 0) return;
+      const slot = ready.reduce((a, b) => (b.running.size < a.running.size ? b : a));
       if (slot.running.size >= IN_FLIGHT_PER_WORKER) return;
       const pending = this.queue.shift()!;
       slot.running.set(pending.id, pending);
