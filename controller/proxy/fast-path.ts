@@ -150,6 +150,16 @@ export class FastPath {
 export class UpstreamHost {
   private idle: UpstreamConnection[] = [];
   retired = false;
+  /**
+   * The last response head this instance sent, as bytes, and what it parsed to: an instance answers most requests
+   * with the same head (the Date changes once a second), so most heads are compared, not parsed.
+   */
+  private lastHeadBytes: Buffer | null = null;
+  private lastHead: ResponseHead | null = null;
+  private lastHeadBodiless = false;
+  /** The client-side head made from lastHead for one track and connection option. */
+  private lastOut: Buffer | null = null;
+  private lastOutKey = '';
 
   constructor(
     readonly fast: FastPath,
@@ -182,6 +192,30 @@ export class UpstreamHost {
     const index = this.idle.indexOf(connection);
     if (index >= 0) this.idle.splice(index, 1);
     this.fast.upstreamIdle.disarm(connection);
+  }
+
+  parseHead(data: Buffer, start: number, end: number, bodiless: boolean): ResponseHead | null {
+    const known = this.lastHeadBytes;
+    if (known !== null && bodiless === this.lastHeadBodiless && known.length === end - start && data.compare(known, 0, known.length, start, end) === 0) return this.lastHead;
+    const head = parseResponseHead(data, start, end, bodiless, TRACK_HEADER);
+    if (head === null) return null;
+    this.lastHeadBytes = Buffer.from(data.subarray(start, end));
+    this.lastHead = head;
+    this.lastHeadBodiless = bodiless;
+    this.lastOut = null;
+    return head;
+  }
+
+  /** The head for the client: the instance's, plus the track, plus how the client connection goes on. */
+  clientHead(head: ResponseHead, track: Track, close: boolean): Buffer {
+    const key = close ? `${track}:close` : track;
+    if (head === this.lastHead && this.lastOut !== null && this.lastOutKey === key) return this.lastOut;
+    const out = Buffer.from(`${head.head}${TRACK_HEADER}: ${track}\r\n${close ? 'connection: close' : 'keep-alive: timeout=30'}\r\n\r\n`, 'latin1');
+    if (head === this.lastHead) {
+      this.lastOut = out;
+      this.lastOutKey = key;
+    }
+    return out;
   }
 
   retire(): void {
@@ -322,7 +356,7 @@ class UpstreamConnection implements Timed {
           exchange.touch();
           return true;
         }
-        head = parseResponseHead(data, offset, end + 4, exchange.bodiless, TRACK_HEADER);
+        head = this.host.parseHead(data, offset, end + 4, exchange.bodiless);
         offset = end + 4;
         if (head === null) return this.broken(exchange, 'a malformed response head');
         if (head.status === 101) return this.broken(exchange, 'a 101 answer to a request that asked for no upgrade');
@@ -442,20 +476,20 @@ class Exchange implements Timed {
     this.status = head.status;
     const client = this.client;
     if (head.framing === Framing.Close) client.closeAfter = true;
-    const text = `${head.head}${TRACK_HEADER}: ${this.track}\r\n${client.closeAfter || this.fast.closing ? 'connection: close' : 'keep-alive: timeout=30'}\r\n\r\n`;
+    const text = this.host.clientHead(head, this.track, client.closeAfter || this.fast.closing);
     const bodyBytes = to - from;
     const socket = client.socket;
     let flushed: boolean;
     if (bodyBytes === 0) {
-      flushed = socket.write(text, 'latin1');
+      flushed = socket.write(text);
     } else if (bodyBytes <= COALESCE_BYTES) {
       const out = Buffer.allocUnsafe(text.length + bodyBytes);
-      out.write(text, 0, 'latin1');
+      text.copy(out, 0);
       data.copy(out, text.length, from, to);
       flushed = socket.write(out);
     } else {
       socket.cork();
-      socket.write(text, 'latin1');
+      socket.write(text);
       flushed = socket.write(data.subarray(from, to));
       socket.uncork();
       if (fromReadBuffer && socket.writableLength > 0) this.connection?.detachReadBuffer();
@@ -579,6 +613,9 @@ export class ClientConnection implements Timed {
   closeAfter = false;
   gone = false;
   private buffered: Buffer | null = null;
+  /** The last request head as bytes and its parse: a client on a keep-alive connection mostly repeats itself. */
+  private lastHeadBytes: Buffer | null = null;
+  private lastHead: RequestHead | null = null;
   private finishedWriting = false;
   private paused = false;
   private parsing = false;
@@ -673,7 +710,7 @@ export class ClientConnection implements Timed {
           break;
         }
         const end = headEnd + 4;
-        const head = parseRequestHead(buf, start, end, TRACK_HEADER, this.address);
+        const head = this.parseHead(buf, start, end);
         if (head === null) {
           this.buffered = start > 0 ? buf.subarray(start) : buf;
           this.handOver();
@@ -691,6 +728,17 @@ export class ClientConnection implements Timed {
     } finally {
       this.parsing = false;
     }
+  }
+
+  private parseHead(buf: Buffer, start: number, end: number): RequestHead | null {
+    const known = this.lastHeadBytes;
+    if (known !== null && known.length === end - start && buf.compare(known, 0, known.length, start, end) === 0) return this.lastHead;
+    const head = parseRequestHead(buf, start, end, TRACK_HEADER, this.address);
+    if (head !== null) {
+      this.lastHeadBytes = Buffer.from(buf.subarray(start, end));
+      this.lastHead = head;
+    }
+    return head;
   }
 
   private endWriting(): void {
