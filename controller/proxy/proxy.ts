@@ -92,6 +92,7 @@ export class ServiceProxy implements FastPathOwner {
   private readonly splitter = new TrackSplitter();
   private pools: Record<Track, TrackPool> = { stable: new TrackPool([], []), canary: new TrackPool([], []) };
   private readonly recorder: RequestRecorder;
+  private readonly logSample: (track: Track, at: number, status: number, latencyMs: number) => void;
   private readonly sockets = new Set<Socket>();
   private readonly now: () => number;
   private readonly upstreamTimeoutMs: number;
@@ -107,6 +108,7 @@ export class ServiceProxy implements FastPathOwner {
     this.now = options.now ?? Date.now;
     this.upstreamTimeoutMs = options.upstreamTimeoutMs ?? 60_000;
     this.recorder = options.metrics.recorder(options.environment, options.service);
+    this.logSample = options.requestLog.writer({ environment: options.environment, service: options.service });
     this.dispatcher = new Agent({ keepAliveTimeout: 30_000, keepAliveMaxTimeout: 60_000, connect: { noDelay: true } });
     this.fast = new FastPath(this);
     this.httpServer = createServer((req, res) => this.handle(req, res));
@@ -241,7 +243,7 @@ export class ServiceProxy implements FastPathOwner {
   /** @internal Called by the exchange listeners below. */
   recordSample(track: Track, status: number, latencyMs: number, at: number): void {
     this.recorder.observe(track, status, latencyMs / 1000);
-    this.options.requestLog.record(this, track, { at, status, latencyMs });
+    this.logSample(track, at, status, latencyMs);
   }
 
   /**

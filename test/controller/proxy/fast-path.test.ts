@@ -186,8 +186,10 @@ describe('the proxy fast path', () => {
     });
     stableServer.on('connection', () => stableConnections++);
     stable = await listen(stableServer, 'stable-0');
-    stableServer.on('upgrade', (req, socket) => {
+    stableServer.on('upgrade', (req, socket, head: Buffer) => {
       socket.write(`HTTP/1.1 101 Switching Protocols\r\nupgrade: ${req.headers.upgrade}\r\nconnection: Upgrade\r\n\r\n`);
+      // Bytes the client sent right behind its head (before the 101) arrive as `head`.
+      if (head.length > 0) socket.write(`echo:${head.toString()}`);
       socket.on('data', (chunk: Buffer) => socket.write(`echo:${chunk.toString()}`));
     });
     canary = await httpUpstream('canary-0', (_req, res) => {
@@ -371,6 +373,9 @@ describe('the proxy fast path', () => {
       expect(text).toMatch(/^HTTP\/1\.1 101 /);
       expect(text).toContain('x-slipway-track: stable');
       expect(text).toContain('echo:ping');
+      // Bytes that came in the same read as the head are handed over too.
+      const { text: together } = await raw(proxy.port, ['GET /ws HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\nsame-read'], (t) => t.includes('echo:same-read'));
+      expect(together).toMatch(/^HTTP\/1\.1 101 /);
     });
 
     it('refuses a request with both Content-Length and Transfer-Encoding with 400 (a smuggling shape)', async () => {

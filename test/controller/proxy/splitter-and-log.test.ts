@@ -71,6 +71,18 @@ describe('the proxy request log', () => {
     log.forget(ref);
     expect(log.samples(ref, 'stable', new Date(0), new Date(10))).toEqual([]);
   });
+
+  it('takes samples from a writer bound to a service, which keeps writing after the service was forgotten', () => {
+    const log = new ProxyRequestLog();
+    const write = log.writer(ref);
+    write('canary', 5, 503, 2.5);
+    write('stable', 6, 200, 1);
+    expect(log.samples(ref, 'canary', new Date(0), new Date(10))).toEqual([{ at: 5, status: 503, latencyMs: 2.5 }]);
+    log.forget(ref);
+    write('stable', 7, 200, 1);
+    expect(log.samples(ref, 'stable', new Date(0), new Date(10)).map((s) => s.at)).toEqual([7]);
+    expect(log.samples(ref, 'canary', new Date(0), new Date(10))).toEqual([]);
+  });
 });
 
 describe('the proxy metrics', () => {
