@@ -371,14 +371,17 @@ class UpstreamConnection implements Timed {
       const bodyEnd = this.bodyEnd(data, offset);
       if (bodyEnd === -2) return this.broken(exchange, 'a malformed chunked body');
       const keepReading = exchange.respond(head, data, offset, bodyEnd < 0 ? data.length : bodyEnd, data.buffer === this.readBuffer.buffer);
-      if (bodyEnd >= 0) this.done(exchange, bodyEnd < data.length);
-      return keepReading;
+      if (bodyEnd < 0) return keepReading;
+      // Complete: a slow client holds up this answer's flushing, not the next answer on this socket.
+      this.done(exchange, bodyEnd < data.length);
+      return true;
     }
     const bodyEnd = this.bodyEnd(data, 0);
     if (bodyEnd === -2) return this.broken(exchange, 'a malformed chunked body');
     const keepReading = exchange.forward(data, bodyEnd < 0 ? data.length : bodyEnd, true);
-    if (bodyEnd >= 0) this.done(exchange, bodyEnd < data.length);
-    return keepReading;
+    if (bodyEnd < 0) return keepReading;
+    this.done(exchange, bodyEnd < data.length);
+    return true;
   }
 
   /** The client's writes still hold a slice of the read buffer: read into a new one from now on. */

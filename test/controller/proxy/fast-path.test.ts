@@ -168,6 +168,11 @@ describe('the proxy fast path', () => {
             setTimeout(() => res.end('two,three'), 10);
             return;
           }
+          if (url.pathname === '/big') {
+            const big = Buffer.alloc(4 * 1024 * 1024, 'z');
+            res.writeHead(200, { 'content-length': big.length }).end(big);
+            return;
+          }
           if (url.pathname === '/empty') {
             res.writeHead(204, { 'x-empty': 'yes' }).end();
             return;
@@ -269,6 +274,37 @@ describe('the proxy fast path', () => {
       expect(heads[1]).toMatch(/^204 /);
       expect(heads[1]).toMatch(/x-empty: yes/i);
       expect(heads[2]).toMatch(/"path":"\/next"/);
+    });
+  });
+
+  describe('when a client reads a large answer slowly', () => {
+    it('passes all of it on, then answers the next request on the same connection', async () => {
+      const received = await within(
+        new Promise<{ bigBytes: number; after: string }>((resolve, reject) => {
+          const socket = connect(proxy.port, '127.0.0.1');
+          let text = Buffer.alloc(0);
+          socket.on('error', reject);
+          socket.write('GET /big HTTP/1.1\r\nHost: a\r\n\r\nGET /after-big HTTP/1.1\r\nHost: a\r\n\r\n');
+          socket.pause();
+          setTimeout(() => {
+            socket.on('data', (chunk: Buffer) => {
+              text = Buffer.concat([text, chunk]);
+              const s = text.toString('latin1');
+              if (s.includes('"path":"/after-big"')) {
+                socket.destroy();
+                const headEnd = s.indexOf('\r\n\r\n') + 4;
+                resolve({ bigBytes: s.slice(headEnd).indexOf('HTTP/1.1 '), after: s.slice(s.lastIndexOf('HTTP/1.1 ')) });
+              }
+            });
+            socket.resume();
+          }, 300);
+        }),
+        20_000,
+        'the large answer and the next one',
+      );
+      expect(received.bigBytes).toBe(4 * 1024 * 1024);
+      expect(received.after).toMatch(/^HTTP\/1\.1 200 /);
+      expect((await get(proxy.port, '/after-slow-client', false)).status).toBe(200);
     });
   });
 
