@@ -8,7 +8,7 @@
  */
 import { lstatSync, readdirSync, readlinkSync } from 'node:fs';
 import { lstat } from 'node:fs/promises';
-import { join, posix, resolve } from 'node:path';
+import { posix, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { createHash } from 'node:crypto';
 import { crc32, gzip as gzipCallback, constants as zlibConstants } from 'node:zlib';
@@ -73,7 +73,7 @@ export async function collectEntries(dir: string, prefix = '', onLarge?: () => v
   // Synchronous: thousands of small stats through the thread pool cost more in round trips than in work.
   const walk = (abs: string, rel: string): void => {
     for (const d of readdirSync(abs, { withFileTypes: true })) {
-      const full = join(abs, d.name);
+      const full = `${abs}/${d.name}`; // abs is absolute (resolve); path.join would normalize it again per entry
       const relPath = rel ? `${rel}/${d.name}` : d.name;
       const path = base ? `${base}/${relPath}` : relPath;
       if (d.isDirectory()) {
