@@ -8,9 +8,9 @@ const port = parentPort;
 if (!port) throw new Error('builder/image/block-worker runs as a worker thread (builder/image/workers.ts)');
 warmUpCompression();
 port.postMessage({ ready: true }); // until then the pool sends it nothing: the calling thread takes the first blocks
-port.on('message', ({ id, job }: { id: number; job: BlockJob }) => {
+port.on('message', ({ id, job, buffer }: { id: number; job: BlockJob; buffer?: ArrayBuffer }) => {
   try {
-    const { raw, compressed } = processBlock(job);
+    const { raw, compressed } = processBlock(job, buffer);
     const rawBytes = transferable(raw);
     const compressedBytes = transferable(compressed);
     port.postMessage({ id, raw: rawBytes, compressed: compressedBytes }, [rawBytes.buffer as ArrayBuffer, compressedBytes.buffer as ArrayBuffer]);

@@ -8,8 +8,9 @@ export interface ProcessedBlock {
   compressed: Uint8Array;
 }
 
-export function processBlock(job: BlockJob): ProcessedBlock {
-  const raw = fillBlock(job);
+/** `into`: a spare buffer of an earlier block (see fillBlock). */
+export function processBlock(job: BlockJob, into?: ArrayBuffer): ProcessedBlock {
+  const raw = fillBlock(job, into);
   const dictionary = job.dictionaryLength > 0 ? raw.subarray(0, job.dictionaryLength) : undefined;
   return { raw, compressed: compressBlock(raw.subarray(job.dictionaryLength), dictionary, job.last) };
 }

@@ -164,7 +164,7 @@ export async function buildLayer(entries: LayerEntry[], epochSeconds: number, si
     // While block i is being compressed elsewhere, this thread compresses the next queued one.
     for (let stolen = !ready[i] ? pool?.steal() : undefined; stolen; stolen = !ready[i] ? pool?.steal() : undefined) {
       try {
-        stolen.resolve(processBlock(stolen.job));
+        stolen.resolve(processBlock(stolen.job, pool?.spareBuffer()));
       } catch (err) {
         stolen.reject(err);
       }
@@ -174,6 +174,7 @@ export async function buildLayer(entries: LayerEntry[], epochSeconds: number, si
     const block = raw.subarray(jobs[i]!.dictionaryLength);
     tarHash.update(block);
     crc = crc32(block, crc);
+    pool?.recycle(raw.buffer);
     emit(Buffer.from(compressed.buffer, compressed.byteOffset, compressed.byteLength));
   }
   const trailer = Buffer.alloc(8);

@@ -103,9 +103,20 @@ function pieceEnd(p: Piece): number {
   return p.at + ('bytes' in p ? p.bytes.length : p.length);
 }
 
-/** The job's bytes: headers copied, file ranges read straight into place (open, pread, close). */
-export function fillBlock(job: BlockJob): Buffer {
-  const buf = Buffer.alloc(job.length);
+/** Room for any job's bytes: a block and the dictionary before it. */
+export const JOB_BYTES = BLOCK_BYTES + WINDOW_BYTES;
+
+/**
+ * The job's bytes: headers copied, file ranges read straight into place (open, pread, close). `into`: a
+ * JOB_BYTES buffer of an earlier block to reuse (zeroed first; fresh memory costs a page fault per 4 KiB).
+ */
+export function fillBlock(job: BlockJob, into?: ArrayBuffer): Buffer {
+  const buf =
+    into && into.byteLength >= job.length
+      ? Buffer.from(into, 0, job.length).fill(0)
+      : job.length >= BLOCK_BYTES
+        ? Buffer.alloc(JOB_BYTES).subarray(0, job.length) // full size, so it can be reused for any later block
+        : Buffer.alloc(job.length);
   const { literal, literals } = job;
   for (let i = 0; i < literals.length; i += 3) {
     const from = literals[i + 1]!;

@@ -13,11 +13,13 @@ import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
 import { SlipwayError, type ErrorKind } from '../../lib/errors.js';
 import type { ProcessedBlock } from './block.js';
-import type { BlockJob } from './plan.js';
+import { JOB_BYTES, type BlockJob } from './plan.js';
 
 const MAX_WORKERS = 3;
 /** Jobs each worker holds at once: the next one is already there when it finishes one. */
 const IN_FLIGHT_PER_WORKER = 2;
+/** Block buffers kept for reuse once their block is hashed (each JOB_BYTES). */
+const MAX_SPARE_BUFFERS = 8;
 
 interface Pending {
   id: number;
@@ -38,6 +40,7 @@ type Reply = { ready: true } | { id: number; raw: Uint8Array; compressed: Uint8A
 export class BlockWorkers {
   private readonly slots: Slot[] = [];
   private readonly queue: Pending[] = [];
+  private readonly spare: ArrayBuffer[] = [];
   private nextId = 0;
   private broken: unknown;
   private closing = false;
@@ -57,6 +60,16 @@ export class BlockWorkers {
   /** A queued job no worker has started, for the caller to do itself (settle it with `resolve`/`reject`). */
   steal(): { job: BlockJob; resolve: (block: ProcessedBlock) => void; reject: (err: unknown) => void } | undefined {
     return this.queue.shift();
+  }
+
+  /** A block's buffer, done with (hashed): sent along with a later job instead of fresh memory. */
+  recycle(buffer: ArrayBufferLike): void {
+    if (buffer instanceof ArrayBuffer && buffer.byteLength >= JOB_BYTES && this.spare.length < MAX_SPARE_BUFFERS) this.spare.push(buffer);
+  }
+
+  /** A spare buffer for a job the caller does itself. */
+  spareBuffer(): ArrayBuffer | undefined {
+    return this.spare.pop();
   }
 
   async close(): Promise<void> {
@@ -113,7 +126,8 @@ export class BlockWorkers {
       const pending = this.queue.shift()!;
       slot.running.set(pending.id, pending);
       slot.worker.ref(); // busy: the process waits for its answer
-      slot.worker.postMessage({ id: pending.id, job: pending.job });
+      const buffer = this.spare.pop();
+      slot.worker.postMessage({ id: pending.id, job: pending.job, buffer }, buffer ? [buffer] : []);
     }
   }
 }
