@@ -6,7 +6,8 @@ import { promisify } from 'node:util';
 import { createHash } from 'node:crypto';
 import { gunzipSync } from 'node:zlib';
 import { BLOCK_BYTES, GZIP_LEVEL, buildImage, buildLayer, collectEntries } from '../../../builder/image/index.js';
-import { openImageStore } from '../../../lib/oci/index.js';
+import { openImageStore, pushImage } from '../../../lib/oci/index.js';
+import { classifySegments } from '../../../builder/image/deflate.js';
 
 const execFileAsync = promisify(execFile);
 const epoch = 1_767_225_600;
@@ -82,6 +83,19 @@ describe('a layer larger than one compression block', () => {
     await mkdir(out);
     await execFileAsync('tar', ['-xzf', file, '-C', out]);
     expect((await readFile(join(out, 'app/part3/chunk57.bin'))).equals(body(57, 60_000 + 57 * 97))).toBe(true);
+  });
+
+  it("is decompressed by Go's gzip reader (skopeo --dest-decompress) to the tar its diff_id names, stored blocks and all", async () => {
+    const spec = { context: 'dist', workingDir: '/app' };
+    const image = await buildImage({ contextDir: a, spec, source: { url: 'https://git.example/big.git', revision: 'd'.repeat(40) }, epoch });
+    const layout = join(tmp, 'go-layout');
+    await pushImage(openImageStore(`oci:${layout}`), image, 'big');
+    const out = join(tmp, 'go-dir');
+    await execFileAsync('skopeo', ['copy', '--quiet', '--dest-decompress', `oci:${layout}:big`, `dir:${out}`], { timeout: 60_000 });
+    const tar = await readFile(join(out, image.layer.diffId.slice('sha256:'.length)));
+    expect(`sha256:${createHash('sha256').update(tar).digest('hex')}`).toBe(image.layer.diffId);
+    expect(tar.length).toBe(image.layer.tarSize);
+    expect(classifySegments(tar.subarray(0, BLOCK_BYTES)).includes(1)).toBe(true); // the stream does hold stored runs
   });
 
   it('hands the gzip bytes to a sink in order while it is made', async () => {
