@@ -1,6 +1,8 @@
 /**
- * The layer's tar laid out before a byte of it is read: every entry's header (tar.ts) and, from the
- * sizes the walk saw, where each file's bytes go. Each 1 MiB compression block is then a list of
+ * The layer's tar laid out before a byte of it is read: where every entry's header (tar.ts) and, from
+ * the sizes the walk saw, each file's bytes go. Header bytes are written when the block holding them is
+ * handed out (an entry whose name fits ustar's 100 bytes has a 512-byte header; only longer ones are
+ * written up front to learn their length), so the first block goes out before thousands of headers exist. Each 1 MiB compression block is then a list of
  * pieces (header bytes, or a range of a file) that a worker thread fills and compresses on its own, so
  * reading the files happens on every core too. A file that shrank since the walk is an error (the tar
  * would not match its headers); one that grew is read up to the size its header records. Nothing may
@@ -10,10 +12,17 @@ import { closeSync, constants as fsConstants, openSync, readSync } from 'node:fs
 import { SlipwayError } from '../../lib/errors.js';
 import type { LayerEntry } from './layer.js';
 import { BLOCK_BYTES, WINDOW_BYTES } from './deflate.js';
-import { padding, tarHeader, TAR_END } from './tar.js';
+import { padding, tarHeader, TAR_BLOCK, TAR_END, type TarHeaderFields } from './tar.js';
 
-/** Bytes of the tar at `at`: literal bytes (headers), or `length` bytes of a file from `offset`. */
-export type Piece = { at: number; bytes: Uint8Array } | FilePiece;
+/** Bytes of the tar at `at`: a header (or the end-of-archive blocks), or `length` bytes of a file from `offset`. */
+export type Piece = HeaderPiece | FilePiece;
+export interface HeaderPiece {
+  at: number;
+  length: number;
+  /** Written on first use from `header`. */
+  bytes?: Uint8Array;
+  header?: TarHeaderFields;
+}
 export interface FilePiece {
   at: number;
   path: string;
@@ -52,16 +61,23 @@ export function planTar(entries: LayerEntry[], epochSeconds: number): TarPlan {
   let files = 0;
   for (const e of entries) {
     const size = e.type === 'file' ? (e.size ?? 0) : 0;
-    const header = tarHeader({ path: e.path, type: e.type, mode: e.mode, size, mtimeSeconds: epochSeconds, ...(e.type === 'symlink' ? { linkname: e.linkname! } : {}) });
-    pieces.push({ at, bytes: header });
-    at += header.length;
+    const header: TarHeaderFields = { path: e.path, type: e.type, mode: e.mode, size, mtimeSeconds: epochSeconds, ...(e.type === 'symlink' ? { linkname: e.linkname! } : {}) };
+    const plain = Buffer.byteLength(e.path) + (e.type === 'directory' ? 1 : 0) <= 100 && (!e.linkname || Buffer.byteLength(e.linkname) <= 100);
+    if (plain) {
+      pieces.push({ at, length: TAR_BLOCK, header });
+      at += TAR_BLOCK;
+    } else {
+      const bytes = tarHeader(header);
+      pieces.push({ at, length: bytes.length, bytes });
+      at += bytes.length;
+    }
     if (e.type === 'file') {
       files++;
       if (size > 0) pieces.push({ at, path: e.source!, offset: 0, length: size, size });
       at += size + padding(size); // the padding stays zero: blocks start zero-filled
     }
   }
-  pieces.push({ at, bytes: TAR_END });
+  pieces.push({ at, length: TAR_END.length, bytes: TAR_END });
   at += TAR_END.length;
   return { size: at, files, blocks: Math.max(1, Math.ceil(at / BLOCK_BYTES)), pieces };
 }
@@ -82,8 +98,9 @@ export function blockJob(plan: TarPlan, index: number, cursor: { piece: number }
     if (p.at >= end) break;
     const from = Math.max(p.at, start);
     const to = Math.min(pieceEnd(p), end);
-    if ('bytes' in p) {
-      literalParts.push(from === p.at && to - from === p.bytes.length ? p.bytes : p.bytes.subarray(from - p.at, to - p.at));
+    if (!('path' in p)) {
+      const bytes = (p.bytes ??= tarHeader(p.header!));
+      literalParts.push(from === p.at && to - from === bytes.length ? bytes : bytes.subarray(from - p.at, to - p.at));
       literals.push(from - start, literalLength, to - from);
       literalLength += to - from;
     } else {
@@ -100,7 +117,7 @@ export function blockJob(plan: TarPlan, index: number, cursor: { piece: number }
 }
 
 function pieceEnd(p: Piece): number {
-  return p.at + ('bytes' in p ? p.bytes.length : p.length);
+  return p.at + p.length;
 }
 
 /** Room for any job's bytes: a block and the dictionary before it. */

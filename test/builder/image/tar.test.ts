@@ -1,10 +1,12 @@
 import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, readlink, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readFile, readlink, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
 import { Readable } from 'node:stream';
 import { promisify } from 'node:util';
 import * as tarStream from 'tar-stream';
+import { buildLayer, collectEntries } from '../../../builder/image/layer.js';
 import { padding, tarHeader, TAR_END } from '../../../builder/image/tar.js';
 
 const execFileAsync = promisify(execFile);
@@ -71,5 +73,31 @@ describe('tar headers written for a layer', () => {
     expect(await readFile(join(tmp, `app/${longDir}/split.txt`), 'utf8')).toBe('split\n');
     expect(await readFile(join(tmp, 'app/ünïcode-名前.txt'), 'utf8')).toBe('utf8\n');
     expect(await readlink(join(tmp, 'app/far-link'))).toBe(`${longDir}/${'g'.repeat(80)}`);
+  });
+
+  it('are the same bytes when a layer is built from a directory holding those entries', async () => {
+    // The layer writes short headers only when their block is handed out and long ones up front: same tar either way.
+    const dir = join(tmp, 'context');
+    for (const c of cases.slice(1)) {
+      const target = join(dir, c.path.slice('app/'.length));
+      await mkdir(dirname(target), { recursive: true });
+      if (c.type === 'symlink') await symlink(c.linkname!, target);
+      else {
+        await writeFile(target, c.body ?? '');
+        await chmod(target, c.mode);
+      }
+    }
+    const entries = await collectEntries(dir, 'app');
+    const layer = await buildLayer(entries, mtime);
+    const file = join(tmp, 'built.tar.gz');
+    await writeFile(file, layer.bytes);
+    const { stdout } = await execFileAsync('tar', ['-tvzf', file], { timeout: 30_000 });
+    const listed = stdout.trim().split('\n');
+    for (const c of cases.slice(1)) expect(listed.some((line) => line.endsWith(c.type === 'symlink' ? `${c.path} -> ${c.linkname}` : c.path))).toBe(true);
+    // Byte for byte: the file entries' headers in the layer are the ones tarHeader writes.
+    const tar = gunzipSync(layer.bytes);
+    const expected = tarHeader({ path: `app/${'n'.repeat(120)}.txt`, type: 'file', mode: 0o644, size: 4, mtimeSeconds: mtime });
+    expect(tar.includes(expected)).toBe(true);
+    expect(tar.includes(tarHeader({ path: 'app/short.txt', type: 'file', mode: 0o644, size: 6, mtimeSeconds: mtime }))).toBe(true);
   });
 });
