@@ -1,8 +1,10 @@
 /**
  * Local target proxy benchmark.
  *  1. Throughput: the same instance (a real process from a real OCI image) loaded to saturation directly, through
- *     the Slipway proxy, and through a bare Node pipe proxy (the floor for any Node proxy), rounds alternating in one
- *     run. The load generator is autocannon in a separate process (cheap per request, so it is not the bottleneck).
+ *     the Slipway proxy (its fast path: plain HTTP/1.1 on raw sockets), through a bare Node pipe proxy (node:http on
+ *     both sides, no routing: what a Node proxy built on node:http costs) and through a raw TCP relay (one upstream
+ *     socket per client socket, bytes copied, no HTTP at all: the floor for any proxy process written in Node),
+ *     rounds alternating in one run. The load generator is autocannon in a separate process.
  *  2. Latency overhead: the same three at a fixed request rate below saturation (open loop, sub-millisecond
  *     timings: bench/proxy-latency.ts), p50/p99 direct vs proxied. At saturation p99 is queueing, not proxy cost.
  *  3. Rollback: under load at canary weight 50, time from setWeight(0) to the last canary answer, and how many
@@ -16,6 +18,7 @@ import { readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile, mkdir } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { Agent, createServer, request } from 'node:http';
+import { connect as netConnect, createServer as createNetServer } from 'node:net';
 import { cpus, getPriority, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -44,6 +47,8 @@ interface Round {
   p99Ms: number;
   /** This process's CPU time (where the proxies run) during the round, per request. */
   cpuMicrosPerRequest: number;
+  /** The machine's 1-minute load average at the end of the round (the other work on a shared machine shows here). */
+  load1: number;
 }
 
 /** CPU seconds (user + system) of a process, and of this process's reaped children, from /proc (10 ms ticks). */
@@ -76,6 +81,7 @@ async function saturate(url: string): Promise<Round> {
     p50Ms: r.latency.p50,
     p99Ms: r.latency.p99,
     cpuMicrosPerRequest: (used.user + used.system) / Math.max(1, requests),
+    load1: loadavg()[0]!,
   };
 }
 
@@ -138,18 +144,35 @@ try {
   const bareAddress = bare.address();
   const bareUrl = `http://127.0.0.1:${typeof bareAddress === 'object' && bareAddress ? bareAddress.port : 0}/`;
 
+  // The floor for any proxy process in Node: bytes relayed between two sockets, no HTTP, no routing.
+  const relay = createNetServer({ noDelay: true }, (client) => {
+    const upstream = netConnect({ host: '127.0.0.1', port: instance!.port, noDelay: true });
+    client.on('data', (chunk: Buffer) => upstream.write(chunk));
+    upstream.on('data', (chunk: Buffer) => client.write(chunk));
+    client.on('close', () => upstream.destroy());
+    upstream.on('close', () => client.destroy());
+    client.on('error', () => upstream.destroy());
+    upstream.on('error', () => client.destroy());
+  });
+  await new Promise<void>((resolve) => relay.listen(0, '127.0.0.1', () => resolve()));
+  const relayAddress = relay.address();
+  const relayUrl = `http://127.0.0.1:${typeof relayAddress === 'object' && relayAddress ? relayAddress.port : 0}/`;
+
   // 1. Throughput, all traffic on stable so direct and proxied hit the same process.
   await target.setWeight(ref, 0);
   await saturate(proxyUrl); // warm-up (JIT, connections)
   await saturate(bareUrl);
+  await saturate(relayUrl);
   await saturate(directUrl);
   const direct: Round[] = [];
   const proxied: Round[] = [];
   const bareRuns: Round[] = [];
+  const relayRuns: Round[] = [];
   for (let round = 0; round < ROUNDS; round++) {
     direct.push(await saturate(directUrl));
     proxied.push(await saturate(proxyUrl));
     bareRuns.push(await saturate(bareUrl));
+    relayRuns.push(await saturate(relayUrl));
   }
 
   // 2. Latency at a fixed rate below saturation.
@@ -166,6 +189,7 @@ try {
   bare.closeAllConnections();
   bare.close();
   bareAgent.destroy();
+  relay.close();
 
   // 3. Rollback: weight 50 under load, then setWeight(0).
   const agent = new Agent({ keepAlive: true, maxSockets: CONNECTIONS });
@@ -217,6 +241,7 @@ try {
   const d = sat(direct);
   const p = sat(proxied);
   const b = sat(bareRuns);
+  const rr = sat(relayRuns);
   const dl = lat(directAtRate);
   const pl = lat(proxiedAtRate);
   const bl = lat(bareAtRate);
@@ -235,7 +260,7 @@ try {
         : 'NOT met';
   const lastCanary = rollback.map((r) => r.lastCanaryMs).sort((a, b) => a - b);
   const satRows = (name: string, rs: Round[], cpu: boolean) =>
-    rs.map((r, i) => `| ${name} ${i + 1} | ${r.requests} | ${r.errors} | ${r.requestsPerSecond.toFixed(0)} | ${r.p50Ms} | ${r.p99Ms} | ${cpu ? r.cpuMicrosPerRequest.toFixed(0) : '-'} |`);
+    rs.map((r, i) => `| ${name} ${i + 1} | ${r.requests} | ${r.errors} | ${r.requestsPerSecond.toFixed(0)} | ${r.p50Ms} | ${r.p99Ms} | ${cpu ? r.cpuMicrosPerRequest.toFixed(0) : '-'} | ${r.cpu.loadgen.toFixed(0)} | ${r.cpu.instance.toFixed(0)} | ${r.load1.toFixed(2)} |`);
   const latRows = (name: string, rs: LatencyResult[]) =>
     rs.map((r, i) => `| ${name} ${i + 1} | ${r.requests} | ${r.errors} | ${r.requestsPerSecond.toFixed(0)} | ${r.p50Ms.toFixed(2)} | ${r.p90Ms.toFixed(2)} | ${r.p99Ms.toFixed(2)} | ${r.maxMs.toFixed(2)} |`);
   const cpuOf = (rs: Round[]) => median(rs.map((r) => r.cpuMicrosPerRequest));
@@ -248,7 +273,7 @@ try {
     `- Load average (1/5/15 min) at the start: ${load(loadAtStart)}; after the measured rounds: ${load(loadAtEnd)} (on ${cpus().length} cores; the work of this benchmark itself is in it).`,
     `- Scheduling: nice ${getPriority()}; CFS autogroup: ${autogroup()}. ${getPriority() < 0 ? 'The benchmark ran in its own session whose autogroup was given nice ' + autogroupNice() + ' (and its processes nice ' + getPriority() + '), so the other work on this shared machine disturbed the measured processes less; direct and proxied rounds get the same priority, and the pauses between rounds let the other work catch up.' : 'Default priority.'}`,
     '- Instance: the test service image (a Node http server answering a small JSON body and logging each request to its log file), one process, run by the local target from its unpacked OCI image.',
-    `- Throughput: autocannon 9 in its own process, ${CONNECTIONS} keep-alive connections, closed loop, ${SECONDS} s per round; direct, Slipway proxy and bare pipe rounds alternate after a warm-up round of each.`,
+    `- Throughput: autocannon 9 in its own process, ${CONNECTIONS} keep-alive connections, closed loop, ${SECONDS} s per round; direct, Slipway proxy, bare pipe and raw relay rounds alternate after a warm-up round of each.`,
     `- Latency: bench/proxy-latency.ts in its own process, a fixed ${rate} requests/s (open loop, latency from the moment each request was due, sub-millisecond timings), ${SECONDS} s per round, rounds alternating the same way.`,
     '',
     '## Proxy overhead (same instance, same run)',
@@ -257,9 +282,11 @@ try {
     '| --- | --- | --- | --- |',
     `| direct to the instance | ${d.rps.toFixed(0)} | ${dl.p50.toFixed(2)} | ${dl.p99.toFixed(2)} |`,
     `| through the Slipway proxy | ${p.rps.toFixed(0)} | ${pl.p50.toFixed(2)} | ${pl.p99.toFixed(2)} |`,
-    `| bare Node pipe proxy (no routing, metrics or log: the floor for a Node proxy) | ${b.rps.toFixed(0)} | ${bl.p50.toFixed(2)} | ${bl.p99.toFixed(2)} |`,
+    `| bare Node pipe proxy (node:http both sides, no routing, metrics or log) | ${b.rps.toFixed(0)} | ${bl.p50.toFixed(2)} | ${bl.p99.toFixed(2)} |`,
+    `| raw TCP relay (bytes copied between sockets, no HTTP: the floor for a proxy process in Node) | ${rr.rps.toFixed(0)} | - | - |`,
     `| **Slipway proxy vs direct** | **${throughputRatio.toFixed(0)}% of direct throughput** (target ≥ 70%: ${throughputRatio >= 70 ? 'met' : 'NOT met'}; round by round: ${pairedRatios}) | ${signed(pl.p50 - dl.p50)} ms | **${signed(p99Overhead)} ms** (target < 2 ms: ${p99Verdict}) |`,
     `| Slipway proxy vs bare pipe | ${((p.rps / b.rps) * 100).toFixed(0)}% of the bare pipe's throughput | ${signed(pl.p50 - bl.p50)} ms | ${signed(pl.p99 - bl.p99)} ms |`,
+    `| Slipway proxy vs raw relay | ${((p.rps / rr.rps) * 100).toFixed(0)}% of the raw relay's throughput (the relay reaches ${((rr.rps / d.rps) * 100).toFixed(0)}% of direct) | - | - |`,
     '',
     'How to read this: direct needs two processes (load generator, instance); proxied needs a third (the proxy parses',
     'and writes every request and response once more), all on the same 2 cores. The instance is one single-threaded',
@@ -267,7 +294,7 @@ try {
     'latency is queueing (autocannon p50/p99 in whole ms are in the round table below); the latency columns above are',
     'taken at a fixed rate below saturation, where the difference is what the proxy adds to each request.',
     '',
-    `Proxy CPU per request (this process's user+system CPU time during a saturated round / requests; contention inflates it): Slipway proxy ${cpuOf(proxied).toFixed(0)} µs, bare pipe ${cpuOf(bareRuns).toFixed(0)} µs.`,
+    `Proxy CPU per request (this process's user+system CPU time during a saturated round / requests; contention inflates it): Slipway proxy (fast path) ${cpuOf(proxied).toFixed(0)} µs, bare pipe ${cpuOf(bareRuns).toFixed(0)} µs, raw relay ${cpuOf(relayRuns).toFixed(0)} µs.`,
     '',
     '### Where the CPU goes (µs of CPU per request, median of the saturated rounds, from /proc)',
     '',
@@ -278,6 +305,7 @@ try {
         ['direct', direct],
         ['Slipway proxy', proxied],
         ['bare pipe', bareRuns],
+        ['raw relay', relayRuns],
       ] as const
     ).map(([name, rs]) => `| ${name} | ${median(rs.map((r) => r.cpu.loadgen)).toFixed(0)} | ${name === 'direct' ? '-' : median(rs.map((r) => r.cpu.proxy)).toFixed(0)} | ${median(rs.map((r) => r.cpu.instance)).toFixed(0)} |`),
     '',
@@ -291,18 +319,19 @@ try {
       const proxiedCeiling = Math.min(1e6 / P, 1e6 / S, 1e6 / L, 2e6 / (L + P + S));
       return (
         `What 2 cores allow with these costs (each process is single-threaded): direct at most ${directCeiling.toFixed(0)} requests/s, proxied at most ` +
-        `${proxiedCeiling.toFixed(0)} (${((proxiedCeiling / directCeiling) * 100).toFixed(0)}% of direct). The proxy does the work of an HTTP server and of an HTTP client for each request, ` +
-        `so it costs ${(P / S).toFixed(1)}x the instance; ≥ 70% of direct throughput on 2 shared cores needs the proxy's CPU per request near the instance's own.`
+        `${proxiedCeiling.toFixed(0)} (${((proxiedCeiling / directCeiling) * 100).toFixed(0)}% of direct). The proxy costs ${(P / S).toFixed(1)}x the instance per request; ` +
+        `on loopback most of a proxy's CPU is the two socket writes and two reads each request needs (a loopback write runs the receiver's TCP stack too), which the raw relay pays as well.`
       );
     })(),
     '',
     '### Saturated rounds (autocannon)',
     '',
-    '| round | requests | errors | requests/s | p50 ms | p99 ms | proxy CPU µs/request |',
-    '| --- | --- | --- | --- | --- | --- | --- |',
+    '| round | requests | errors | requests/s | p50 ms | p99 ms | proxy CPU µs/request | load generator CPU µs/request | instance CPU µs/request | load average (1 min) after |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
     ...satRows('direct', direct, false),
     ...satRows('proxy', proxied, true),
     ...satRows('bare pipe', bareRuns, true),
+    ...satRows('raw relay', relayRuns, true),
     '',
     `### Fixed-rate rounds (${rate} requests/s)`,
     '',
@@ -312,24 +341,27 @@ try {
     ...latRows('proxy', proxiedAtRate),
     ...latRows('bare pipe', bareAtRate),
     '',
-    '## What was changed after profiling (node --cpu-prof)',
+    '## How the proxy got here (node --cpu-prof)',
     '',
     'Profiled with `node --cpu-prof --import tsx bench/proxy-profile.ts` (one instance, one ServiceProxy, autocannon in',
-    'another process). Before: node:http on both sides, a closure and four listeners per request, the request piped',
-    'even without a body, headers copied through parsed objects, a string key per metric lookup. What changed:',
+    'another process). With node:http serving and undici forwarding, the proxy cost ~195 µs of CPU per request (2.5x',
+    'the instance), and a bare node:http pipe was no cheaper: the cost was the two HTTP stacks, not Slipway\'s code.',
+    'So plain HTTP/1.1 requests now take a fast path (controller/proxy/fast-path.ts, http1.ts):',
     '',
-    '- The upstream side uses undici (`Agent.dispatch`, keep-alive pools per instance) instead of `http.request` and',
-    '  `http.Agent`; the Exchange object of a request is itself the dispatch handler.',
-    '- One Exchange per request holds its state; the listeners are shared module functions (no closures per request,',
-    '  two listeners on the response instead of four).',
-    '- Request headers are read once from `rawHeaders` (the parsed `headers` object is never built) into a flat array',
-    '  for the instance; a request without a body is sent at once instead of piped; a body is streamed, never buffered.',
-    '- The metric children of each (track, status) are made once and found by number (no label object or string key',
-    '  per request); the request log is a typed-array ring (no allocation per request).',
+    '- Connections are accepted on a raw `net` server; request heads are parsed by hand (request line, the few headers',
+    '  routing and framing need), each request routed on its own by the same splitter and track header, and written to',
+    '  a keep-alive pool of raw sockets per instance. Responses are framed by Content-Length, a chunked scanner or the',
+    '  connection closing, and passed through as bytes: head and first body bytes go to the client in one write.',
+    '- An instance\'s response head and a client\'s request head mostly repeat byte for byte, so each is compared with the',
+    '  last one (one memcmp) and parsed only when it differs.',
+    '- Sockets to instances read into a reused buffer (`onread`), timeouts are intrusive lists behind one timer per',
+    '  kind (no timer per request), and there is one small object per request.',
+    '- Anything else (Upgrade, Expect, chunked uploads, HTTP/1.0, malformed or oversized heads) is handed with its',
+    '  connection to the node:http + undici path, which also answers the smuggling shapes with 400.',
     '',
-    'What is left in the profile is Node\'s HTTP server, undici\'s client, and the two socket writes every proxied',
-    'request needs (the request to the instance, the response to the client): on loopback those system calls are',
-    'most of the proxy\'s CPU time.',
+    'What is left in the profile is mostly the socket writes (writeBuffer, writeLatin1String): on loopback a write runs',
+    'the receiving side\'s TCP stack too, so the two writes and two reads a proxied request needs are most of its CPU;',
+    'the raw relay above pays the same.',
     '',
     '## Rollback: setWeight(0) to no canary traffic',
     '',

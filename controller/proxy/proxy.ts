@@ -1,5 +1,5 @@
 import { STATUS_CODES, createServer, request as httpRequest, type IncomingHttpHeaders, type IncomingMessage, type OutgoingHttpHeaders, type Server, type ServerResponse } from 'node:http';
-import type { Socket } from 'node:net';
+import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
 import { PassThrough } from 'node:stream';
 import { Agent, type Dispatcher } from 'undici';
 import { SlipwayError } from '../../lib/errors.js';
@@ -7,18 +7,9 @@ import type { Track } from '../targets/types.js';
 import type { ProxyMetrics, RequestRecorder } from './metrics.js';
 import type { ProxyRequestLog } from './request-log.js';
 import { TrackSplitter } from './weighted.js';
+import { CLIENT_CLOSED, FastPath, TRACK_HEADER, type FastPathOwner, type Upstream, type UpstreamHost } from './fast-path.js';
 
-export const TRACK_HEADER = 'x-slipway-track';
-/** Recorded when the client went away before the answer was complete (nginx's 499); not a service error. */
-export const CLIENT_CLOSED = 499;
-
-/** One instance that can take traffic. */
-export interface Upstream {
-  /** Stable name for logs and errors, e.g. `staging/web/canary#2`. */
-  id: string;
-  host: string;
-  port: number;
-}
+export { CLIENT_CLOSED, TRACK_HEADER, type Upstream };
 
 export interface RouteTable {
   stable: Upstream[];
@@ -57,7 +48,11 @@ class TrackPool {
   private next = 0;
   /** `http://host:port` of each upstream, made once per route change rather than once per request. */
   private readonly origins: string[];
-  constructor(readonly upstreams: readonly Upstream[]) {
+  constructor(
+    readonly upstreams: readonly Upstream[],
+    /** The fast path's keep-alive pool of each upstream, same order. */
+    readonly hosts: readonly UpstreamHost[],
+  ) {
     this.origins = upstreams.map((u) => `http://${u.host.includes(':') ? `[${u.host}]` : u.host}:${u.port}`);
   }
   /** Round robin; the index also names the upstream's origin. */
@@ -77,17 +72,27 @@ class TrackPool {
  * The reverse proxy in front of one (environment, service): splits traffic between the stable and the canary
  * track by weight, round-robins over each track's healthy instances, streams bodies both ways.
  * Route changes are synchronous field swaps: a request already routed finishes where it went, the next one
- * sees the new table.
+ * sees the new table. Routing is per request, at the moment its head is read.
+ *
+ * Two paths share the routing, the metrics and the request log. Connections arrive on a raw `net` server: plain
+ * HTTP/1.1 requests take the fast path (./fast-path.ts: raw sockets both ways, keep-alive pools per instance);
+ * a connection that sends anything else (Upgrade, Expect, a chunked upload, HTTP/1.0, a head the fast path does
+ * not recognise) is handed to a node:http server, the general path below, for the rest of its life.
  */
-export class ServiceProxy {
+export class ServiceProxy implements FastPathOwner {
   readonly environment: string;
   readonly service: string;
-  private readonly server: Server;
+  /** The listening socket: every connection starts on the fast path. */
+  private readonly server: NetServer;
+  /** The general path: never listens, takes the connections the fast path hands over. */
+  private readonly httpServer: Server;
+  private readonly fast: FastPath;
   /** undici's client: far less CPU per request than node:http's, with keep-alive pools per instance. */
   private readonly dispatcher: Agent;
   private readonly splitter = new TrackSplitter();
-  private pools: Record<Track, TrackPool> = { stable: new TrackPool([]), canary: new TrackPool([]) };
+  private pools: Record<Track, TrackPool> = { stable: new TrackPool([], []), canary: new TrackPool([], []) };
   private readonly recorder: RequestRecorder;
+  private readonly logSample: (track: Track, at: number, status: number, latencyMs: number) => void;
   private readonly sockets = new Set<Socket>();
   private readonly now: () => number;
   private readonly upstreamTimeoutMs: number;
@@ -103,13 +108,19 @@ export class ServiceProxy {
     this.now = options.now ?? Date.now;
     this.upstreamTimeoutMs = options.upstreamTimeoutMs ?? 60_000;
     this.recorder = options.metrics.recorder(options.environment, options.service);
+    this.logSample = options.requestLog.writer({ environment: options.environment, service: options.service });
     this.dispatcher = new Agent({ keepAliveTimeout: 30_000, keepAliveMaxTimeout: 60_000, connect: { noDelay: true } });
-    this.server = createServer((req, res) => this.handle(req, res));
-    this.server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => this.handleUpgrade(req, socket, head));
-    this.server.keepAliveTimeout = 30_000;
-    this.server.on('connection', (socket) => {
+    this.fast = new FastPath(this);
+    this.httpServer = createServer((req, res) => this.handle(req, res));
+    this.httpServer.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => this.handleUpgrade(req, socket, head));
+    this.httpServer.keepAliveTimeout = 30_000;
+    // node:http starts its connection bookkeeping (idle list, header and request timeouts) on 'listening'; this
+    // server never listens, so that is started here.
+    this.httpServer.emit('listening');
+    this.server = createNetServer({ allowHalfOpen: true, noDelay: true }, (socket) => {
       this.sockets.add(socket);
       socket.once('close', () => this.sockets.delete(socket));
+      this.fast.accept(socket);
     });
     options.metrics.setWeight(this.environment, this.service, 0);
   }
@@ -139,16 +150,44 @@ export class ServiceProxy {
   }
 
   setUpstreams(track: Track, upstreams: readonly Upstream[]): void {
-    this.pools = { ...this.pools, [track]: new TrackPool([...upstreams]) };
+    this.pools = { ...this.pools, [track]: this.trackPool(upstreams) };
+    this.retireUnrouted();
     this.options.metrics.setHealthy(this.environment, this.service, track, upstreams.length);
   }
 
   /** Replaces the whole table at once (promotion: the canary's instances become stable and the weight 0). */
   setRoutes(routes: RouteTable): void {
-    this.pools = { stable: new TrackPool([...routes.stable]), canary: new TrackPool([...routes.canary]) };
+    this.pools = { stable: this.trackPool(routes.stable), canary: this.trackPool(routes.canary) };
+    this.retireUnrouted();
     this.setWeight(routes.canaryWeight);
     this.options.metrics.setHealthy(this.environment, this.service, 'stable', routes.stable.length);
     this.options.metrics.setHealthy(this.environment, this.service, 'canary', routes.canary.length);
+  }
+
+  private trackPool(upstreams: readonly Upstream[]): TrackPool {
+    return new TrackPool([...upstreams], upstreams.map((u) => this.fast.host(u)));
+  }
+
+  /** Instances out of the routes lose their idle keep-alive sockets (busy ones close when their answer is done). */
+  private retireUnrouted(): void {
+    this.fast.retireExcept(new Set([...this.pools.stable.hosts, ...this.pools.canary.hosts]));
+  }
+
+  /** @internal The fast path's pick: round robin over the track's instances. */
+  pickHost(track: Track): UpstreamHost | undefined {
+    const pool = this.pools[track];
+    const index = pool.pick();
+    return index < 0 ? undefined : pool.hosts[index];
+  }
+
+  /** @internal Gives a connection (its unread bytes put back) to the general path for the rest of its life. */
+  handOver(socket: Socket): void {
+    this.httpServer.emit('connection', socket);
+  }
+
+  /** @internal */
+  clock(): number {
+    return this.now();
   }
 
   routes(): RouteTable {
@@ -166,11 +205,14 @@ export class ServiceProxy {
   async close(graceMs = 0): Promise<void> {
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     if (graceMs > 0) {
-      this.server.closeIdleConnections();
+      this.httpServer.closeIdleConnections();
+      this.fast.closeIdleClients();
       await this.drain([...this.inflight.keys()], graceMs);
     }
     for (const socket of this.sockets) socket.destroy();
     await closed;
+    this.fast.destroy();
+    this.httpServer.close();
     await this.dispatcher.destroy().catch(() => undefined);
   }
 
@@ -201,7 +243,7 @@ export class ServiceProxy {
   /** @internal Called by the exchange listeners below. */
   recordSample(track: Track, status: number, latencyMs: number, at: number): void {
     this.recorder.observe(track, status, latencyMs / 1000);
-    this.options.requestLog.record(this, track, { at, status, latencyMs });
+    this.logSample(track, at, status, latencyMs);
   }
 
   /**
@@ -284,7 +326,8 @@ export class ServiceProxy {
     this.options.onUpstreamError?.(upstream, err);
   }
 
-  private begin(upstreamId: string): void {
+  /** @internal */
+  begin(upstreamId: string): void {
     this.inflight.set(upstreamId, (this.inflight.get(upstreamId) ?? 0) + 1);
   }
 

@@ -88,19 +88,44 @@ class SampleRing {
 export class ProxyRequestLog implements RequestLog {
   private readonly rings = new Map<string, SampleRing>();
   readonly limits: RequestLogLimits;
+  /** Bumped by forget(), so writers that hold a ring look it up again. */
+  private generation = 0;
 
   constructor(limits: Partial<RequestLogLimits> = {}) {
     this.limits = { ...DEFAULT_REQUEST_LOG_LIMITS, ...limits };
   }
 
   record(ref: { environment: string; service: string }, track: Track, sample: RequestSample): void {
+    this.ring(ref, track).push(sample.at, sample.status, sample.latencyMs);
+  }
+
+  /**
+   * A writer bound to one service: it keeps its two rings instead of building a key and looking them up for each
+   * request (the proxy records every request it answers).
+   */
+  writer(ref: { environment: string; service: string }): (track: Track, at: number, status: number, latencyMs: number) => void {
+    let generation = -1;
+    let stable: SampleRing | undefined;
+    let canary: SampleRing | undefined;
+    return (track, at, status, latencyMs) => {
+      if (generation !== this.generation) {
+        generation = this.generation;
+        stable = undefined;
+        canary = undefined;
+      }
+      const ring = track === 'stable' ? (stable ??= this.ring(ref, 'stable')) : (canary ??= this.ring(ref, 'canary'));
+      ring.push(at, status, latencyMs);
+    };
+  }
+
+  private ring(ref: { environment: string; service: string }, track: Track): SampleRing {
     const key = ringKey(ref, track);
     let ring = this.rings.get(key);
     if (!ring) {
       ring = new SampleRing(this.limits);
       this.rings.set(key, ring);
     }
-    ring.push(sample.at, sample.status, sample.latencyMs);
+    return ring;
   }
 
   samples(ref: { environment: string; service: string }, track: Track, start: Date, end: Date): RequestSample[] {
@@ -109,6 +134,7 @@ export class ProxyRequestLog implements RequestLog {
 
   /** Forget a service (it left the environment). */
   forget(ref: { environment: string; service: string }): void {
+    this.generation++;
     this.rings.delete(ringKey(ref, 'stable'));
     this.rings.delete(ringKey(ref, 'canary'));
   }

@@ -1,5 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
-import { ProxyRequestLog, TrackSplitter } from '../../../controller/proxy/index.js';
+import { Histogram, Registry } from 'prom-client';
+import { PROXY_DURATION_BUCKETS, ProxyMetrics, ProxyRequestLog, TrackSplitter } from '../../../controller/proxy/index.js';
 
 describe('the track splitter', () => {
   it.each([0, 1, 5, 30, 50, 77, 99, 100])('gives the canary exactly %i of every 100 consecutive picks', (weight) => {
@@ -69,5 +70,50 @@ describe('the proxy request log', () => {
     log.record(ref, 'stable', { at: 1, status: 200, latencyMs: 1 });
     log.forget(ref);
     expect(log.samples(ref, 'stable', new Date(0), new Date(10))).toEqual([]);
+  });
+
+  it('takes samples from a writer bound to a service, which keeps writing after the service was forgotten', () => {
+    const log = new ProxyRequestLog();
+    const write = log.writer(ref);
+    write('canary', 5, 503, 2.5);
+    write('stable', 6, 200, 1);
+    expect(log.samples(ref, 'canary', new Date(0), new Date(10))).toEqual([{ at: 5, status: 503, latencyMs: 2.5 }]);
+    log.forget(ref);
+    write('stable', 7, 200, 1);
+    expect(log.samples(ref, 'stable', new Date(0), new Date(10)).map((s) => s.at)).toEqual([7]);
+    expect(log.samples(ref, 'canary', new Date(0), new Date(10))).toEqual([]);
+  });
+});
+
+describe('the proxy metrics', () => {
+  it('expose the same counter and histogram as observing each request with prom-client directly', async () => {
+    const metrics = new ProxyMetrics();
+    const recorder = metrics.recorder('staging', 'web');
+    const referenceRegistry = new Registry();
+    const reference = new Histogram({ name: 'reference', help: 'same observations through prom-client', labelNames: ['track', 'code'], buckets: PROXY_DURATION_BUCKETS, registers: [referenceRegistry] });
+    const seconds = [0.0001, 0.0005, 0.0007, 0.0012, 0.004, 0.0999, 1.3, 9.99, 12, 0.002];
+    for (const [i, s] of seconds.entries()) {
+      const status = i % 3 === 0 ? 500 : 200;
+      recorder.observe('canary', status, s);
+      reference.observe({ track: 'canary', code: String(status) }, s);
+    }
+    const lines = (text: string, prefix: string) =>
+      text
+        .split('\n')
+        .filter((l) => l.startsWith(prefix))
+        .map((l) => l.replace(prefix, '').replace('environment="staging",service="web",', ''));
+    const first = await metrics.registry.getSingleMetricAsString('slipway_proxy_request_duration_seconds');
+    expect(lines(first, 'slipway_proxy_request_duration_seconds')).toEqual(lines(await referenceRegistry.metrics(), 'reference'));
+    expect(lines(first, 'slipway_proxy_request_duration_seconds').length).toBeGreaterThan(40);
+    expect(await metrics.registry.getSingleMetricAsString('slipway_proxy_requests_total')).toContain('track="canary",code="500"} 4');
+    // Later requests add to what was already exposed.
+    recorder.observe('canary', 500, 0.003);
+    expect(await metrics.registry.getSingleMetricAsString('slipway_proxy_requests_total')).toContain('track="canary",code="500"} 5');
+    expect(await metrics.registry.getSingleMetricAsString('slipway_proxy_request_duration_seconds')).toContain('track="canary",code="500"} 5');
+    // A forgotten service leaves no series, and comes back when it records again.
+    await metrics.forget('staging', 'web');
+    expect(await metrics.registry.getSingleMetricAsString('slipway_proxy_requests_total')).not.toContain('service="web"');
+    recorder.observe('stable', 200, 0.001);
+    expect(await metrics.registry.getSingleMetricAsString('slipway_proxy_requests_total')).toContain('track="stable",code="200"} 1');
   });
 });
