@@ -142,7 +142,7 @@ export class FastPath {
     const exchange = new Exchange(this, client, head, track, host, started, at);
     client.exchange = exchange;
     owner.begin(host.upstream.id);
-    exchange.send(body, client.bodyLeft === 0);
+    exchange.send(body, client.bodyLeft === 0, started);
   }
 }
 
@@ -166,8 +166,7 @@ export class UpstreamHost {
     readonly upstream: Upstream,
   ) {}
 
-  acquire(): UpstreamConnection {
-    const now = performance.now();
+  acquire(now: number): UpstreamConnection {
     while (this.idle.length > 0) {
       const connection = this.idle.pop()!;
       this.fast.upstreamIdle.disarm(connection);
@@ -371,7 +370,10 @@ class UpstreamConnection implements Timed {
       const bodyEnd = this.bodyEnd(data, offset);
       if (bodyEnd === -2) return this.broken(exchange, 'a malformed chunked body');
       const keepReading = exchange.respond(head, data, offset, bodyEnd < 0 ? data.length : bodyEnd, data.buffer === this.readBuffer.buffer);
-      if (bodyEnd < 0) return keepReading;
+      if (bodyEnd < 0) {
+        exchange.touch();
+        return keepReading;
+      }
       // Complete: a slow client holds up this answer's flushing, not the next answer on this socket.
       this.done(exchange, bodyEnd < data.length);
       return true;
@@ -379,7 +381,10 @@ class UpstreamConnection implements Timed {
     const bodyEnd = this.bodyEnd(data, 0);
     if (bodyEnd === -2) return this.broken(exchange, 'a malformed chunked body');
     const keepReading = exchange.forward(data, bodyEnd < 0 ? data.length : bodyEnd, true);
-    if (bodyEnd < 0) return keepReading;
+    if (bodyEnd < 0) {
+      exchange.touch();
+      return keepReading;
+    }
     this.done(exchange, bodyEnd < data.length);
     return true;
   }
@@ -452,11 +457,11 @@ class Exchange implements Timed {
     this.bodiless = head.method === 'HEAD';
   }
 
-  send(body: Buffer | null, complete: boolean): void {
-    const connection = this.host.acquire();
+  send(body: Buffer | null, complete: boolean, now = performance.now()): void {
+    const connection = this.host.acquire(now);
     this.connection = connection;
     connection.expect(this);
-    this.fast.responseWait.arm(this);
+    this.fast.responseWait.arm(this, now);
     this.requestSent = complete;
     if (!connection.write(this.head.upstreamHead, body)) this.client.socket.pause();
   }
@@ -509,11 +514,9 @@ class Exchange implements Timed {
     return this.afterWrite(flushed);
   }
 
+  /** A slow client pauses reading from the instance until it has taken what was sent. */
   private afterWrite(flushed: boolean): boolean {
-    if (this.finished) return false;
-    this.touch();
-    // A slow client pauses reading from the instance until it has taken what was sent.
-    return flushed;
+    return flushed && !this.finished;
   }
 
   touch(): void {
