@@ -7,8 +7,10 @@
 import { canonicalJson, computeDigest, MEDIA_TYPES, type ImageConfig, type ImageManifest, type ImageStore, type ImageToPush } from '../../lib/oci/index.js';
 import type { ImageConfigSpec } from '../../schemas/index.js';
 import { buildLayer, collectEntries, type BuiltLayer, type LayerEntry } from './layer.js';
+import { warmUp as warmUpBlockWorkers } from './workers.js';
 
 export { imageEpoch } from './epoch.js';
+export { closeBlockWorkers } from './workers.js';
 export { collectEntries, buildLayer, gzipFixed, GZIP_LEVEL, BLOCK_BYTES, type LayerEntry, type BuiltLayer, type LayerSink } from './layer.js';
 
 export const LABEL_SOURCE = 'org.opencontainers.image.source';
@@ -43,7 +45,7 @@ export interface BuiltImage extends ImageToPush {
 
 export async function buildImage(opts: BuildImageOptions): Promise<BuiltImage> {
   const workingDir = opts.spec.workingDir ?? '/';
-  const entries = await collectEntries(opts.contextDir, workingDir.replace(/^\/+|\/+$/g, ''));
+  const entries = await collectEntries(opts.contextDir, workingDir.replace(/^\/+|\/+$/g, ''), warmUpBlockWorkers);
   const layer = await buildLayerUploading(entries, opts.epoch, opts.uploadTo);
   const created = new Date(opts.epoch * 1000).toISOString().replace(/\.000Z$/, 'Z');
 

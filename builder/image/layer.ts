@@ -1,35 +1,31 @@
 /**
  * A byte-reproducible tar+gzip layer from a directory: entries sorted by path, every mtime the given
  * epoch, uid/gid 0 with no user names, modes normalized (0755 directories and executables, 0644 other
- * files, 0777 symlinks), gzip at a fixed level with a zero mtime and a fixed OS byte.
+ * files, 0777 symlinks), one gzip member with a zero mtime and a fixed OS byte, its deflate stream made
+ * per 1 MiB block (deflate.ts: stored where compressing does not pay, zlib level 1 elsewhere).
  * The deflate bytes come from the zlib Node bundles (`process.versions.zlib`): machines on the same
  * zlib build agree byte for byte; a Node release that changes its zlib changes the layer digest.
  */
-import { lstatSync, readFileSync } from 'node:fs';
-import { lstat, readdir, readFile, readlink } from 'node:fs/promises';
-import { join, posix, relative, resolve, sep } from 'node:path';
+import { lstatSync, readdirSync, readlinkSync } from 'node:fs';
+import { lstat } from 'node:fs/promises';
+import { join, posix, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { createHash } from 'node:crypto';
-import { crc32, deflateRaw as deflateRawCallback, gzip as gzipCallback, constants as zlibConstants, type ZlibOptions } from 'node:zlib';
+import { crc32, gzip as gzipCallback, constants as zlibConstants } from 'node:zlib';
 import { SlipwayError } from '../../lib/errors.js';
-import { padding, tarHeader, TAR_BLOCK, TAR_END } from './tar.js';
+import { processBlock, type ProcessedBlock } from './block.js';
+import { BLOCK_BYTES, GZIP_LEVEL } from './deflate.js';
+import { blockJob, planTar, type BlockJob } from './plan.js';
+import { blockWorkers } from './workers.js';
+
+export { BLOCK_BYTES, GZIP_LEVEL } from './deflate.js';
+
+/** Up to this many blocks are compressed in this thread: starting worker threads costs more. */
+const IN_PROCESS_MAX_BLOCKS = 2;
 
 const gzip = promisify(gzipCallback);
-const deflateRaw = promisify(deflateRawCallback) as (buf: Buffer, options: ZlibOptions) => Promise<Buffer>;
 
-/**
- * Fixed, not tunable: changing any of these changes every layer digest (bump IMAGE_FORMAT in
- * builder/version.ts). Level 1 (as go-containerregistry and ko use): build output is often half
- * already-compressed assets, where higher levels cost several times the CPU for a few percent.
- */
-export const GZIP_LEVEL = 1;
-/** The tar is compressed in blocks of this size, in parallel; part of the byte format. */
-export const BLOCK_BYTES = 1024 * 1024;
-const WINDOW_BYTES = 32 * 1024;
-const SYNC_READ_MAX = 1024 * 1024;
-const ZEROS = Buffer.alloc(TAR_BLOCK);
 const GZIP_OPTIONS = { level: GZIP_LEVEL, memLevel: 8, windowBits: 15, strategy: zlibConstants.Z_DEFAULT_STRATEGY, chunk: 64 * 1024 };
-const DEFLATE_OPTIONS = { level: GZIP_LEVEL, memLevel: 8, windowBits: 15, strategy: zlibConstants.Z_DEFAULT_STRATEGY, chunk: 256 * 1024 };
 /** Byte 9 of the gzip header names the OS that wrote it; zlib sets it per platform, we fix it. */
 const GZIP_OS_UNIX = 3;
 
@@ -56,8 +52,12 @@ export interface BuiltLayer {
   files: number;
 }
 
-/** Every entry under `dir`, placed under `prefix` (e.g. `app`), parents first, sorted by path. */
-export async function collectEntries(dir: string, prefix = ''): Promise<LayerEntry[]> {
+/**
+ * Every entry under `dir`, placed under `prefix` (e.g. `app`), parents first, sorted by path.
+ * `onLarge` is called once, during the walk, when the files listed so far need worker threads to
+ * compress (buildImage starts them then, so they are up when the first block is).
+ */
+export async function collectEntries(dir: string, prefix = '', onLarge?: () => void): Promise<LayerEntry[]> {
   const root = resolve(dir);
   const st = await lstat(root).catch(() => undefined);
   if (!st?.isDirectory()) {
@@ -68,54 +68,64 @@ export async function collectEntries(dir: string, prefix = ''): Promise<LayerEnt
   for (let i = 1; i <= parts.length; i++) entries.push({ path: parts.slice(0, i).join('/'), type: 'directory', mode: 0o755 });
   const base = parts.join('/');
 
-  const walk = async (abs: string): Promise<void> => {
-    const names = (await readdir(abs)).sort();
-    for (const name of names) {
-      const full = join(abs, name);
-      const rel = relative(root, full).split(sep).join('/');
-      const path = base ? `${base}/${rel}` : rel;
-      // Synchronous: thousands of small stats through the thread pool cost more in round trips than in work.
-      const s = lstatSync(full);
-      if (s.isDirectory()) {
+  let listed = 0;
+  // Synchronous: thousands of small stats through the thread pool cost more in round trips than in work.
+  const walk = (abs: string, rel: string): void => {
+    for (const d of readdirSync(abs, { withFileTypes: true })) {
+      const full = join(abs, d.name);
+      const relPath = rel ? `${rel}/${d.name}` : d.name;
+      const path = base ? `${base}/${relPath}` : relPath;
+      if (d.isDirectory()) {
         entries.push({ path, type: 'directory', mode: 0o755 });
-        await walk(full);
-      } else if (s.isFile()) {
+        walk(full, relPath);
+      } else if (d.isFile()) {
+        const s = lstatSync(full);
         entries.push({ path, type: 'file', mode: s.mode & 0o111 ? 0o755 : 0o644, source: full, size: s.size });
-      } else if (s.isSymbolicLink()) {
-        const target = await readlink(full);
-        const landing = posix.normalize(posix.join(posix.dirname(rel), target));
+        listed += s.size;
+        if (onLarge && listed > IN_PROCESS_MAX_BLOCKS * BLOCK_BYTES) {
+          onLarge();
+          onLarge = undefined;
+        }
+      } else if (d.isSymbolicLink()) {
+        const target = readlinkSync(full);
+        const landing = posix.normalize(posix.join(posix.dirname(relPath), target));
         if (posix.isAbsolute(target) || landing === '..' || landing.startsWith('../')) {
           throw new SlipwayError(
             'IMAGE_CONTEXT_UNSAFE',
-            `${rel} in the image context is a symlink to ${target}, outside the context; copy the file instead`,
+            `${relPath} in the image context is a symlink to ${target}, outside the context; copy the file instead`,
             'stalling',
-            { path: rel, target },
+            { path: relPath, target },
           );
         }
         entries.push({ path, type: 'symlink', mode: 0o777, linkname: target });
       } else {
-        throw new SlipwayError('IMAGE_CONTEXT_UNSAFE', `${rel} in the image context is not a file, directory or symlink (a socket or device?); remove it in the build stage`, 'stalling', { path: rel });
+        throw new SlipwayError('IMAGE_CONTEXT_UNSAFE', `${relPath} in the image context is not a file, directory or symlink (a socket or device?); remove it in the build stage`, 'stalling', { path: relPath });
       }
     }
   };
-  await walk(root);
+  walk(root, '');
   // Byte order of the UTF-8 paths, the same on every machine and locale.
-  return entries.sort((a, b) => Buffer.compare(Buffer.from(a.path), Buffer.from(b.path)));
+  const keyed = entries.map((entry) => ({ key: Buffer.from(entry.path), entry }));
+  keyed.sort((a, b) => Buffer.compare(a.key, b.key));
+  return keyed.map((k) => k.entry);
 }
 
 /** Where compressed layer bytes go as they are made, in order (e.g. a registry upload running alongside). */
 export type LayerSink = (chunk: Buffer) => void;
 
+
 /**
- * Packs the entries as tar (headers from tar.ts) and gzips it the way pigz does: the tar is cut into fixed 1 MiB blocks, each
- * raw-deflated on libuv's thread pool with the 32 KiB before it as its dictionary (all blocks at once, so
- * every core compresses), every block but the last ended with a sync flush, and the pieces joined under
- * one gzip header and trailer (CRC-32 and length of the whole tar). The result is one ordinary gzip
- * member; its bytes depend only on the tar, the block size and the zlib settings, never on scheduling.
- * The tar's sha256 (diff_id), the gzip's sha256 (digest) and the CRC are each computed in one pass as
- * the bytes go by; `sink` receives the gzip bytes in order while later blocks are still compressing.
+ * Packs the entries as tar and gzips it the way pigz does, on worker threads (workers.ts): the tar is
+ * laid out first (plan.ts), cut into fixed 1 MiB blocks, and each block is read from disk and
+ * compressed by a worker on its own (deflate.ts: stored deflate blocks for incompressible segments,
+ * zlib at GZIP_LEVEL for the rest, the 32 KiB before the block as dictionary, a sync flush at its end).
+ * The pieces are joined under one gzip header and trailer (CRC-32 and length of the whole tar): one
+ * ordinary gzip member whose bytes depend only on the tar and the fixed settings, never on scheduling.
+ * This thread hashes the tar (diff_id), the gzip (digest) and computes the CRC as blocks come back in
+ * order; `sink` receives the gzip bytes while later blocks are still being compressed.
  */
 export async function buildLayer(entries: LayerEntry[], epochSeconds: number, sink?: LayerSink): Promise<BuiltLayer> {
+  const plan = planTar(entries, epochSeconds);
   const tarHash = createHash('sha256');
   const gzHash = createHash('sha256');
   const out: Buffer[] = [];
@@ -128,70 +138,44 @@ export async function buildLayer(entries: LayerEntry[], epochSeconds: number, si
   };
   emit(gzipHeader());
 
-  let crc = 0;
-  let tarSize = 0;
-  // The tar is copied once, into fresh fixed-size blocks (a dispatched block is never written again).
-  let block = Buffer.allocUnsafe(BLOCK_BYTES);
-  let filled = 0;
-  let previousTail: Buffer | undefined;
-  const compressed: Promise<Buffer>[] = [];
-  // Blocks are written out in order as soon as each and those before it are done.
-  let written = Promise.resolve();
-  const dispatch = (data: Buffer, last: boolean) => {
-    tarHash.update(data);
-    crc = crc32(data, crc);
-    const job = deflateRaw(data, {
-      ...DEFLATE_OPTIONS,
-      finishFlush: last ? zlibConstants.Z_FINISH : zlibConstants.Z_SYNC_FLUSH,
-      ...(previousTail ? { dictionary: previousTail } : {}),
-    });
-    compressed.push(job);
-    written = written.then(async () => emit(await job));
-    written.catch(() => undefined); // awaited at the end; this only keeps an early exit from leaving it unhandled
-    previousTail = data.subarray(Math.max(0, data.length - WINDOW_BYTES));
-  };
-  const take = (chunk: Uint8Array) => {
-    tarSize += chunk.length;
-    let offset = 0;
-    while (offset < chunk.length) {
-      const n = Math.min(chunk.length - offset, BLOCK_BYTES - filled);
-      block.set(chunk.subarray(offset, offset + n), filled);
-      filled += n;
-      offset += n;
-      if (filled === BLOCK_BYTES) {
-        dispatch(block, false);
-        block = Buffer.allocUnsafe(BLOCK_BYTES);
-        filled = 0;
-      }
-    }
-  };
-
-  // Small files are read synchronously: for thousands of small files that costs a fifth of the CPU of
-  // fs/promises, and nothing else runs while an image is assembled; every 256 files the loop yields so
-  // finished blocks move on to the sink.
-  let files = 0;
-  for (const e of entries) {
-    if (e.type === 'file') {
-      if (++files % 256 === 0) await new Promise((r) => setImmediate(r));
-      const body = (e.size ?? 0) <= SYNC_READ_MAX ? readFileSync(e.source!) : await readFile(e.source!);
-      take(tarHeader({ path: e.path, type: 'file', mode: e.mode, size: body.length, mtimeSeconds: epochSeconds }));
-      take(body);
-      const pad = padding(body.length);
-      if (pad) take(ZEROS.subarray(0, pad));
-    } else {
-      take(tarHeader({ path: e.path, type: e.type, mode: e.mode, size: 0, mtimeSeconds: epochSeconds, ...(e.type === 'symlink' ? { linkname: e.linkname! } : {}) }));
-    }
+  const cursor = { piece: 0 };
+  const pool = plan.blocks > IN_PROCESS_MAX_BLOCKS ? blockWorkers() : undefined;
+  const jobs: BlockJob[] = [];
+  const results: Promise<ProcessedBlock>[] = [];
+  const ready: boolean[] = [];
+  for (let i = 0; i < plan.blocks; i++) {
+    const job = blockJob(plan, i, cursor);
+    jobs.push(job);
+    const result = pool ? pool.run(job) : Promise.resolve().then(() => processBlock(job));
+    result.then(
+      () => (ready[i] = true),
+      () => (ready[i] = true), // awaited in order below; this also keeps an early exit from leaving the rest unhandled
+    );
+    results.push(result);
   }
-  take(TAR_END);
-  dispatch(block.subarray(0, filled), true);
-  await Promise.all(compressed);
-  await written;
+  let crc = 0;
+  for (let i = 0; i < jobs.length; i++) {
+    // While block i is being compressed elsewhere, this thread compresses the next queued one.
+    for (let stolen = !ready[i] ? pool?.steal() : undefined; stolen; stolen = !ready[i] ? pool?.steal() : undefined) {
+      try {
+        stolen.resolve(processBlock(stolen.job));
+      } catch (err) {
+        stolen.reject(err);
+      }
+      await new Promise<void>((r) => setImmediate(r)); // let finished blocks, worker messages and the upload move
+    }
+    const { raw, compressed } = await results[i]!;
+    const block = raw.subarray(jobs[i]!.dictionaryLength);
+    tarHash.update(block);
+    crc = crc32(block, crc);
+    emit(Buffer.from(compressed.buffer, compressed.byteOffset, compressed.byteLength));
+  }
   const trailer = Buffer.alloc(8);
   trailer.writeUInt32LE(crc >>> 0, 0);
-  trailer.writeUInt32LE(tarSize % 2 ** 32, 4);
+  trailer.writeUInt32LE(plan.size % 2 ** 32, 4);
   emit(trailer);
   const bytes = Buffer.concat(out, gzSize);
-  return { bytes, digest: `sha256:${gzHash.digest('hex')}`, diffId: `sha256:${tarHash.digest('hex')}`, tarSize, files };
+  return { bytes, digest: `sha256:${gzHash.digest('hex')}`, diffId: `sha256:${tarHash.digest('hex')}`, tarSize: plan.size, files: plan.files };
 }
 
 /** The 10-byte gzip header zlib writes at GZIP_LEVEL, with mtime 0 and the OS byte fixed to Unix. */

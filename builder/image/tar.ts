@@ -89,29 +89,48 @@ interface UstarFields {
   linkname: string;
 }
 
-function ustarBlock(f: UstarFields): Buffer {
+/** The fields every header shares (uid/gid 0, magic, version, device numbers), filled in once. */
+const TEMPLATE = (() => {
   const b = Buffer.alloc(TAR_BLOCK);
-  b.write(f.name, 0, 100, 'utf8');
-  octal(b, 100, 8, f.mode & 0o7777);
   octal(b, 108, 8, 0); // uid
   octal(b, 116, 8, 0); // gid
-  octal(b, 124, 12, f.size);
-  octal(b, 136, 12, f.mtime);
-  b.write(f.type, 156, 1, 'latin1');
-  b.write(f.linkname, 157, 100, 'utf8');
   b.write('ustar\u000000', 257, 8, 'latin1'); // magic "ustar\0", version "00"
   octal(b, 329, 8, 0); // devmajor
   octal(b, 337, 8, 0); // devminor
-  b.write(f.prefix, 345, 155, 'utf8');
-  // The checksum is the byte sum of the header with its own field read as spaces.
-  b.fill(0x20, 148, 156);
-  let sum = 0;
-  for (let i = 0; i < TAR_BLOCK; i++) sum += b[i]!;
-  b.write(`${sum.toString(8).padStart(6, '0')}\u0000 `, 148, 8, 'latin1');
   return b;
+})();
+/** The checksum is the byte sum of the header with its own field (148–155) read as spaces: the template's part of it. */
+const TEMPLATE_SUM = TEMPLATE.reduce((sum, byte, i) => sum + (i >= 148 && i < 156 ? 0x20 : byte), 0);
+
+function ustarBlock(f: UstarFields): Buffer {
+  const b = Buffer.allocUnsafe(TAR_BLOCK);
+  TEMPLATE.copy(b);
+  // Every field written below lies where the template is zero, so the checksum is the template's plus theirs.
+  const nameLength = b.write(f.name, 0, 100, 'utf8');
+  octal(b, 100, 8, f.mode & 0o7777);
+  octal(b, 124, 12, f.size);
+  octal(b, 136, 12, f.mtime);
+  b[156] = f.type.charCodeAt(0);
+  const linkLength = f.linkname ? b.write(f.linkname, 157, 100, 'utf8') : 0;
+  const prefixLength = f.prefix ? b.write(f.prefix, 345, 155, 'utf8') : 0;
+  const sum = TEMPLATE_SUM + sumOf(b, 0, nameLength) + sumOf(b, 100, 108) + sumOf(b, 124, 148) + b[156]! + sumOf(b, 157, 157 + linkLength) + sumOf(b, 345, 345 + prefixLength);
+  octal(b, 148, 7, sum); // six digits and a NUL,
+  b[155] = 0x20; // then a space
+  return b;
+}
+
+function sumOf(b: Buffer, from: number, to: number): number {
+  let sum = 0;
+  for (let i = from; i < to; i++) sum += b[i]!;
+  return sum;
 }
 
 /** Zero-padded octal digits filling the field but its last byte, which stays NUL. */
 function octal(b: Buffer, offset: number, length: number, value: number): void {
-  b.write(Math.floor(value).toString(8).padStart(length - 1, '0'), offset, length - 1, 'latin1');
+  let v = Math.floor(value);
+  for (let i = offset + length - 2; i >= offset; i--) {
+    b[i] = 0x30 + (v % 8);
+    v = Math.floor(v / 8);
+  }
+  b[offset + length - 1] = 0;
 }

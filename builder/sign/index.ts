@@ -8,3 +8,4 @@ export type { SignAndAttachRequest, SignAndAttachResult } from './attach.js';
 export { resolveSigning } from './resolve.js';
 export type { SigningChoice } from './resolve.js';
 export { decideSigning, type SigningDecision, type SigningFlags } from './policy.js';
+export { findReusableAttestation, type ReusableAttestation } from './reuse/index.js';

@@ -51,6 +51,13 @@ export async function signAfterBuild(result: BuildResult, store: ImageStore, fla
       throw err;
     }
   }
+  if (result.cached) {
+    const reused = await attestedAlready(result, store, flags);
+    if (reused) {
+      process.stderr.write(`signed: SLSA provenance by key ${reused.keyName} already attached (${reused.origin}); not signed again\n`);
+      return;
+    }
+  }
   const { attestAfterPush, decideSigning } = await import('../../builder/sign/index.js');
   const decision = decideSigning({ sign: flags.sign, key: flags.key, keyless: flags.keyless });
   if (!decision.sign) {
@@ -62,4 +69,23 @@ export async function signAfterBuild(result: BuildResult, store: ImageStore, fla
     const by = signed.keyName ? `key ${signed.keyName}` : 'keyless (Fulcio certificate, Rekor entry)';
     process.stderr.write(`signed: SLSA provenance by ${by}, attached as ${store.repository}:${attached.attestationTag} and referrer ${attached.referrerManifest.slice(0, 19)}\n`);
   })(result, { store });
+}
+
+/**
+ * On a cache hit: the attestation the first build attached, when it is signed by the key this build would sign
+ * with and says what a new one would (builder/sign/reuse). Keyless signing always signs (a new certificate).
+ * Loads node:crypto and lib/attest only, not sigstore-js.
+ */
+async function attestedAlready(result: BuildResult, store: ImageStore, flags: SigningFlags): Promise<{ keyName: string; origin: string } | undefined> {
+  if (flags.keyless || process.env.SLIPWAY_SIGNING?.trim() === 'keyless') return undefined;
+  const { loadSigningKey } = await import('../../lib/keys/index.js');
+  let key;
+  try {
+    key = loadSigningKey({ ...(flags.key ? { keyPath: flags.key } : {}) });
+  } catch {
+    return undefined; // the signing path reports the key problem
+  }
+  const { findReusableAttestation } = await import('../../builder/sign/reuse/index.js');
+  const found = await findReusableAttestation(store, result, key.publicKeyPem);
+  return found && { keyName: key.name, origin: found.origin };
 }

@@ -1,11 +1,12 @@
 import { execFile } from 'node:child_process';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { parseFastBuildArgs } from '../../cli/commands/build-cached.js';
 import { defaultKeyPaths, generateKeyPair } from '../../lib/keys/index.js';
+import { openImageStore } from '../../lib/oci/index.js';
 import { createServiceRepo, type ServiceRepo } from '../support/fixtures/service-repo.js';
 import { startRegistry, type TestRegistry } from '../support/registry.js';
 
@@ -141,8 +142,76 @@ describe('slipway build on an unchanged commit, answered before the CLI loads', 
     expect(fast.answered).toBe(true);
     expect(fast.code).toBe(0);
     expect(fast.stderr).toMatch(/^cache hit: .*\nsigned: SLSA provenance by key slipway, attached as oci:.*:sha256-[a-f0-9]{64}\.att/);
+    expect(await attestationLayers(layout)).toBe(1);
+  });
+
+  it('reuses that attestation on the next hit instead of signing again, and the image still verifies', async () => {
+    const fast = await fastPath([repo.dir, '--commit', repo.commit, '--registry', layout]);
+    expect(fast).toMatchObject({ answered: true, code: 0 });
+    expect(fast.stderr).toMatch(/^cache hit: .*\nsigned: SLSA provenance by key slipway already attached \((referrer sha256:[a-f0-9]{64}|sha256-[a-f0-9]{64}\.att layer 0)\); not signed again\n/);
+    const full = await fullCommand([repo.dir, '--commit', repo.commit, '--registry', layout]);
+    expect(full.code).toBe(0);
+    expect(full.stderr).toBe(fast.stderr);
+    expect(await attestationLayers(layout)).toBe(1);
+    expect(await verifiedBy(layout, 'slipway', await readFile(defaultKeyPaths({ SLIPWAY_HOME: home }).publicKeyPath, 'utf8'))).toMatchObject({ ok: true });
+  });
+
+  it('signs again on a hit with another key, whose signature the store does not have', async () => {
+    const other = generateKeyPair();
+    const keyFile = join(tmp, 'other.key');
+    await writeFile(keyFile, other.privateKeyPem, { mode: 0o600 });
+    await writeFile(join(tmp, 'other.pub'), other.publicKeyPem);
+    const fast = await fastPath([repo.dir, '--commit', repo.commit, '--registry', layout, '--key', keyFile]);
+    expect(fast).toMatchObject({ answered: true, code: 0 });
+    expect(fast.stderr).toMatch(/^cache hit: .*\nsigned: SLSA provenance by key other, attached as /);
+    expect(await attestationLayers(layout)).toBe(2);
+    expect(await verifiedBy(layout, 'other', other.publicKeyPem)).toMatchObject({ ok: true, provenance: { keyName: 'other' } });
+  });
+
+  it('signs again on a hit whose attestations were deleted from the store', async () => {
+    const indexFile = join(layout, 'index.json');
+    const index = JSON.parse(await readFile(indexFile, 'utf8')) as { manifests: { digest: string }[] };
+    const digest = imageDigest();
+    index.manifests = index.manifests.filter((m) => m.digest === digest);
+    await writeFile(indexFile, JSON.stringify(index));
+    expect(await attestationLayers(layout)).toBe(0);
+    const fast = await fastPath([repo.dir, '--commit', repo.commit, '--registry', layout]);
+    expect(fast).toMatchObject({ answered: true, code: 0 });
+    expect(fast.stderr).toMatch(/^cache hit: .*\nsigned: SLSA provenance by key slipway, attached as /);
+    expect(await attestationLayers(layout)).toBe(1);
   });
 });
+
+let builtDigest: string | undefined;
+/** The image every build above made (read once from the layout's single untagged image manifest). */
+function imageDigest(): string {
+  if (!builtDigest) throw new Error('imageDigest() before attestationLayers() read it');
+  return builtDigest;
+}
+
+/** How many DSSE envelopes the cosign `.att` manifest of the built image holds (0 without one). */
+async function attestationLayers(dir: string): Promise<number> {
+  const store = openImageStore(`oci:${dir}`);
+  if (!builtDigest) {
+    const lookup = await fastPath([repo.dir, '--commit', repo.commit, '--registry', dir, '--no-sign', '--json']);
+    builtDigest = (JSON.parse(lookup.stdout) as { digest: string }).digest;
+  }
+  const att = await store.getManifest(`sha256-${builtDigest.slice(7)}.att`);
+  return att ? (JSON.parse(att.bytes.toString('utf8')) as { layers: unknown[] }).layers.length : 0;
+}
+
+/** The deploy-time verifier's answer for the built image, trusting one key for any source and branch. */
+async function verifiedBy(dir: string, keyName: string, publicKeyPem: string) {
+  const { createProvenanceVerifier } = await import('../../lib/provenance/index.js');
+  const { BUILDER_ID } = await import('../../builder/version.js');
+  return createProvenanceVerifier({ cache: false }).verify({
+    repository: `oci:${dir}`,
+    digest: imageDigest(),
+    service: 'hello',
+    policy: { keys: [{ name: keyName, publicKey: `keys/${keyName}.pub` }], builders: [BUILDER_ID], sources: [{ repo: '*', branches: ['*'] }] },
+    publicKeys: { [keyName]: publicKeyPem },
+  });
+}
 
 describe('the arguments the fast path takes', () => {
   it.each([

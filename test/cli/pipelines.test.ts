@@ -67,8 +67,10 @@ async function slipway(...args: string[]): Promise<{ code: number; stdout: strin
     });
     return { code: 0, stdout, stderr };
   } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+    const e = err as { code: number; stdout: string; stderr: string; killed?: boolean; signal?: string };
+    // A CLI that outlived its timeout is killed: say so, rather than leave a bare `code: null` to puzzle over.
+    const killed = e.killed ? `\n[slipway pipelines ${args.join(' ')} was killed with ${e.signal} after 55 s]` : '';
+    return { code: e.code, stdout: e.stdout, stderr: `${e.stderr}${killed}` };
   }
 }
 
@@ -110,11 +112,24 @@ describe('slipway pipelines', () => {
   });
 
   describe('status and list', () => {
+    type Answer = Awaited<ReturnType<typeof slipway>>;
+    let answers: { status: Promise<Answer>; list: Promise<Answer>; missing: Promise<Answer>; cancel: Promise<Answer> };
+    beforeAll(() => {
+      // Four reads of jobs that have ended (the refused cancel changes nothing): started together, one round of
+      // CLI start-ups instead of four in a row.
+      answers = {
+        status: slipway('status', id, '--json'),
+        list: slipway('list'),
+        missing: slipway('status', '20260101-000000-abcdef'),
+        cancel: slipway('cancel', id),
+      };
+    });
+
     it('show the job record and the recent jobs', async () => {
-      const status = await slipway('status', id, '--json');
+      const status = await answers.status;
       expect(status.code).toBe(0);
       expect(JSON.parse(status.stdout) as JobRecord).toMatchObject({ id, state: 'succeeded', commit: built, result: { cacheHit: false } });
-      const list = await slipway('list');
+      const list = await answers.list;
       expect(list.code).toBe(0);
       expect(list.stdout.split('\n')[0]).toMatch(/^ID +STATE +COMMIT +REPO +IMAGE\/ERROR$/);
       expect(list.stdout).toMatch(new RegExp(`^${id} +succeeded `, 'm'));
@@ -122,13 +137,13 @@ describe('slipway pipelines', () => {
     });
 
     it('say plainly when a job does not exist (exit 2)', async () => {
-      const out = await slipway('status', '20260101-000000-abcdef');
+      const out = await answers.missing;
       expect(out.code).toBe(2);
       expect(out.stderr).toContain('the controller answered 404: no pipeline job "20260101-000000-abcdef"');
     });
 
     it('refuse to cancel a job that has ended (exit 2)', async () => {
-      const out = await slipway('cancel', id);
+      const out = await answers.cancel;
       expect(out.code).toBe(2);
       expect(out.stderr).toContain(`the controller answered 409: pipeline job ${id} already succeeded`);
     });

@@ -1,7 +1,12 @@
 /**
- * A controller process for tests that kill it: `node --import tsx test/support/controller-child.ts`, with
- * its configuration as JSON in SLIPWAY_TEST_CHILD. It follows a real git repo, keeps its state on disk,
- * drives a file-backed target (whose "instances" outlive the process, as real ones do) and serves the API.
+ * A controller process for tests that kill it: `node --import tsx test/support/controller-child.ts`. It follows a
+ * real git repo, keeps its state on disk, drives a file-backed target (whose "instances" outlive the process, as
+ * real ones do) and serves the API.
+ *
+ * Its configuration is JSON in SLIPWAY_TEST_CHILD, or else one JSON line on stdin. With stdin, a test can start
+ * the process ahead of need (loading the controller's modules through tsx takes seconds on a loaded machine) and
+ * hand it its configuration when it should start: nothing is read from the repo, the state or the target before
+ * the line arrives. Stdin closed without a line: the test did not need it, it exits.
  */
 import { writeFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
@@ -17,7 +22,19 @@ interface ChildConfig {
   hang?: { when: 'before' | 'after'; op: TargetCall['op']; weight?: number; track?: string };
 }
 
-const config = JSON.parse(process.env.SLIPWAY_TEST_CHILD ?? '{}') as ChildConfig;
+async function readConfig(): Promise<ChildConfig | undefined> {
+  if (process.env.SLIPWAY_TEST_CHILD) return JSON.parse(process.env.SLIPWAY_TEST_CHILD) as ChildConfig;
+  let text = '';
+  for await (const chunk of process.stdin) {
+    text += String(chunk);
+    const end = text.indexOf('\n');
+    if (end >= 0) return JSON.parse(text.slice(0, end)) as ChildConfig;
+  }
+  return undefined;
+}
+
+const config = await readConfig();
+if (!config) process.exit(0);
 const matches = (call: TargetCall): boolean =>
   !!config.hang &&
   call.op === config.hang.op &&

@@ -80,7 +80,7 @@ async function waitReady(port: number, child: ChildProcess, authorization: strin
   while (Date.now() < deadline) {
     if (child.exitCode !== null) return false;
     try {
-      const res = await fetch(`http://127.0.0.1:${port}/-/ready`, { headers: authorization ? { authorization } : {} });
+      const res = await fetch(`http://127.0.0.1:${port}/-/ready`, { headers: authorization ? { authorization } : {}, signal: AbortSignal.timeout(2_000) });
       await res.body?.cancel();
       if (res.status === 200) return true;
     } catch {

@@ -96,7 +96,7 @@ async function waitUp(port: number, child: ChildProcess): Promise<boolean> {
   while (Date.now() < deadline) {
     if (child.exitCode !== null) return false;
     try {
-      const res = await fetch(`http://127.0.0.1:${port}/v2/`);
+      const res = await fetch(`http://127.0.0.1:${port}/v2/`, { signal: AbortSignal.timeout(2_000) });
       await res.body?.cancel();
       if (res.status === 200 || res.status === 401) return true;
     } catch {

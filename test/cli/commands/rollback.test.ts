@@ -25,24 +25,23 @@ afterEach(() => {
 
 async function slipway(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const { stdout, stderr } = await run('node', [bin, ...args], { env: { ...process.env, SLIPWAY_FROM_SOURCE: '1', SLIPWAY_HOME: home }, cwd: process.cwd() });
+    const { stdout, stderr } = await run(process.execPath, [bin, ...args], { env: { ...process.env, SLIPWAY_FROM_SOURCE: '1', SLIPWAY_HOME: home }, cwd: process.cwd(), timeout: 50_000 });
     return { code: 0, stdout, stderr };
   } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+    const e = err as { code: number; stdout: string; stderr: string; killed?: boolean; signal?: string };
+    // A CLI that outlived its timeout is killed: say so, rather than leave a bare `code: null` to puzzle over.
+    const killed = e.killed ? `\n[slipway ${args.join(' ')} was killed with ${e.signal} after 50 s]` : '';
+    return { code: e.code, stdout: e.stdout, stderr: `${e.stderr}${killed}` };
   }
 }
 
 describe('slipway rollback <service> --env E', () => {
   it('makes the same revert commit the controller makes on a breach', async () => {
     const { bump } = standardHistory(repo);
-    const out = await slipway('rollback', 'checkout', '--env', 'staging', '--envs', repo.dir, '--actor', 'pat', '--reason', 'checkout 500s after deploy');
-    expect(out.stderr).toBe('');
-    expect(out.code).toBe(0);
-    expect(out.stdout).toContain(`rolled back checkout in staging: ${DIGEST.b} -> ${DIGEST.a}`);
-    const cliCommit = repo.head();
+    const running = slipway('rollback', 'checkout', '--env', 'staging', '--envs', repo.dir, '--actor', 'pat', '--reason', 'checkout 500s after deploy');
 
-    // The controller's path on an identical history produces the same change and message.
+    // The controller's path on an identical history (its own repository, made while the CLI starts) produces the
+    // same change and message.
     const twin = new TestRepo();
     try {
       standardHistory(twin);
@@ -54,6 +53,12 @@ describe('slipway rollback <service> --env E', () => {
         actor: 'pat',
         quarantine: true,
       });
+      const out = await running;
+      expect(out.stderr).toBe('');
+      expect(out.code).toBe(0);
+      expect(out.stdout).toContain(`rolled back checkout in staging: ${DIGEST.b} -> ${DIGEST.a}`);
+      const cliCommit = repo.head();
+
       const strip = (text: string) => text.replace(/^\s+at: .*$/m, '');
       expect(strip(repo.git('show', `${cliCommit}:quarantine.yaml`))).toBe(strip(twin.git('show', `${controller.commit}:quarantine.yaml`)));
       expect(repo.git('show', `${cliCommit}:staging/services/checkout.yaml`)).toBe(twin.git('show', `${controller.commit}:staging/services/checkout.yaml`));

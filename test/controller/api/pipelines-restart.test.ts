@@ -21,18 +21,32 @@ let envRepo: EnvRepo;
 const children: { child: ChildProcess; exited: Promise<unknown> }[] = [];
 const commits: string[] = [];
 
+let firstStart: Promise<Controller>;
+
 beforeAll(async () => {
   tmp = mkdtempSync(join(tmpdir(), 'slipway-pipelines-restart-'));
   home = join(tmp, 'home');
-  service = await gatedService(tmp);
   envRepo = EnvRepo.create({ services: {} });
+  // The first controller loads (seconds from source on a loaded machine) while the service repo is made.
+  firstStart = startController();
+  firstStart.catch(() => undefined);
+  service = await gatedService(tmp);
 });
 
+/** Waits for a controller to exit, for at most `ms`: a process that never goes fails with what was awaited. */
+async function exitOf(entry: { child: ChildProcess; exited: Promise<unknown> }, what: string, ms = 30_000): Promise<void> {
+  if (entry.child.exitCode !== null || entry.child.signalCode !== null) return;
+  let timer: NodeJS.Timeout | undefined;
+  const gone = await Promise.race([entry.exited.then(() => true), new Promise<boolean>((r) => (timer = setTimeout(() => r(false), ms)))]);
+  clearTimeout(timer);
+  if (!gone) throw new Error(`slipway controller (pid ${entry.child.pid}) did not exit within ${ms} ms of ${what}`);
+}
+
 afterAll(async () => {
-  for (const { child, exited } of children) {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGKILL');
-      await exited;
+  for (const entry of children) {
+    if (entry.child.exitCode === null && entry.child.signalCode === null) {
+      entry.child.kill('SIGKILL');
+      await exitOf(entry, 'SIGKILL');
     }
   }
   // Builds a killed controller left behind wait at their gates: let them end.
@@ -42,7 +56,13 @@ afterAll(async () => {
 });
 
 /** Starts `slipway controller` and returns the API address it wrote to $SLIPWAY_HOME/controller/endpoint. */
-async function startController(): Promise<{ child: ChildProcess; exited: Promise<unknown>; url: string }> {
+interface Controller {
+  child: ChildProcess;
+  exited: Promise<unknown>;
+  url: string;
+}
+
+async function startController(): Promise<Controller> {
   const endpoint = join(home, 'controller', 'endpoint');
   rmSync(endpoint, { force: true });
   const child = spawn(
@@ -66,7 +86,7 @@ async function startController(): Promise<{ child: ChildProcess; exited: Promise
 
 describe('pipeline jobs when the controller is killed mid-build', () => {
   it('are reported after the restart: the running one interrupted, the queued one run', async () => {
-    const first = await startController();
+    const first = await firstStart;
     const ids: string[] = [];
     for (const label of ['killed', 'waiting']) {
       const commit = await service.commit(label);
@@ -85,7 +105,7 @@ describe('pipeline jobs when the controller is killed mid-build', () => {
     expect((await call(first.url, 'GET', `/api/v1/pipelines/${ids[1]}`)).body.state).toBe('queued');
 
     first.child.kill('SIGKILL');
-    await first.exited;
+    await exitOf(first, 'SIGKILL');
     service.release(commits[0]!);
 
     const second = await startController();
@@ -108,7 +128,7 @@ describe('pipeline jobs when the controller is killed mid-build', () => {
     expect(listed.map((j) => `${j.id}:${j.state}`)).toEqual([`${ids[1]}:succeeded`, `${ids[0]}:interrupted`]);
 
     second.child.kill('SIGTERM');
-    await second.exited;
+    await exitOf(second, 'SIGTERM (a graceful stop)');
     // Two controller start-ups (each loads the whole controller graph from source) on a loaded machine.
   }, 180_000);
 });

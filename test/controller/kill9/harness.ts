@@ -36,17 +36,25 @@ const TEST_TIMEOUT_MS = 240_000;
 const remaining = () => Math.max(1_000, testDeadline - Date.now());
 const withTrace = (message: string) => `${message}\n--- what happened (test and controller log) ---\n${trace.join('\n')}`;
 const children: ChildProcess[] = [];
+/**
+ * The next controller process, started ahead of need: it loads its modules (seconds through tsx on a loaded
+ * machine) while the test is busy elsewhere, and touches nothing until startChild hands it its configuration.
+ * It belongs to no test until then, so it outlives afterEach (afterAll ends the last one).
+ */
+let standby: ChildProcess | undefined;
+let spawned = 0;
+let started = 0;
+/** How many controller starts this file makes (two per kill point): no standby is spawned past the last. */
+let plannedStarts = 0;
 
-function startChild(hang?: { when: 'before' | 'after'; op: TargetCall['op']; weight?: number; track?: string }): ChildProcess {
-  rmSync(join(world.stateDir, 'api-url'), { force: true });
-  rmSync(`${world.targetFile}.hung`, { force: true });
+function spawnStandby(): ChildProcess {
   const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'test/support/controller-child.ts')], {
     cwd: ROOT,
-    env: { ...process.env, NODE_OPTIONS: '', SLIPWAY_TEST_CHILD: JSON.stringify({ repo: world.repo.dir, stateDir: world.stateDir, targetFile: world.targetFile, token: TOKEN, ...(hang ? { hang } : {}) }) },
-    stdio: ['ignore', 'ignore', 'pipe'],
+    env: { ...process.env, NODE_OPTIONS: '' },
+    stdio: ['pipe', 'ignore', 'pipe'],
   });
   let stderr = '';
-  const n = children.length;
+  const n = spawned++;
   child.stderr!.on('data', (d: Buffer) => {
     stderr += d.toString();
     for (const line of d.toString().split('\n').filter(Boolean)) trace.push(`${stamp()} child${n}: ${line}`);
@@ -54,7 +62,22 @@ function startChild(hang?: { when: 'before' | 'after'; op: TargetCall['op']; wei
   child.on('exit', (code, signal) => {
     if (code && code !== 0 && signal !== 'SIGKILL') process.stderr.write(`controller child exited ${code}: ${stderr}\n`);
   });
+  // A standby killed before it read its line must not fail the test with EPIPE.
+  child.stdin!.on('error', () => undefined);
+  return child;
+}
+
+/** Starts the standby process (or a fresh one) as a controller on the test's world. */
+function startChild(hang?: { when: 'before' | 'after'; op: TargetCall['op']; weight?: number; track?: string }): ChildProcess {
+  rmSync(join(world.stateDir, 'api-url'), { force: true });
+  rmSync(`${world.targetFile}.hung`, { force: true });
+  const child = standby && standby.exitCode === null && standby.signalCode === null ? standby : spawnStandby();
   children.push(child);
+  started += 1;
+  standby = started < plannedStarts ? spawnStandby() : undefined;
+  const config = { repo: world.repo.dir, stateDir: world.stateDir, targetFile: world.targetFile, token: TOKEN, ...(hang ? { hang } : {}) };
+  child.stdin!.end(`${JSON.stringify(config)}\n`);
+  note(`started child pid ${child.pid}${hang ? ` (hangs ${hang.when} ${hang.op})` : ''}`);
   return child;
 }
 
@@ -89,9 +112,12 @@ async function until<T>(what: string, probe: () => T | undefined | false, timeou
 async function kill(child: ChildProcess): Promise<void> {
   note(`killing child (exitCode ${child.exitCode}, signal ${child.signalCode})`);
   if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((r) => child.once('exit', r));
+  let timer: NodeJS.Timeout | undefined;
+  const exited = new Promise<boolean>((r) => child.once('exit', () => r(true)));
   child.kill('SIGKILL');
-  await exited;
+  const gone = await Promise.race([exited, new Promise<boolean>((r) => (timer = setTimeout(() => r(false), 20_000)))]);
+  clearTimeout(timer);
+  if (!gone) throw new Error(withTrace(`the controller child (pid ${child.pid}) did not exit within 20 s of SIGKILL`));
   note('child exited');
 }
 
@@ -115,12 +141,19 @@ export type KillPoint =
   | { name: string; phase: 'Paused' | 'Analyzing' };
 
 export function defineKillTests(killPoints: KillPoint[]): void {
+  plannedStarts = killPoints.length * 2;
+  afterAll(async () => {
+    if (standby) await kill(standby);
+    standby = undefined;
+  });
+
   beforeEach(async () => {
   t0 = Date.now();
   testDeadline = t0 + TEST_TIMEOUT_MS - 15_000;
   const repo = EnvRepo.create({ services: { web: { digest: A, strategy: STEPS } } });
   const stateDir = mkdtempSync(join(tmpdir(), 'slipway-kill9-'));
   world = { repo, stateDir, targetFile: join(stateDir, 'target.json') };
+  standby ??= spawnStandby();
   // A stable version first, deployed by an in-process controller on the same state and target.
   const target = new MemoryTarget({ file: world.targetFile });
   const first = new Controller({
@@ -153,6 +186,7 @@ afterEach(async () => {
 describe('a controller killed with SIGKILL mid-rollout', () => {
   describe.each(killPoints)('in phase $name', (point) => {
     it('resumes at the same step after restart, shifts traffic once per step and keeps the audit trail', async () => {
+      // startChild leaves the next process loading while this one runs; it reads nothing until the kill below has landed.
       const first = startChild('hang' in point ? point.hang : undefined);
       if ('hang' in point) {
         const where = await until('the target call to hang (or a pause before it)', () =>

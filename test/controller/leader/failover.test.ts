@@ -139,13 +139,19 @@ describeWithKube('slipway controller --leader-elect, two replicas (real kube-api
   }
 
   beforeAll(async () => {
-    kube = await startKubeApiserver();
+    // The signed images are made while etcd and the apiserver start (they need nothing from them).
+    const starting = startKubeApiserver();
+    try {
+      images = mkdtempSync(join(tmpdir(), 'slipway-failover-images-'));
+      shelf = imageShelf(images);
+      v1 = await shelf.signed('web v1');
+      v2 = await shelf.signed('web v2');
+    } finally {
+      // Even when signing failed: afterAll stops what started.
+      kube = await starting;
+    }
     client = createKubeClient(kube.kubeConfig());
-    for (const ns of [SYSTEM, ...Object.values(NAMESPACE)]) await ensureNamespace(client, ns);
-    images = mkdtempSync(join(tmpdir(), 'slipway-failover-images-'));
-    shelf = imageShelf(images);
-    v1 = await shelf.signed('web v1');
-    v2 = await shelf.signed('web v2');
+    await Promise.all([SYSTEM, ...Object.values(NAMESPACE)].map((ns) => ensureNamespace(client, ns)));
     repo = EnvRepo.create({ environments: [...ENVIRONMENTS] });
     repo.write('keys/ci.pub', shelf.publicKeyPem);
     repo.write(

@@ -156,7 +156,7 @@ function httpsStatus(url: string, token: string, ca: string): Promise<number> {
 }
 
 function httpStatus(url: string): Promise<number> {
-  return fetch(url).then(
+  return fetch(url, { signal: AbortSignal.timeout(2_000) }).then(
     (r) => r.status,
     () => 0,
   );
@@ -207,17 +207,6 @@ export async function startKubeApiserver(options: StartOptions = {}): Promise<Ku
     rmSync(dir, { recursive: true, force: true });
   };
   try {
-    generateTls(dir);
-    const token = `admin-${Math.random().toString(36).slice(2)}`;
-    const tokens = new Map<string, string>();
-    const lines = [`${token},admin,admin-uid,"system:masters"`];
-    for (const [user, groups] of Object.entries(options.users ?? {})) {
-      const t = `${user}-${Math.random().toString(36).slice(2)}`;
-      tokens.set(user, t);
-      lines.push(`${t},${user},${user}-uid${groups.length ? `,"${groups.join(',')}"` : ''}`);
-    }
-    writeFileSync(join(dir, 'tokens.csv'), lines.join('\n') + '\n');
-
     const clientPort = await freePort();
     const peerPort = await freePort();
     etcd = startProcess(
@@ -236,6 +225,17 @@ export async function startKubeApiserver(options: StartOptions = {}): Promise<Ku
       ],
       join(dir, 'etcd.log'),
     );
+    // The apiserver's keys and tokens are made while etcd boots.
+    generateTls(dir);
+    const token = `admin-${Math.random().toString(36).slice(2)}`;
+    const tokens = new Map<string, string>();
+    const lines = [`${token},admin,admin-uid,"system:masters"`];
+    for (const [user, groups] of Object.entries(options.users ?? {})) {
+      const t = `${user}-${Math.random().toString(36).slice(2)}`;
+      tokens.set(user, t);
+      lines.push(`${t},${user},${user}-uid${groups.length ? `,"${groups.join(',')}"` : ''}`);
+    }
+    writeFileSync(join(dir, 'tokens.csv'), lines.join('\n') + '\n');
     await waitFor('etcd', async () => (await httpStatus(`http://127.0.0.1:${clientPort}/health`)) === 200, etcd, 40000);
 
     const securePort = await freePort();

@@ -44,7 +44,7 @@ export async function startPrometheus(config: Record<string, unknown>): Promise<
       await stop();
       throw new Error(`prometheus exited: ${text}`);
     }
-    const ok = await fetch(`${url}/-/ready`).then((r) => r.ok, () => false);
+    const ok = await fetch(`${url}/-/ready`, { signal: AbortSignal.timeout(2_000) }).then((r) => r.ok, () => false);
     if (ok) return { url, dir, stop, logs };
     await new Promise((r) => setTimeout(r, 200));
   }

@@ -1,0 +1,137 @@
+/**
+ * The layer's tar laid out before a byte of it is read: every entry's header (tar.ts) and, from the
+ * sizes the walk saw, where each file's bytes go. Each 1 MiB compression block is then a list of
+ * pieces (header bytes, or a range of a file) that a worker thread fills and compresses on its own, so
+ * reading the files happens on every core too. A file that shrank since the walk is an error (the tar
+ * would not match its headers); one that grew is read up to the size its header records. Nothing may
+ * write to the context once the build stage is done.
+ */
+import { closeSync, constants as fsConstants, openSync, readSync } from 'node:fs';
+import { SlipwayError } from '../../lib/errors.js';
+import type { LayerEntry } from './layer.js';
+import { BLOCK_BYTES, WINDOW_BYTES } from './deflate.js';
+import { padding, tarHeader, TAR_END } from './tar.js';
+
+/** Bytes of the tar at `at`: literal bytes (headers), or `length` bytes of a file from `offset`. */
+export type Piece = { at: number; bytes: Uint8Array } | FilePiece;
+export interface FilePiece {
+  at: number;
+  path: string;
+  offset: number;
+  length: number;
+  size: number;
+}
+
+export interface TarPlan {
+  size: number;
+  files: number;
+  blocks: number;
+  /** Pieces in tar order, `at` absolute. */
+  pieces: Piece[];
+}
+
+/** What a worker needs for one block: the tar from `start` (up to 32 KiB before the block, the dictionary) to the block's end. */
+export interface BlockJob {
+  index: number;
+  start: number;
+  /** Bytes before the block proper (its dictionary). */
+  dictionaryLength: number;
+  length: number;
+  last: boolean;
+  /** The job's header bytes, back to back (one buffer to send to a worker, not one per header). */
+  literal: Uint8Array;
+  /** Where each run of `literal` goes: [at, from, length] triples, `at` relative to `start`. */
+  literals: number[];
+  /** File ranges, `at` relative to `start`. */
+  files: FilePiece[];
+}
+
+export function planTar(entries: LayerEntry[], epochSeconds: number): TarPlan {
+  const pieces: Piece[] = [];
+  let at = 0;
+  let files = 0;
+  for (const e of entries) {
+    const size = e.type === 'file' ? (e.size ?? 0) : 0;
+    const header = tarHeader({ path: e.path, type: e.type, mode: e.mode, size, mtimeSeconds: epochSeconds, ...(e.type === 'symlink' ? { linkname: e.linkname! } : {}) });
+    pieces.push({ at, bytes: header });
+    at += header.length;
+    if (e.type === 'file') {
+      files++;
+      if (size > 0) pieces.push({ at, path: e.source!, offset: 0, length: size, size });
+      at += size + padding(size); // the padding stays zero: blocks start zero-filled
+    }
+  }
+  pieces.push({ at, bytes: TAR_END });
+  at += TAR_END.length;
+  return { size: at, files, blocks: Math.max(1, Math.ceil(at / BLOCK_BYTES)), pieces };
+}
+
+/** The pieces (cut to fit, `at` relative) covering block `index` and the dictionary before it. */
+export function blockJob(plan: TarPlan, index: number, cursor: { piece: number } = { piece: 0 }): BlockJob {
+  const blockStart = index * BLOCK_BYTES;
+  const start = Math.max(0, blockStart - WINDOW_BYTES);
+  const end = Math.min(plan.size, blockStart + BLOCK_BYTES);
+  const literalParts: Uint8Array[] = [];
+  const literals: number[] = [];
+  const files: FilePiece[] = [];
+  let literalLength = 0;
+  // `cursor` lets a caller walking the blocks in order skip the pieces already behind it.
+  while (cursor.piece < plan.pieces.length && pieceEnd(plan.pieces[cursor.piece]!) <= start) cursor.piece++;
+  for (let i = cursor.piece; i < plan.pieces.length; i++) {
+    const p = plan.pieces[i]!;
+    if (p.at >= end) break;
+    const from = Math.max(p.at, start);
+    const to = Math.min(pieceEnd(p), end);
+    if ('bytes' in p) {
+      literalParts.push(from === p.at && to - from === p.bytes.length ? p.bytes : p.bytes.subarray(from - p.at, to - p.at));
+      literals.push(from - start, literalLength, to - from);
+      literalLength += to - from;
+    } else {
+      files.push({ at: from - start, path: p.path, offset: p.offset + (from - p.at), length: to - from, size: p.size });
+    }
+  }
+  const literal = new Uint8Array(literalLength);
+  let o = 0;
+  for (const part of literalParts) {
+    literal.set(part, o);
+    o += part.length;
+  }
+  return { index, start, dictionaryLength: blockStart - start, length: end - start, last: end === plan.size, literal, literals, files };
+}
+
+function pieceEnd(p: Piece): number {
+  return p.at + ('bytes' in p ? p.bytes.length : p.length);
+}
+
+/** The job's bytes: headers copied, file ranges read straight into place (open, pread, close). */
+export function fillBlock(job: BlockJob): Buffer {
+  const buf = Buffer.alloc(job.length);
+  const { literal, literals } = job;
+  for (let i = 0; i < literals.length; i += 3) {
+    const from = literals[i + 1]!;
+    buf.set(literal.subarray(from, from + literals[i + 2]!), literals[i]!);
+  }
+  for (const p of job.files) {
+    let fd: number;
+    try {
+      fd = openSync(p.path, fsConstants.O_RDONLY | (fsConstants.O_NOFOLLOW ?? 0));
+    } catch (err) {
+      throw changed(p.path, `cannot be read any more (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+    }
+    try {
+      let done = 0;
+      while (done < p.length) {
+        const n = readSync(fd, buf, p.at + done, p.length - done, p.offset + done);
+        if (n === 0) throw changed(p.path, `is shorter than the ${p.size} bytes it had when the context was listed`);
+        done += n;
+      }
+    } finally {
+      closeSync(fd);
+    }
+  }
+  return buf;
+}
+
+function changed(path: string, what: string): SlipwayError {
+  return new SlipwayError('IMAGE_CONTEXT_CHANGED', `${path} ${what}: the image context changed while the image was built; nothing may write to it after the build stage`, 'stalling', { path });
+}
