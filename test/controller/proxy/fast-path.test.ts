@@ -354,6 +354,38 @@ describe('the proxy fast path', () => {
     });
   });
 
+  describe('when the instance closes a reused keep-alive socket as the next request arrives', () => {
+    it('sends a GET once more on a new socket, but answers a POST 502 rather than send it twice', async () => {
+      let connections = 0;
+      const requestsSeen: string[] = [];
+      const flaky = await listen(
+        createNetServer((socket) => {
+          connections++;
+          let served = 0;
+          socket.on('data', (chunk: Buffer) => {
+            requestsSeen.push(chunk.toString('latin1').split(' ').slice(0, 2).join(' '));
+            if (served++ > 0) {
+              socket.destroy(); // the keep-alive race: the instance gave up on this socket just now
+              return;
+            }
+            socket.write('HTTP/1.1 200 OK\r\ncontent-length: 2\r\nkeep-alive: timeout=30\r\n\r\nok');
+          });
+        }),
+        'flaky',
+      );
+      proxy.setUpstreams('canary', [flaky]);
+      const forced = { 'x-slipway-track': 'canary' };
+      expect((await get(proxy.port, '/one', false, forced)).body).toBe('ok');
+      expect((await get(proxy.port, '/two', false, forced)).body).toBe('ok');
+      expect(connections).toBe(2);
+      expect(requestsSeen).toEqual(['GET /one', 'GET /two', 'GET /two']);
+      const { text } = await raw(proxy.port, ['POST /pay HTTP/1.1\r\nHost: a\r\nx-slipway-track: canary\r\ncontent-length: 1\r\n\r\n1'], countResponses(1));
+      expect(responses(text)[0]!.status).toBe(502);
+      expect(requestsSeen.filter((r) => r === 'POST /pay')).toHaveLength(1);
+      proxy.setUpstreams('canary', [canary]);
+    });
+  });
+
   describe('when a client hangs up before its answer', () => {
     it('records 499 on the track, not a service error', async () => {
       const since = new Date();
