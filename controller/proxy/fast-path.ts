@@ -444,6 +444,8 @@ class Exchange implements Timed {
   /** The last bytes are written but not yet flushed to the client. */
   private flushing = false;
   private retried = false;
+  /** Reading from the instance is paused until the client takes what was sent (its time is not the instance's). */
+  private waitingForClient = false;
 
   constructor(
     readonly fast: FastPath,
@@ -516,6 +518,7 @@ class Exchange implements Timed {
 
   /** A slow client pauses reading from the instance until it has taken what was sent. */
   private afterWrite(flushed: boolean): boolean {
+    if (!flushed) this.waitingForClient = true;
     return flushed && !this.finished;
   }
 
@@ -529,7 +532,11 @@ class Exchange implements Timed {
       this.finish(this.status);
       return;
     }
-    if (!this.finished && this.connection && this.responded) this.connection.socket.resume();
+    if (!this.finished && this.connection && this.responded) {
+      this.waitingForClient = false;
+      this.touch();
+      this.connection.socket.resume();
+    }
   }
 
   /** The whole answer went to the client (or is queued for it). */
@@ -573,6 +580,10 @@ class Exchange implements Timed {
   /** No response head (or no body progress) within the upstream timeout. */
   onDeadline(): void {
     if (this.finished) return;
+    if (this.waitingForClient) {
+      this.touch();
+      return;
+    }
     const connection = this.connection;
     this.connection = null;
     connection?.destroy();

@@ -306,6 +306,35 @@ describe('the proxy fast path', () => {
       expect(received.after).toMatch(/^HTTP\/1\.1 200 /);
       expect((await get(proxy.port, '/after-slow-client', false)).status).toBe(200);
     });
+
+    it('does not count the time it waits for a slow client against the instance (no 502 after the upstream timeout)', async () => {
+      const strict = await ServiceProxy.start({ environment: 'staging', service: 'strict', metrics, requestLog: log, upstreamTimeoutMs: 100 });
+      strict.setRoutes({ stable: [stable], canary: [], canaryWeight: 0 });
+      try {
+        const bytes = await within(
+          new Promise<number>((resolve, reject) => {
+            const socket = connect(strict.port, '127.0.0.1');
+            let total = 0;
+            socket.on('error', reject);
+            socket.write('GET /big HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n');
+            socket.pause();
+            // Reading starts well after the 100 ms upstream timeout, and the answer does not fit in socket buffers.
+            setTimeout(() => {
+              socket.on('data', (chunk: Buffer) => (total += chunk.length));
+              socket.on('end', () => resolve(total));
+              socket.resume();
+            }, 600);
+          }),
+          20_000,
+          'the large answer through a proxy with a short upstream timeout',
+        );
+        expect(bytes).toBeGreaterThan(4 * 1024 * 1024);
+        const samples = log.samples({ environment: 'staging', service: 'strict' }, 'stable', new Date(0), new Date(Date.now() + 1));
+        expect(samples.map((s) => s.status)).toEqual([200]);
+      } finally {
+        await strict.close();
+      }
+    });
   });
 
   describe('between requests', () => {
