@@ -193,6 +193,20 @@ export class UpstreamHost {
     this.fast.upstreamIdle.disarm(connection);
   }
 
+  /**
+   * Where the head starting at `start` ends when it is the last one again, byte for byte (-1 otherwise). The last
+   * head ends at its first blank line, so a match also finds the end without searching for it.
+   */
+  matchHead(data: Buffer, start: number, bodiless: boolean): number {
+    const known = this.lastHeadBytes;
+    if (known === null || bodiless !== this.lastHeadBodiless || data.length - start < known.length) return -1;
+    return data.compare(known, 0, known.length, start, start + known.length) === 0 ? start + known.length : -1;
+  }
+
+  get knownHead(): ResponseHead | null {
+    return this.lastHead;
+  }
+
   parseHead(data: Buffer, start: number, end: number, bodiless: boolean): ResponseHead | null {
     const known = this.lastHeadBytes;
     if (known !== null && bodiless === this.lastHeadBodiless && known.length === end - start && data.compare(known, 0, known.length, start, end) === 0) return this.lastHead;
@@ -348,6 +362,13 @@ class UpstreamConnection implements Timed {
       }
       let head: ResponseHead | null = null;
       while (head === null) {
+        const matched = this.host.matchHead(data, offset, exchange.bodiless);
+        if (matched >= 0) {
+          head = this.host.knownHead!;
+          offset = matched;
+          if (head.status < 200) head = null;
+          continue;
+        }
         const end = data.indexOf(CRLF2, offset);
         if (end < 0) {
           if (data.length - offset > MAX_RESPONSE_HEAD_BYTES) return this.broken(exchange, 'a response head over 64 KiB');
@@ -630,7 +651,10 @@ export class ClientConnection implements Timed {
   closeAfter = false;
   gone = false;
   private buffered: Buffer | null = null;
-  /** The last request head as bytes and its parse: a client on a keep-alive connection mostly repeats itself. */
+  /**
+   * The last request head as bytes and its parse: a client on a keep-alive connection mostly repeats itself. The
+   * head ends at its first blank line, so when the bytes match again, so does the end (no search for it).
+   */
   private lastHeadBytes: Buffer | null = null;
   private lastHead: RequestHead | null = null;
   private finishedWriting = false;
@@ -717,7 +741,9 @@ export class ClientConnection implements Timed {
         let start = 0;
         // Empty lines before a request line are allowed (RFC 9112 §2.2).
         while (start + 1 < buf.length && buf[start] === 0x0d && buf[start + 1] === 0x0a) start += 2;
-        const headEnd = buf.indexOf(CRLF2, start);
+        const known = this.lastHeadBytes;
+        const repeated = known !== null && buf.length - start >= known.length && buf.compare(known, 0, known.length, start, start + known.length) === 0;
+        const headEnd = repeated ? start + known.length - 4 : buf.indexOf(CRLF2, start);
         if (headEnd < 0 || headEnd + 4 - start > MAX_HEAD_BYTES) {
           if (buf.length - start > MAX_HEAD_BYTES) {
             this.handOver();
@@ -727,7 +753,7 @@ export class ClientConnection implements Timed {
           break;
         }
         const end = headEnd + 4;
-        const head = this.parseHead(buf, start, end);
+        const head = repeated ? this.lastHead : this.parseHead(buf, start, end);
         if (head === null) {
           this.buffered = start > 0 ? buf.subarray(start) : buf;
           this.handOver();
@@ -748,8 +774,6 @@ export class ClientConnection implements Timed {
   }
 
   private parseHead(buf: Buffer, start: number, end: number): RequestHead | null {
-    const known = this.lastHeadBytes;
-    if (known !== null && known.length === end - start && buf.compare(known, 0, known.length, start, end) === 0) return this.lastHead;
     const head = parseRequestHead(buf, start, end, TRACK_HEADER, this.address);
     if (head !== null) {
       this.lastHeadBytes = Buffer.from(buf.subarray(start, end));
