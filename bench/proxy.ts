@@ -296,7 +296,7 @@ try {
     '',
     `Proxy CPU per request (this process's user+system CPU time during a saturated round / requests; contention inflates it): Slipway proxy (fast path) ${cpuOf(proxied).toFixed(0)} µs (${(cpuOf(proxied) / cpuOf(relayRuns)).toFixed(2)}x the raw relay), bare pipe ${cpuOf(bareRuns).toFixed(0)} µs, raw relay ${cpuOf(relayRuns).toFixed(0)} µs.`,
     '',
-    `The raw relay does no HTTP work at all (no parsing, routing, metrics or log), so its ${((rr.rps / d.rps) * 100).toFixed(0)}% of direct on this run is the ceiling for any proxy that runs as a third Node process on these cores; the Slipway proxy reaches ${((p.rps / rr.rps) * 100).toFixed(0)}% of that ceiling.`,
+    `The raw relay does no HTTP work at all (no parsing, routing, metrics or log), so its ${((rr.rps / d.rps) * 100).toFixed(0)}% of direct on this run is about what any proxy running as a third Node process on these cores can reach; the Slipway proxy's throughput is ${((p.rps / rr.rps) * 100).toFixed(0)}% of the relay's (on a shared machine a round of either can land above the other).`,
     '',
     '### Where the CPU goes (µs of CPU per request, median of the saturated rounds, from /proc)',
     '',
