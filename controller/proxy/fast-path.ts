@@ -7,8 +7,8 @@ import { ChunkedScanner, CRLF2, Framing, MAX_HEAD_BYTES, parseRequestHead, parse
 /**
  * The proxy's fast path: plain HTTP/1.1 requests (no body or a Content-Length body) on raw sockets, routed one by
  * one, forwarded over keep-alive pools of raw sockets to the instances, answers streamed back as they come. It
- * does per request what the answer needs and no more: one pass over each head, one write each way, no stream
- * objects per request. Anything else on a connection (Upgrade, Expect, chunked uploads, HTTP/1.0, heads it does not
+ * does per request what the answer needs and no more: a head is parsed once (one that repeats the last byte for
+ * byte is only compared), one write each way, no stream objects per request. Anything else on a connection (Upgrade, Expect, chunked uploads, HTTP/1.0, heads it does not
  * recognise) is handed with the connection to node:http, the general path, for the rest of that connection.
  */
 
