@@ -2,11 +2,12 @@
  * Profile the local target's proxy alone: one instance (the test service, a child process), one ServiceProxy in
  * this process, and autocannon in another process. Run under `node --cpu-prof --import tsx bench/proxy-profile.ts`
  * to see where the proxy's CPU goes. Prints autocannon's summary for direct and proxied runs.
- * Env: PROFILE_SECONDS (default 5), PROFILE_CONNECTIONS (default 32), PROFILE_MODE (proxy|direct|both, default both).
+ * Env: PROFILE_SECONDS (default 5), PROFILE_CONNECTIONS (default 32), PROFILE_MODE (proxy|direct|both|relay, default
+ * both; relay adds a raw TCP relay in this process, the floor to compare the proxy's CPU per request with).
  */
 import { execFile, spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
+import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -55,6 +56,23 @@ try {
     const result = await autocannon(`${proxy.endpoint}/`, CONNECTIONS, SECONDS);
     const used = process.cpuUsage(before);
     console.log('proxy ', result, `proxy CPU ${((used.user + used.system) / (result.rps * SECONDS)).toFixed(1)} µs/request`);
+  }
+  if (MODE === 'relay') {
+    const relay = createServer({ noDelay: true }, (client) => {
+      const upstream = connect({ host: '127.0.0.1', port, noDelay: true });
+      client.on('data', (chunk: Buffer) => upstream.write(chunk));
+      upstream.on('data', (chunk: Buffer) => client.write(chunk));
+      client.on('close', () => upstream.destroy());
+      upstream.on('close', () => client.destroy());
+      client.on('error', () => upstream.destroy());
+      upstream.on('error', () => client.destroy());
+    });
+    await new Promise<void>((resolve) => relay.listen(0, '127.0.0.1', () => resolve()));
+    const before = process.cpuUsage();
+    const result = await autocannon(`http://127.0.0.1:${(relay.address() as { port: number }).port}/`, CONNECTIONS, SECONDS);
+    const used = process.cpuUsage(before);
+    console.log('relay ', result, `relay CPU ${((used.user + used.system) / (result.rps * SECONDS)).toFixed(1)} µs/request`);
+    relay.close();
   }
 } finally {
   await proxy.close();

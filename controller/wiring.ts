@@ -19,7 +19,8 @@ import { homePath } from '../lib/home.js';
 import { createAnalysisProvider } from './analysis/index.js';
 import type { AnalysisProvider } from './analysis/types.js';
 import { createLocalTarget, type LocalTarget } from './targets/local/index.js';
-import { createDriftWatcher, createKubernetesTargetResolver, type DriftReport, type DriftWatcher, type EnvironmentView } from './targets/kubernetes/index.js';
+import type { DriftReport, DriftWatcher, EnvironmentView, KubeClient, MultiClusterTarget } from './targets/kubernetes/index.js';
+import { createDriftWatcher } from './targets/kubernetes/driftwatch.js';
 import type { Target } from './targets/types.js';
 import type { Clock, EnvironmentSource } from './reconcile/index.js';
 import { freezeCalendar } from './gates/index.js';
@@ -27,8 +28,7 @@ import { GitEnvironmentSource } from './sync/index.js';
 import { Controller } from './controller.js';
 import { LocalGitProvider } from '../lib/gitprovider/index.js';
 import type { RollbackPort } from '../lib/gitprovider/types.js';
-import { KubeConfig } from '@kubernetes/client-node';
-import { createKubeClient, createClusterRecordStore, readAllPairRecords, type KubeClient, type MultiClusterTarget } from './targets/kubernetes/index.js';
+import type { KubeConfig } from '@kubernetes/client-node';
 import { createShardManager, createSoleShardManager, pairKey, type LeaseTiming, type Pair, type ShardManager } from './leader/index.js';
 import type { PairRecords, PairStore } from './sharded.js';
 import type { EnvironmentRecord, ServiceRecord } from './reconcile/index.js';
@@ -85,6 +85,32 @@ export interface LocalController {
   close(): Promise<void>;
 }
 
+type KubernetesModule = typeof import('./targets/kubernetes/index.js');
+let kubernetesModule: Promise<KubernetesModule> | undefined;
+/**
+ * The Kubernetes target and @kubernetes/client-node (~1 s of start-up, 2,500 modules): loaded only once an
+ * environment targets Kubernetes or the state lives in a cluster, so a controller on the local target starts without.
+ */
+const loadKubernetes = (): Promise<KubernetesModule> => (kubernetesModule ??= import('./targets/kubernetes/index.js'));
+
+/** A target whose implementation is still loading (an environment switched to Kubernetes after start): every call waits for it. */
+function deferredTarget(load: () => Promise<Target>): Target {
+  let loaded: Promise<Target> | undefined;
+  const get = () => (loaded ??= load());
+  return {
+    type: 'kubernetes',
+    ensureTrack: async (ref, track, spec) => (await get()).ensureTrack(ref, track, spec),
+    setWeight: async (ref, weight) => (await get()).setWeight(ref, weight),
+    promote: async (ref) => (await get()).promote(ref),
+    removeTrack: async (ref, track) => (await get()).removeTrack(ref, track),
+    removeService: async (ref) => (await get()).removeService(ref),
+    observe: async (ref) => (await get()).observe(ref),
+    close: async () => {
+      if (loaded) await (await loaded).close();
+    },
+  };
+}
+
 export const freezeWindows = freezeCalendar({
   activeWindows: (windows, at) => activeWindows(windows, at).map((w) => ({ name: w.name, ...(w.reason ? { reason: w.reason } : {}), end: w.end })),
 });
@@ -116,21 +142,30 @@ export async function createLocalController(options: LocalControllerOptions): Pr
   const log = options.log ?? (() => undefined);
   // The controller (and its audit log) is made below; drift is only reported once it runs.
   let recordDrift: (report: DriftReport) => void = () => undefined;
-  const kubernetesTargetFor = createKubernetesTargetResolver({
+  const kube = options.cluster || desired.all().some(isKubernetes) ? await loadKubernetes() : undefined;
+  const resolverOptions = {
     lookup: desired.lookup,
     baseDir: options.kubeconfigBaseDir ?? repo.dir ?? process.cwd(),
-    onDrift: (report) => recordDrift(report),
-  });
+    onDrift: (report: DriftReport) => recordDrift(report),
+  };
+  let kubernetesTargetFor = kube?.createKubernetesTargetResolver(resolverOptions);
   const kubernetesTargets = new Set<Target>();
-  const targetFor = (environment: string): Target => {
-    if (!isKubernetes(desired.lookup(environment))) return target;
-    const resolved = kubernetesTargetFor(environment);
+  const remember = <T extends Target>(resolved: T): T => {
     kubernetesTargets.add(resolved);
     return resolved;
   };
+  async function loadedKubernetesTargetFor(environment: string): Promise<MultiClusterTarget> {
+    kubernetesTargetFor ??= (await loadKubernetes()).createKubernetesTargetResolver(resolverOptions);
+    return remember(kubernetesTargetFor(environment));
+  }
+  const targetFor = (environment: string): Target => {
+    if (!isKubernetes(desired.lookup(environment))) return target;
+    if (!kubernetesTargetFor) return deferredTarget(() => loadedKubernetesTargetFor(environment));
+    return remember(kubernetesTargetFor(environment));
+  };
   const only = options.environments ? new Set(options.environments) : undefined;
   const sharding = options.cluster
-    ? clusterSharding(options.cluster, {
+    ? clusterSharding(options.cluster, kube!, options.cluster.kubeConfig ?? (await defaultKubeConfig()), {
         pairsOf: () => pairsOf(desired.all(), only, log),
         pairTarget: (pair) => {
           const resolved = pairTargetFor(pair);
@@ -145,7 +180,7 @@ export async function createLocalController(options: LocalControllerOptions): Pr
   function pairTargetFor(pair: Pair): MultiClusterTarget {
     let resolver = pairResolvers.get(pairKey(pair));
     if (!resolver) {
-      resolver = createKubernetesTargetResolver({
+      resolver = kube!.createKubernetesTargetResolver({
         lookup: desired.lookup,
         baseDir: options.kubeconfigBaseDir ?? repo.dir ?? process.cwd(),
         onDrift: (report) => recordDrift(report),
@@ -192,7 +227,7 @@ export async function createLocalController(options: LocalControllerOptions): Pr
   const drift = createDriftWatcher({
     target: {
       repairDrift: async (ref) => {
-        if (!controller.sharded) return kubernetesTargetFor(ref.environment).repairDrift(ref);
+        if (!controller.sharded) return (await loadedKubernetesTargetFor(ref.environment)).repairDrift(ref);
         const reports = [];
         for (const pair of runningPairs(ref.environment)) reports.push(...(await pairTargetFor(pair).repairDrift(ref)));
         return reports;
@@ -251,10 +286,12 @@ export function pairsOf(environments: EnvironmentView[], only: Set<string> | und
 /** Leases (or sole ownership), records and audit in ConfigMaps of the controller's namespace. */
 function clusterSharding(
   options: ClusterStateOptions,
+  kube: KubernetesModule,
+  kc: KubeConfig,
   io: { pairsOf: () => Pair[]; pairTarget: (pair: Pair) => Target; log: (line: string) => void },
 ): NonNullable<ConstructorParameters<typeof Controller>[0]['sharding']> {
-  const kc = options.kubeConfig ?? defaultKubeConfig();
-  const client: KubeClient = createKubeClient(kc);
+  const { createClusterRecordStore, readAllPairRecords } = kube;
+  const client: KubeClient = kube.createKubeClient(kc);
   const { namespace, identity, log } = { ...options, log: io.log };
   // Leases run on the wall clock whatever clock decides rollouts: a lease is about real time passing.
   const wall = { now: () => new Date() };
@@ -295,7 +332,8 @@ function clusterSharding(
   };
 }
 
-function defaultKubeConfig(): KubeConfig {
+async function defaultKubeConfig(): Promise<KubeConfig> {
+  const { KubeConfig } = await import('@kubernetes/client-node');
   const kc = new KubeConfig();
   kc.loadFromDefault();
   // With nothing to load, client-node falls back to an unauthenticated http://localhost:8080: never what is meant.

@@ -9,6 +9,10 @@ export const analysisSettingsSchema = {
     failureLimit: { type: 'integer', minimum: 1 },
     inconclusiveLimit: { type: 'integer', minimum: 1 },
     minSamples: { type: 'integer', minimum: 1 },
+    warmup: {
+      description: "Traffic in the first warmup of every analysis step is not judged (a cold canary process is slower for its first requests). Default 0s.",
+      $ref: '#/$defs/duration',
+    },
     prometheus: {
       type: 'object',
       additionalProperties: false,
@@ -115,6 +119,7 @@ export interface AnalysisSettings {
   failureLimit?: number;
   inconclusiveLimit?: number;
   minSamples?: number;
+  warmup?: Duration;
   prometheus?: PrometheusSettings;
 }
 

@@ -7,6 +7,10 @@ const analysisStepSchema = {
   properties: {
     interval: { $ref: '#/$defs/duration' },
     count: { description: 'How many intervals to judge before the step passes.', type: 'integer', minimum: 1 },
+    warmup: {
+      description: "Traffic in the step's first warmup is not judged (a cold canary process is slower for its first requests); overrides the environment's analysis.warmup.",
+      $ref: '#/$defs/duration',
+    },
   },
 } as const;
 
@@ -106,6 +110,7 @@ export const serviceSchema = envelope('Service', {
 export interface AnalysisStep {
   interval?: Duration;
   count?: number;
+  warmup?: Duration;
 }
 
 export type CanaryStep =

@@ -39,7 +39,9 @@ const AUTHOR = 'Demo Person <demo@localhost>';
 const REVIEWER = 'Riley Reviewer <riley@localhost>';
 /** Demo pace: analysis every 3 s, judged twice, no one-minute pause. The commit says so in git log. */
 const DEMO_ANALYSIS_INTERVAL = '3s';
-const DEMO_STEPS = [{ setWeight: 20 }, { analysis: { interval: DEMO_ANALYSIS_INTERVAL, count: 2 } }, { setWeight: 50 }, { setWeight: 100 }];
+/** A new canary process answers its first requests slower (cold JIT); judging them would roll back a healthy canary on a busy laptop. */
+const DEMO_WARMUP = '2s';
+const DEMO_STEPS = [{ setWeight: 20 }, { analysis: { interval: DEMO_ANALYSIS_INTERVAL, count: 2, warmup: DEMO_WARMUP } }, { setWeight: 50 }, { setWeight: 100 }];
 
 const short = (digest: string | undefined) => (digest ? digest.replace(/^sha256:/, '').slice(0, 12) : '-');
 
@@ -189,7 +191,7 @@ export function register(program: Command): void {
           [`${STAGING}/services/${SERVICE}.yaml`]: (doc) => doc.setIn(['spec', 'strategy'], { canary: { steps: DEMO_STEPS } }),
           [`${PRODUCTION}/services/${SERVICE}.yaml`]: (doc) => doc.setIn(['spec', 'strategy'], { canary: { steps: DEMO_STEPS } }),
         });
-        say.step(`demo pace committed (${pace.slice(0, 7)}): canary 20% → analysis every ${DEMO_ANALYSIS_INTERVAL} ×2 → 50% → 100% in both environments`);
+        say.step(`demo pace committed (${pace.slice(0, 7)}): canary 20% → ${DEMO_WARMUP} warm-up, analysis every ${DEMO_ANALYSIS_INTERVAL} ×2 → 50% → 100% in both environments`);
 
         cpSync(sampleDir(), serviceDir, { recursive: true, filter: (src) => !src.includes('node_modules') && !src.endsWith('/dist') });
         git(serviceDir, 'init', '-q', '-b', 'main');

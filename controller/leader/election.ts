@@ -9,8 +9,21 @@
  * The decision (`leaseDecision`) is pure; `LeaderElector.step()` is one attempt against the API server, so
  * tests drive it with a controlled clock. `run()` loops `step()` every retry period for production.
  */
-import { V1MicroTime } from '@kubernetes/client-node';
-import { isApiStatus, type KubeClient } from '../targets/kubernetes/index.js';
+import type { V1MicroTime as MicroTimeClass } from '@kubernetes/client-node';
+
+interface KubeParts {
+  V1MicroTime: typeof MicroTimeClass;
+  isApiStatus: (err: unknown, code: number) => boolean;
+}
+let kubeParts: Promise<KubeParts> | undefined;
+/** client-node is loaded only by a controller that elects (~1 s of start-up that a local-only controller does not need). */
+function loadKubeParts(): Promise<KubeParts> {
+  return (kubeParts ??= Promise.all([import('@kubernetes/client-node'), import('../targets/kubernetes/client.js')]).then(([node, client]) => ({
+    V1MicroTime: node.V1MicroTime,
+    isApiStatus: client.isApiStatus,
+  })));
+}
+import type { KubeClient } from '../targets/kubernetes/index.js';
 
 export interface Clock {
   now(): Date;
@@ -162,7 +175,7 @@ export function createLeaderElector(options: LeaderElectorOptions): LeaderElecto
     }
   }
 
-  function leaseBody(now: Date, spec: Partial<LeaseObject['spec']>, resourceVersion?: string): LeaseObject {
+  function leaseBody(V1MicroTime: typeof MicroTimeClass, now: Date, spec: Partial<LeaseObject['spec']>, resourceVersion?: string): LeaseObject {
     return {
       apiVersion: 'coordination.k8s.io/v1',
       kind: 'Lease',
@@ -177,6 +190,7 @@ export function createLeaderElector(options: LeaderElectorOptions): LeaderElecto
   }
 
   async function attempt(): Promise<boolean> {
+    const { V1MicroTime, isApiStatus } = await loadKubeParts();
     const nowDate = clock.now();
     const now = nowDate.getTime();
     const lease = (await client.get(ref)) as LeaseObject | undefined;
@@ -186,15 +200,15 @@ export function createLeaderElector(options: LeaderElectorOptions): LeaderElecto
     try {
       switch (action.kind) {
         case 'create':
-          written = await client.create(leaseBody(nowDate, { acquireTime: new V1MicroTime(now), leaseTransitions: 0 }) as never);
+          written = await client.create(leaseBody(V1MicroTime, nowDate, { acquireTime: new V1MicroTime(now), leaseTransitions: 0 }) as never);
           break;
         case 'renew':
           written = await client.replace(
-            leaseBody(nowDate, { acquireTime: lease!.spec.acquireTime, leaseTransitions: lease!.spec.leaseTransitions ?? 0 }, lease!.metadata.resourceVersion) as never,
+            leaseBody(V1MicroTime, nowDate, { acquireTime: lease!.spec.acquireTime, leaseTransitions: lease!.spec.leaseTransitions ?? 0 }, lease!.metadata.resourceVersion) as never,
           );
           break;
         case 'acquire':
-          written = await client.replace(leaseBody(nowDate, { acquireTime: new V1MicroTime(now), leaseTransitions: action.transitions }, lease!.metadata.resourceVersion) as never);
+          written = await client.replace(leaseBody(V1MicroTime, nowDate, { acquireTime: new V1MicroTime(now), leaseTransitions: action.transitions }, lease!.metadata.resourceVersion) as never);
           break;
         case 'follow':
           stopLeading();
@@ -259,6 +273,7 @@ export function createLeaderElector(options: LeaderElectorOptions): LeaderElecto
       stopLeading();
       if (!lease || lease.spec.holderIdentity !== identity) return;
       const now = clock.now();
+      const { V1MicroTime } = await loadKubeParts();
       await client
         .replace({
           ...lease,

@@ -7,8 +7,8 @@ import { ChunkedScanner, CRLF2, Framing, MAX_HEAD_BYTES, parseRequestHead, parse
 /**
  * The proxy's fast path: plain HTTP/1.1 requests (no body or a Content-Length body) on raw sockets, routed one by
  * one, forwarded over keep-alive pools of raw sockets to the instances, answers streamed back as they come. It
- * does per request what the answer needs and no more: one pass over each head, one write each way, no stream
- * objects per request. Anything else on a connection (Upgrade, Expect, chunked uploads, HTTP/1.0, heads it does not
+ * does per request what the answer needs and no more: a head is parsed once (one that repeats the last byte for
+ * byte is only compared), one write each way, no stream objects per request. Anything else on a connection (Upgrade, Expect, chunked uploads, HTTP/1.0, heads it does not
  * recognise) is handed with the connection to node:http, the general path, for the rest of that connection.
  */
 
@@ -142,7 +142,7 @@ export class FastPath {
     const exchange = new Exchange(this, client, head, track, host, started, at);
     client.exchange = exchange;
     owner.begin(host.upstream.id);
-    exchange.send(body, client.bodyLeft === 0);
+    exchange.send(body, client.bodyLeft === 0, started);
   }
 }
 
@@ -166,8 +166,7 @@ export class UpstreamHost {
     readonly upstream: Upstream,
   ) {}
 
-  acquire(): UpstreamConnection {
-    const now = performance.now();
+  acquire(now: number): UpstreamConnection {
     while (this.idle.length > 0) {
       const connection = this.idle.pop()!;
       this.fast.upstreamIdle.disarm(connection);
@@ -192,6 +191,20 @@ export class UpstreamHost {
     const index = this.idle.indexOf(connection);
     if (index >= 0) this.idle.splice(index, 1);
     this.fast.upstreamIdle.disarm(connection);
+  }
+
+  /**
+   * Where the head starting at `start` ends when it is the last one again, byte for byte (-1 otherwise). The last
+   * head ends at its first blank line, so a match also finds the end without searching for it.
+   */
+  matchHead(data: Buffer, start: number, bodiless: boolean): number {
+    const known = this.lastHeadBytes;
+    if (known === null || bodiless !== this.lastHeadBodiless || data.length - start < known.length) return -1;
+    return data.compare(known, 0, known.length, start, start + known.length) === 0 ? start + known.length : -1;
+  }
+
+  get knownHead(): ResponseHead | null {
+    return this.lastHead;
   }
 
   parseHead(data: Buffer, start: number, end: number, bodiless: boolean): ResponseHead | null {
@@ -349,6 +362,13 @@ class UpstreamConnection implements Timed {
       }
       let head: ResponseHead | null = null;
       while (head === null) {
+        const matched = this.host.matchHead(data, offset, exchange.bodiless);
+        if (matched >= 0) {
+          head = this.host.knownHead!;
+          offset = matched;
+          if (head.status < 200) head = null;
+          continue;
+        }
         const end = data.indexOf(CRLF2, offset);
         if (end < 0) {
           if (data.length - offset > MAX_RESPONSE_HEAD_BYTES) return this.broken(exchange, 'a response head over 64 KiB');
@@ -371,7 +391,10 @@ class UpstreamConnection implements Timed {
       const bodyEnd = this.bodyEnd(data, offset);
       if (bodyEnd === -2) return this.broken(exchange, 'a malformed chunked body');
       const keepReading = exchange.respond(head, data, offset, bodyEnd < 0 ? data.length : bodyEnd, data.buffer === this.readBuffer.buffer);
-      if (bodyEnd < 0) return keepReading;
+      if (bodyEnd < 0) {
+        exchange.touch();
+        return keepReading;
+      }
       // Complete: a slow client holds up this answer's flushing, not the next answer on this socket.
       this.done(exchange, bodyEnd < data.length);
       return true;
@@ -379,7 +402,10 @@ class UpstreamConnection implements Timed {
     const bodyEnd = this.bodyEnd(data, 0);
     if (bodyEnd === -2) return this.broken(exchange, 'a malformed chunked body');
     const keepReading = exchange.forward(data, bodyEnd < 0 ? data.length : bodyEnd, true);
-    if (bodyEnd < 0) return keepReading;
+    if (bodyEnd < 0) {
+      exchange.touch();
+      return keepReading;
+    }
     this.done(exchange, bodyEnd < data.length);
     return true;
   }
@@ -439,6 +465,8 @@ class Exchange implements Timed {
   /** The last bytes are written but not yet flushed to the client. */
   private flushing = false;
   private retried = false;
+  /** Reading from the instance is paused until the client takes what was sent (its time is not the instance's). */
+  private waitingForClient = false;
 
   constructor(
     readonly fast: FastPath,
@@ -452,11 +480,11 @@ class Exchange implements Timed {
     this.bodiless = head.method === 'HEAD';
   }
 
-  send(body: Buffer | null, complete: boolean): void {
-    const connection = this.host.acquire();
+  send(body: Buffer | null, complete: boolean, now = performance.now()): void {
+    const connection = this.host.acquire(now);
     this.connection = connection;
     connection.expect(this);
-    this.fast.responseWait.arm(this);
+    this.fast.responseWait.arm(this, now);
     this.requestSent = complete;
     if (!connection.write(this.head.upstreamHead, body)) this.client.socket.pause();
   }
@@ -509,11 +537,10 @@ class Exchange implements Timed {
     return this.afterWrite(flushed);
   }
 
+  /** A slow client pauses reading from the instance until it has taken what was sent. */
   private afterWrite(flushed: boolean): boolean {
-    if (this.finished) return false;
-    this.touch();
-    // A slow client pauses reading from the instance until it has taken what was sent.
-    return flushed;
+    if (!flushed) this.waitingForClient = true;
+    return flushed && !this.finished;
   }
 
   touch(): void {
@@ -526,7 +553,11 @@ class Exchange implements Timed {
       this.finish(this.status);
       return;
     }
-    if (!this.finished && this.connection && this.responded) this.connection.socket.resume();
+    if (!this.finished && this.connection && this.responded) {
+      this.waitingForClient = false;
+      this.touch();
+      this.connection.socket.resume();
+    }
   }
 
   /** The whole answer went to the client (or is queued for it). */
@@ -570,6 +601,10 @@ class Exchange implements Timed {
   /** No response head (or no body progress) within the upstream timeout. */
   onDeadline(): void {
     if (this.finished) return;
+    if (this.waitingForClient) {
+      this.touch();
+      return;
+    }
     const connection = this.connection;
     this.connection = null;
     connection?.destroy();
@@ -616,7 +651,10 @@ export class ClientConnection implements Timed {
   closeAfter = false;
   gone = false;
   private buffered: Buffer | null = null;
-  /** The last request head as bytes and its parse: a client on a keep-alive connection mostly repeats itself. */
+  /**
+   * The last request head as bytes and its parse: a client on a keep-alive connection mostly repeats itself. The
+   * head ends at its first blank line, so when the bytes match again, so does the end (no search for it).
+   */
   private lastHeadBytes: Buffer | null = null;
   private lastHead: RequestHead | null = null;
   private finishedWriting = false;
@@ -703,7 +741,9 @@ export class ClientConnection implements Timed {
         let start = 0;
         // Empty lines before a request line are allowed (RFC 9112 §2.2).
         while (start + 1 < buf.length && buf[start] === 0x0d && buf[start + 1] === 0x0a) start += 2;
-        const headEnd = buf.indexOf(CRLF2, start);
+        const known = this.lastHeadBytes;
+        const repeated = known !== null && buf.length - start >= known.length && buf.compare(known, 0, known.length, start, start + known.length) === 0;
+        const headEnd = repeated ? start + known.length - 4 : buf.indexOf(CRLF2, start);
         if (headEnd < 0 || headEnd + 4 - start > MAX_HEAD_BYTES) {
           if (buf.length - start > MAX_HEAD_BYTES) {
             this.handOver();
@@ -713,7 +753,7 @@ export class ClientConnection implements Timed {
           break;
         }
         const end = headEnd + 4;
-        const head = this.parseHead(buf, start, end);
+        const head = repeated ? this.lastHead : this.parseHead(buf, start, end);
         if (head === null) {
           this.buffered = start > 0 ? buf.subarray(start) : buf;
           this.handOver();
@@ -734,8 +774,6 @@ export class ClientConnection implements Timed {
   }
 
   private parseHead(buf: Buffer, start: number, end: number): RequestHead | null {
-    const known = this.lastHeadBytes;
-    if (known !== null && known.length === end - start && buf.compare(known, 0, known.length, start, end) === 0) return this.lastHead;
     const head = parseRequestHead(buf, start, end, TRACK_HEADER, this.address);
     if (head !== null) {
       this.lastHeadBytes = Buffer.from(buf.subarray(start, end));

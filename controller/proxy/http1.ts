@@ -11,7 +11,8 @@ export const CRLF2 = Buffer.from('\r\n\r\n', 'latin1');
 export const MAX_HEAD_BYTES = 16 * 1024;
 
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-const REQUEST_LINE = /^([!#$%&'*+\-.^_`|~0-9A-Za-z]+) ([\x21-\x7e]+) HTTP\/1\.1$/;
+/** The methods the fast path forwards; anything else (CONNECT, WebDAV, unknown) goes to node:http, which knows them. */
+const REQUEST_LINE = /^(GET|HEAD|POST|PUT|DELETE|PATCH|OPTIONS) ([\x21-\x7e]+) HTTP\/1\.1$/;
 // eslint-disable-next-line no-control-regex -- control characters are exactly what a header value may not hold
 const STATUS_LINE = /^HTTP\/1\.([01]) ([1-9]\d\d)(?: ([^\x00-\x08\x0a-\x1f\x7f]*))?$/;
 /** A field value: no control characters but tab (obs-text allowed). */
@@ -35,8 +36,8 @@ export interface RequestHead {
 
 /**
  * Parses a request head (`buf[start, end)`, `end` just past the blank line). Returns null for anything the fast
- * path leaves to node:http: not HTTP/1.1, CONNECT, Upgrade, Expect, any Transfer-Encoding, a missing, repeated or
- * malformed Content-Length or Host, obsolete line folding, bad characters.
+ * path leaves to node:http: not HTTP/1.1, a method other than the common ones, Upgrade, Expect, any
+ * Transfer-Encoding, a missing, repeated or malformed Content-Length or Host, obsolete line folding, bad characters.
  */
 export function parseRequestHead(buf: Buffer, start: number, end: number, trackHeader: string, clientAddress: string): RequestHead | null {
   const text = buf.toString('latin1', start, end - 2);
@@ -44,7 +45,6 @@ export function parseRequestHead(buf: Buffer, start: number, end: number, trackH
   const requestLine = REQUEST_LINE.exec(text.slice(0, lineEnd));
   if (!requestLine) return null;
   const method = requestLine[1]!;
-  if (method === 'CONNECT') return null;
   const names: string[] = [];
   const lines: string[] = [];
   let contentLength = -1;

@@ -279,7 +279,7 @@ function walk(d: Draft, spec: RolloutSpec, obs: RolloutObservation): void {
           return;
         }
         if (a.pending) return;
-        const windowStart = Date.parse(a.lastWindowEnd ?? s.stepStartedAt ?? d.nowIso);
+        const windowStart = a.lastWindowEnd ? Date.parse(a.lastWindowEnd) : Date.parse(s.stepStartedAt ?? d.nowIso) + step.warmupMs;
         const due = windowStart + step.intervalMs;
         if (now >= due) {
           const window = { start: new Date(windowStart).toISOString(), end: new Date(due).toISOString() };

@@ -6,6 +6,7 @@ import type { PlanStep, RolloutSpec, StrategyType } from './types.js';
 
 export const DEFAULTS = {
   analysisInterval: '30s',
+  analysisWarmup: '0s',
   // The error-rate judge is group-sequential (alpha spent across looks), so one crossing of its boundary is
   // already a controlled decision: 1 meets both > 99% detection and < 0.5% false rollbacks (bench/judge.ts).
   failureLimit: 1,
@@ -21,6 +22,7 @@ function analysisStep(step: AnalysisStep | undefined, spec: RolloutSpec, label: 
     label,
     intervalMs: step?.interval ? parseDuration(step.interval) : spec.analysis.intervalMs,
     count: step?.count ?? 1,
+    warmupMs: step?.warmup ? parseDuration(step.warmup) : spec.analysis.warmupMs,
   };
 }
 
@@ -94,6 +96,7 @@ export function rolloutSpecFrom(service: ServiceConfig, environment?: Environmen
     strategy,
     analysis: {
       intervalMs: parseDuration(settings.interval ?? DEFAULTS.analysisInterval),
+      warmupMs: parseDuration(settings.warmup ?? DEFAULTS.analysisWarmup),
       failureLimit: settings.failureLimit ?? DEFAULTS.failureLimit,
       inconclusiveLimit: settings.inconclusiveLimit ?? DEFAULTS.inconclusiveLimit,
     },

@@ -30,7 +30,7 @@ export interface RolloutSpec {
   digest: string;
   track: TrackSpec;
   strategy: Strategy;
-  analysis: { intervalMs: number; failureLimit: number; inconclusiveLimit: number };
+  analysis: { intervalMs: number; warmupMs: number; failureLimit: number; inconclusiveLimit: number };
   /** How long a new track may take to become ready before the rollout counts as failed. */
   progressDeadlineMs: number;
   /** A stable fingerprint of the track spec and strategy: a change with the same digest is a new revision. */
@@ -44,7 +44,7 @@ export interface RolloutSpec {
 export type PlanStep =
   | { kind: 'setWeight'; weight: number }
   | { kind: 'pause'; durationMs?: number; reason: 'step' | 'approval' | 'keepWarm' }
-  | { kind: 'analysis'; intervalMs: number; count: number; label: 'canary' | 'preview' | 'postSwitch' }
+  | { kind: 'analysis'; intervalMs: number; count: number; label: 'canary' | 'preview' | 'postSwitch'; /** Judged windows start this long after the step. */ warmupMs: number }
   | { kind: 'promote' };
 
 /** How the running rollout reaches its digest. */

@@ -24,6 +24,31 @@ import { startPrometheus, type TestPrometheus } from '../support/prometheus.js';
 
 const NS = 'shop-staging';
 
+function writeSlipwayFile(repo: EnvRepo, shelf: ImageShelf): void {
+  repo.write('keys/ci.pub', shelf.publicKeyPem);
+  repo.write(
+    'slipway.yaml',
+    stringify({
+      apiVersion: 'slipway.dev/v1',
+      kind: 'Slipway',
+      metadata: { name: 'shop' },
+      spec: {
+        environments: ['dev', 'staging'],
+        trust: { keys: [{ name: 'ci', publicKey: 'keys/ci.pub' }], builders: [DEFAULT_BUILDER_ID], sources: [{ repo: 'https://git.example/shop/*' }] },
+      },
+    }),
+  );
+}
+
+function kubernetesEnvironment(kubeconfig: string, namespace: string): string {
+  return stringify({
+    apiVersion: 'slipway.dev/v1',
+    kind: 'Environment',
+    metadata: { name: 'staging' },
+    spec: { target: { type: 'kubernetes', kubernetes: { clusters: [{ name: 'test', kubeconfig, namespace }] } } },
+  });
+}
+
 describeWithKube('the wired controller', () => {
   let kube: KubeApiserver;
   let client: KubeClient;
@@ -42,28 +67,8 @@ describeWithKube('the wired controller', () => {
     shelf = imageShelf(join(home, 'images'));
     digest = await shelf.signed('web v1');
     repo = EnvRepo.create({ environments: ['dev', 'staging'] });
-    repo.write('keys/ci.pub', shelf.publicKeyPem);
-    repo.write(
-      'slipway.yaml',
-      stringify({
-        apiVersion: 'slipway.dev/v1',
-        kind: 'Slipway',
-        metadata: { name: 'shop' },
-        spec: {
-          environments: ['dev', 'staging'],
-          trust: { keys: [{ name: 'ci', publicKey: 'keys/ci.pub' }], builders: [DEFAULT_BUILDER_ID], sources: [{ repo: 'https://git.example/shop/*' }] },
-        },
-      }),
-    );
-    repo.write(
-      'staging/environment.yaml',
-      stringify({
-        apiVersion: 'slipway.dev/v1',
-        kind: 'Environment',
-        metadata: { name: 'staging' },
-        spec: { target: { type: 'kubernetes', kubernetes: { clusters: [{ name: 'test', kubeconfig: kube.kubeconfigPath, namespace: NS }] } } },
-      }),
-    );
+    writeSlipwayFile(repo, shelf);
+    repo.write('staging/environment.yaml', kubernetesEnvironment(kube.kubeconfigPath, NS));
     repo.setService('staging', 'web', { digest, repository: shelf.repository, replicas: 2 });
     repo.commit('staging runs on Kubernetes');
   }, KUBE_START_TIMEOUT_MS);
@@ -115,6 +120,35 @@ describeWithKube('the wired controller', () => {
       expect(audit.filter((e) => e.action === 'drift-repaired')).toEqual([
         expect.objectContaining({ data: { cluster: 'test', object: 'Deployment/web', field: 'spec.replicas' } }),
       ]);
+    });
+  });
+
+  describe('when an environment turns to Kubernetes after a controller started with local environments only', () => {
+    it('loads the Kubernetes target on first use and rolls the service out onto the cluster', async () => {
+      const later = 'shop-later';
+      await ensureNamespace(client, later);
+      const localOnly = EnvRepo.create({ environments: ['dev', 'staging'] });
+      let controller: LocalController | undefined;
+      try {
+        writeSlipwayFile(localOnly, shelf);
+        localOnly.commit('trust the CI key');
+        controller = await createLocalController({ repo: localOnly.dir, stateDir: join(home, 'state-later'), home, clock: { now: () => now } });
+        expect((await controller.controller.once()).error).toBeUndefined();
+
+        localOnly.write('staging/environment.yaml', kubernetesEnvironment(kube.kubeconfigPath, later));
+        localOnly.setService('staging', 'web', { digest, repository: shelf.repository, replicas: 1 });
+        localOnly.commit('staging moves to Kubernetes');
+        const report = await controller.controller.once();
+        expect(report.problems).toBeUndefined();
+        expect(report.error).toBeUndefined();
+        const web = (await client.get({ apiVersion: 'apps/v1', kind: 'Deployment', name: 'web', namespace: later })) as
+          | (KubeObject & { spec: { template: { spec: { containers: { image: string }[] } } } })
+          | undefined;
+        expect(web?.spec.template.spec.containers[0]?.image).toBe(`${shelf.repository}@${digest}`);
+      } finally {
+        await controller?.close();
+        localOnly.cleanup();
+      }
     });
   });
 });

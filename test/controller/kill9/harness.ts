@@ -48,7 +48,7 @@ let started = 0;
 let plannedStarts = 0;
 
 function spawnStandby(): ChildProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'test/support/controller-child.ts')], {
+  const child = spawn(process.execPath, ['--import', join(ROOT, 'test/support/native-preload.mjs'), '--import', 'tsx', join(ROOT, 'test/support/controller-child.ts')], {
     cwd: ROOT,
     env: { ...process.env, NODE_OPTIONS: '' },
     stdio: ['pipe', 'ignore', 'pipe'],

@@ -77,6 +77,16 @@ async function until<T>(what: string, probe: () => Promise<T | undefined | false
   }
 }
 
+/** The kube client has no request timeout of its own: a call the test awaits outside `until` gets one here. */
+async function within<T>(what: string, work: Promise<T>, ms = 30_000): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([work, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms)))]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 async function api<T>(replica: Replica, path: string, method = 'GET'): Promise<{ status: number; body: T }> {
   const res = await fetch(`${replica.url}${path}`, { method, headers: { authorization: `Bearer ${TOKEN}` }, signal: AbortSignal.timeout(5_000) });
   return { status: res.status, body: (await res.json()) as T };
@@ -101,7 +111,8 @@ describeWithKube('slipway controller --leader-elect, two replicas (real kube-api
     kubelet = setInterval(() => {
       if (busy) return;
       busy = true;
-      void (async () => {
+      // A round stuck on the apiserver must not stop the kubelet for good: after 20 s the next round goes on.
+      void within('a simulated kubelet round', (async () => {
         for (const ns of Object.values(NAMESPACE)) {
           for (const d of await client.list<KubeObject & { metadata: { generation?: number; name: string }; spec: { replicas?: number }; status?: { observedGeneration?: number; readyReplicas?: number } }>('apps/v1', 'Deployment', ns)) {
             if (ns === NAMESPACE.staging && d.metadata.name === 'web-canary') {
@@ -114,7 +125,7 @@ describeWithKube('slipway controller --leader-elect, two replicas (real kube-api
             }
           }
         }
-      })()
+      })(), 20_000)
         .catch(() => undefined)
         .finally(() => (busy = false));
     }, 250);
@@ -124,7 +135,8 @@ describeWithKube('slipway controller --leader-elect, two replicas (real kube-api
     const home = mkdtempSync(join(tmpdir(), `slipway-replica-${name}-`));
     const args = ['controller', '--repo', repo.dir, '--port', '0', '--leader-elect', '--namespace', SYSTEM, '--shards', String(SHARDS), '--replicas', '2', '--identity', name];
     args.push('--lease-timing', '6000,4000,1000', '--schedule', '*/2 * * * * *');
-    const child = spawn(process.execPath, [join(ROOT, 'bin/slipway.js'), ...args], {
+    // native-preload: the Kubernetes client loads without tsx's hooks (the same code runs, with less CPU; see the file).
+    const child = spawn(process.execPath, ['--import', join(ROOT, 'test/support/native-preload.mjs'), join(ROOT, 'bin/slipway.js'), ...args], {
       cwd: ROOT,
       env: { ...process.env, NODE_OPTIONS: '', SLIPWAY_FROM_SOURCE: '1', SLIPWAY_HOME: home, KUBECONFIG: kube.kubeconfigPath, SLIPWAY_CONTROLLER_TOKEN: TOKEN, SLIPWAY_WEBHOOK_SECRET: 'x' },
       stdio: ['ignore', 'ignore', 'pipe'],
@@ -224,7 +236,7 @@ describeWithKube('slipway controller --leader-elect, two replicas (real kube-api
         });
       }
       // The records of each pair are claimed by the replica that runs it.
-      const cm = await client.get<KubeObject>({ apiVersion: 'v1', kind: 'ConfigMap', name: controllerConfigMapName(env, CLUSTER[env]), namespace: SYSTEM });
+      const cm = await within(`the ${env} records ConfigMap`, client.get<KubeObject>({ apiVersion: 'v1', kind: 'ConfigMap', name: controllerConfigMapName(env, CLUSTER[env]), namespace: SYSTEM }));
       expect(cm?.metadata?.annotations?.[WRITER_ANNOTATION]).toBe(split.a.includes(pairOf(env)) ? 'pod-a' : 'pod-b');
     }
     owner = split.a.includes(pairOf('staging')) ? a : b;
@@ -248,7 +260,8 @@ describeWithKube('slipway controller --leader-elect, two replicas (real kube-api
   it('hands a canary paused mid-rollout to the other replica when its owner stops renewing, which finishes it from the stored step', async () => {
     repo.setService('staging', 'web', { digest: v2, repository: shelf.repository, replicas: 4, strategy: STRATEGY });
     repo.commit('web v2 in staging');
-    const canary = async () => (await client.get<KubeObject & { metadata: { generation: number }; spec: { replicas: number } }>({ apiVersion: 'apps/v1', kind: 'Deployment', name: 'web-canary', namespace: NAMESPACE.staging }))!;
+    const canary = async () =>
+      (await within('the web-canary Deployment', client.get<KubeObject & { metadata: { generation: number }; spec: { replicas: number } }>({ apiVersion: 'apps/v1', kind: 'Deployment', name: 'web-canary', namespace: NAMESPACE.staging })))!;
     // The record is written ahead of the cluster: wait for both the paused state and 1 of 4 replicas on the canary.
     const paused = await until('the staging canary to pause at 25 % (1 of 4 replicas) on its owner', async () => {
       const s = await status(owner, 'staging');
@@ -260,12 +273,12 @@ describeWithKube('slipway controller --leader-elect, two replicas (real kube-api
     owner.child.kill('SIGSTOP');
     const taken = await until(`${other.name} to take staging over once ${owner.name}'s lease expired`, async () => (await health(other)).pairs.includes(pairOf('staging')) && (await health(other)));
     expect(taken.pairs.sort()).toEqual(ENVIRONMENTS.map(pairOf).sort());
-    const lease = await client.get<KubeObject & { spec: { holderIdentity: string; leaseTransitions: number } }>({
+    const lease = await within('the staging shard Lease', client.get<KubeObject & { spec: { holderIdentity: string; leaseTransitions: number } }>({
       apiVersion: 'coordination.k8s.io/v1',
       kind: 'Lease',
       name: `slipway-shard-${shardOf('staging', CLUSTER.staging, SHARDS)}`,
       namespace: SYSTEM,
-    });
+    }));
     expect(lease?.spec.holderIdentity).toBe(other.name);
     expect(lease?.spec.leaseTransitions).toBeGreaterThanOrEqual(1);
 
@@ -280,7 +293,7 @@ describeWithKube('slipway controller --leader-elect, two replicas (real kube-api
     // The hung replica wakes up: it finds its lease gone and stops the pair without writing anything.
     owner.child.kill('SIGCONT');
     await until(`${owner.name} to give staging up after it woke`, async () => !(await health(owner)).pairs.includes(pairOf('staging')));
-    const cm = await client.get<KubeObject>({ apiVersion: 'v1', kind: 'ConfigMap', name: controllerConfigMapName('staging', CLUSTER.staging), namespace: SYSTEM });
+    const cm = await within('the staging records ConfigMap', client.get<KubeObject>({ apiVersion: 'v1', kind: 'ConfigMap', name: controllerConfigMapName('staging', CLUSTER.staging), namespace: SYSTEM }));
     expect(cm?.metadata?.annotations?.[WRITER_ANNOTATION]).toBe(other.name);
     expect((await canary()).metadata.generation).toBe(paused.metadata.generation);
 

@@ -306,6 +306,35 @@ describe('the proxy fast path', () => {
       expect(received.after).toMatch(/^HTTP\/1\.1 200 /);
       expect((await get(proxy.port, '/after-slow-client', false)).status).toBe(200);
     });
+
+    it('does not count the time it waits for a slow client against the instance (no 502 after the upstream timeout)', async () => {
+      const strict = await ServiceProxy.start({ environment: 'staging', service: 'strict', metrics, requestLog: log, upstreamTimeoutMs: 100 });
+      strict.setRoutes({ stable: [stable], canary: [], canaryWeight: 0 });
+      try {
+        const bytes = await within(
+          new Promise<number>((resolve, reject) => {
+            const socket = connect(strict.port, '127.0.0.1');
+            let total = 0;
+            socket.on('error', reject);
+            socket.write('GET /big HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n');
+            socket.pause();
+            // Reading starts well after the 100 ms upstream timeout, and the answer does not fit in socket buffers.
+            setTimeout(() => {
+              socket.on('data', (chunk: Buffer) => (total += chunk.length));
+              socket.on('end', () => resolve(total));
+              socket.resume();
+            }, 600);
+          }),
+          20_000,
+          'the large answer through a proxy with a short upstream timeout',
+        );
+        expect(bytes).toBeGreaterThan(4 * 1024 * 1024);
+        const samples = log.samples({ environment: 'staging', service: 'strict' }, 'stable', new Date(0), new Date(Date.now() + 1));
+        expect(samples.map((s) => s.status)).toEqual([200]);
+      } finally {
+        await strict.close();
+      }
+    });
   });
 
   describe('between requests', () => {
@@ -350,6 +379,38 @@ describe('the proxy fast path', () => {
       expect(responses(text)[0]).toMatchObject({ status: 502, headers: { 'x-slipway-track': 'canary' } });
       expect(responses(text)[0]!.body).toContain('instance silent');
       expect(await samplesEventually(log, 'canary', since, 1)).toEqual([502]);
+      proxy.setUpstreams('canary', [canary]);
+    });
+  });
+
+  describe('when the instance closes a reused keep-alive socket as the next request arrives', () => {
+    it('sends a GET once more on a new socket, but answers a POST 502 rather than send it twice', async () => {
+      let connections = 0;
+      const requestsSeen: string[] = [];
+      const flaky = await listen(
+        createNetServer((socket) => {
+          connections++;
+          let served = 0;
+          socket.on('data', (chunk: Buffer) => {
+            requestsSeen.push(chunk.toString('latin1').split(' ').slice(0, 2).join(' '));
+            if (served++ > 0) {
+              socket.destroy(); // the keep-alive race: the instance gave up on this socket just now
+              return;
+            }
+            socket.write('HTTP/1.1 200 OK\r\ncontent-length: 2\r\nkeep-alive: timeout=30\r\n\r\nok');
+          });
+        }),
+        'flaky',
+      );
+      proxy.setUpstreams('canary', [flaky]);
+      const forced = { 'x-slipway-track': 'canary' };
+      expect((await get(proxy.port, '/one', false, forced)).body).toBe('ok');
+      expect((await get(proxy.port, '/two', false, forced)).body).toBe('ok');
+      expect(connections).toBe(2);
+      expect(requestsSeen).toEqual(['GET /one', 'GET /two', 'GET /two']);
+      const { text } = await raw(proxy.port, ['POST /pay HTTP/1.1\r\nHost: a\r\nx-slipway-track: canary\r\ncontent-length: 1\r\n\r\n1'], countResponses(1));
+      expect(responses(text)[0]!.status).toBe(502);
+      expect(requestsSeen.filter((r) => r === 'POST /pay')).toHaveLength(1);
       proxy.setUpstreams('canary', [canary]);
     });
   });

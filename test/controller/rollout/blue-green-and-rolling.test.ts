@@ -136,7 +136,7 @@ describe('plans', () => {
     expect(plan).toEqual([
       { kind: 'setWeight', weight: 5 },
       { kind: 'pause', reason: 'step' },
-      { kind: 'analysis', label: 'canary', intervalMs: 30_000, count: 3 },
+      { kind: 'analysis', label: 'canary', intervalMs: 30_000, count: 3, warmupMs: 0 },
       { kind: 'promote' },
     ]);
   });

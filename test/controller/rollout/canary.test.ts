@@ -269,4 +269,29 @@ describe('canary rollout', () => {
       expect(new Set(ids).size).toBe(ids.length);
     });
   });
+
+  describe('when the analysis step has a warm-up', () => {
+    const WARM = canary([{ setWeight: 20 }, { analysis: { interval: '30s', count: 2, warmup: '10s' } }]);
+
+    it('judges nothing from the warm-up: the first window starts after it and the next one follows on', () => {
+      const world = worldWithStable(DIGEST_A, {}, WARM);
+      const stepStart = world.now.getTime();
+      const decision = world.reconcile(specOf(DIGEST_B, WARM));
+      expect(Date.parse(decision.requeueAt!)).toBe(stepStart + 40_000);
+      world.runUntilSettled(specOf(DIGEST_B, WARM));
+      const windows = world.of('runAnalysis').map((i) => [Date.parse(i.start) - stepStart, Date.parse(i.end) - stepStart]);
+      expect(windows).toEqual([
+        [10_000, 40_000],
+        [40_000, 70_000],
+      ]);
+    });
+
+    it('takes the environment default when the step names none', () => {
+      const steps = canary([{ setWeight: 20 }, { analysis: { interval: '30s', count: 1 } }]);
+      const world = worldWithStable(DIGEST_A, {}, steps);
+      const stepStart = world.now.getTime();
+      world.runUntilSettled(specOf(DIGEST_B, steps, { analysis: { warmup: '5s' } }));
+      expect(world.of('runAnalysis').map((i) => Date.parse(i.start) - stepStart)).toEqual([5_000]);
+    });
+  });
 });
