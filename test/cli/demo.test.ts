@@ -66,6 +66,8 @@ describe('slipway demo', () => {
   });
 
   it('finishes with exit status 0 and no error', () => {
+    // Everything the demo printed, so a failure on a loaded CI machine says which step went wrong.
+    if (run.status !== 0 || run.stderr.includes('slipway demo:')) throw new Error(`slipway demo exited ${run.status}:\n${run.stdout}\n${run.stderr}`);
     expect(run.stderr).not.toContain('slipway demo:');
     expect(run.status).toBe(0);
     expect(run.stdout).toContain('demo finished in');
