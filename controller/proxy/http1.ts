@@ -34,6 +34,27 @@ export interface RequestHead {
   close: boolean;
 }
 
+/** One header line's lower-cased name and trimmed value; null when it is malformed (also obs-fold, which starts with a space, and bare LF). */
+function readField(line: string): { name: string; value: string } | null {
+  const colon = line.indexOf(':');
+  if (colon <= 0) return null;
+  const rawName = line.slice(0, colon);
+  if (!TOKEN.test(rawName)) return null;
+  const value = line.slice(colon + 1).trim();
+  if (!FIELD_VALUE.test(value)) return null;
+  return { name: rawName.toLowerCase(), value };
+}
+
+/** The header lines to pass on, each ending in CRLF: all but those `Connection` listed (and `drop`). */
+function keptLines(names: string[], lines: string[], listed: Set<string> | undefined, drop: string | undefined): string {
+  let kept = '';
+  for (let i = 0; i < lines.length; i++) {
+    if (listed?.has(names[i]!) || names[i] === drop) continue;
+    kept += `${lines[i]!}\r\n`;
+  }
+  return kept;
+}
+
 /**
  * Parses a request head (`buf[start, end)`, `end` just past the blank line). Returns null for anything the fast
  * path leaves to node:http: not HTTP/1.1, a method other than the common ones, Upgrade, Expect, any
@@ -58,13 +79,9 @@ export function parseRequestHead(buf: Buffer, start: number, end: number, trackH
     lineEnd = text.indexOf('\r\n', at);
     const line = text.slice(at, lineEnd);
     at = lineEnd + 2;
-    const colon = line.indexOf(':');
-    if (colon <= 0) return null;
-    const rawName = line.slice(0, colon);
-    if (!TOKEN.test(rawName)) return null; // also refuses obs-fold (a line starting with a space) and bare LF
-    const value = line.slice(colon + 1).trim();
-    if (!FIELD_VALUE.test(value)) return null;
-    const name = rawName.toLowerCase();
+    const field = readField(line);
+    if (!field) return null;
+    const { name, value } = field;
     switch (name) {
       case 'content-length':
         if (contentLength >= 0 || !DIGITS.test(value)) return null;
@@ -101,11 +118,7 @@ export function parseRequestHead(buf: Buffer, start: number, end: number, trackH
     lines.push(line);
   }
   if (host === undefined) return null;
-  let upstreamHead = text.slice(0, text.indexOf('\r\n') + 2);
-  for (let i = 0; i < lines.length; i++) {
-    if (listed?.has(names[i]!)) continue;
-    upstreamHead += `${lines[i]!}\r\n`;
-  }
+  let upstreamHead = text.slice(0, text.indexOf('\r\n') + 2) + keptLines(names, lines, listed, undefined);
   upstreamHead += `x-forwarded-for: ${forwardedFor === undefined ? clientAddress : `${forwardedFor}, ${clientAddress}`}\r\nx-forwarded-host: ${host}\r\nx-forwarded-proto: http\r\n\r\n`;
   return { method, upstreamHead, contentLength: contentLength < 0 ? 0 : contentLength, forcedTrack, close };
 }
@@ -156,13 +169,9 @@ export function parseResponseHead(buf: Buffer, start: number, end: number, bodil
     lineEnd = text.indexOf('\r\n', at);
     const line = text.slice(at, lineEnd);
     at = lineEnd + 2;
-    const colon = line.indexOf(':');
-    if (colon <= 0) return null;
-    const rawName = line.slice(0, colon);
-    if (!TOKEN.test(rawName)) return null;
-    const value = line.slice(colon + 1).trim();
-    if (!FIELD_VALUE.test(value)) return null;
-    const name = rawName.toLowerCase();
+    const field = readField(line);
+    if (!field) return null;
+    const { name, value } = field;
     switch (name) {
       case 'content-length':
         if (!DIGITS.test(value) || (contentLength >= 0 && Number(value) !== contentLength)) return null;
@@ -189,17 +198,11 @@ export function parseResponseHead(buf: Buffer, start: number, end: number, bodil
         continue;
     }
     if (HOP_BY_HOP.has(name)) continue;
-    // Content-Length next to Transfer-Encoding is dropped (RFC 9112 §6.3: chunking wins), never passed on.
-    if (name === 'content-length' && transferEncoding) continue;
     names.push(name);
     lines.push(line);
   }
-  let head = `HTTP/1.1 ${statusLine[2]!} ${statusLine[3] ?? ''}\r\n`;
-  for (let i = 0; i < lines.length; i++) {
-    if (listed?.has(names[i]!)) continue;
-    if (transferEncoding && names[i] === 'content-length') continue;
-    head += `${lines[i]!}\r\n`;
-  }
+  // Content-Length next to Transfer-Encoding (in either order) is dropped (RFC 9112 §6.3: chunking wins), never passed on.
+  const head = `HTTP/1.1 ${statusLine[2]!} ${statusLine[3] ?? ''}\r\n` + keptLines(names, lines, listed, transferEncoding ? 'content-length' : undefined);
   let framing: Framing;
   if (bodiless || status === 204 || status === 304 || status < 200) framing = Framing.None;
   else if (transferEncoding) framing = chunked ? Framing.Chunked : Framing.Close;
