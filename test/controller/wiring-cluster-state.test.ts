@@ -17,25 +17,12 @@ import { DEFAULT_BUILDER_ID } from '../../lib/provenance/index.js';
 import { createLocalController, type LocalController } from '../../controller/wiring.js';
 import { WRITER_ANNOTATION, controllerConfigMapName, createKubeClient, type KubeClient, type KubeObject } from '../../controller/targets/kubernetes/index.js';
 import type { Strategy } from '../../schemas/index.js';
+import { until } from '../support/until.js';
 
 const NS = 'shop-staging';
 const SYSTEM = 'slipway-system';
 const STRATEGY: Strategy = { canary: { steps: [{ setWeight: 50 }, { pause: {} }, { setWeight: 100 }] } };
 
-async function until<T>(what: string, probe: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 90_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const value = await probe();
-      if (value) return value;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? ` (last error: ${(last as Error).message})` : ''}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
 
 describeWithKube('the wired controller with its state on the cluster (real kube-apiserver, simulated readiness)', () => {
   let kube: KubeApiserver;

@@ -7,6 +7,7 @@ import type { JobRecord } from '../../../controller/pipelines/index.js';
 import { EnvRepo, digestOf } from '../../support/envrepo.js';
 import { MemoryTarget } from '../../support/memory-target.js';
 import { GitCliRevert } from '../../support/git-revert.js';
+import { until } from '../../support/until.js';
 
 export const TOKEN = 'pipeline-test-token';
 export const auth = { authorization: `Bearer ${TOKEN}` };
@@ -45,20 +46,7 @@ export async function call(url: string, method: string, path: string, body?: unk
   return { status: res.status, body: parsed, headers: res.headers };
 }
 
-export async function waitFor<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs = 45_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const value = await probe();
-      if (value) return value;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? ` (last error: ${(last as Error).message})` : ''}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+export const waitFor = <T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs = 45_000): Promise<T> => until(what, probe, timeoutMs, 50);
 
 /** Polls GET /api/v1/pipelines/:id until the job has ended; returns every record seen on the way. */
 export async function untilDone(url: string, id: string, timeoutMs = 45_000): Promise<{ job: JobRecord; seen: JobRecord[] }> {

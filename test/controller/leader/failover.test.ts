@@ -22,6 +22,7 @@ import { DEFAULT_BUILDER_ID } from '../../../lib/provenance/index.js';
 import { shardOf } from '../../../controller/leader/index.js';
 import { WRITER_ANNOTATION, controllerConfigMapName, createKubeClient, type KubeClient, type KubeObject } from '../../../controller/targets/kubernetes/index.js';
 import type { Strategy } from '../../../schemas/index.js';
+import { until } from '../../support/until.js';
 
 const ROOT = join(import.meta.dirname, '..', '..', '..');
 const SYSTEM = 'slipway-system';
@@ -62,20 +63,6 @@ interface AuditEntry {
   digest?: string;
 }
 
-async function until<T>(what: string, probe: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 90_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const value = await probe();
-      if (value) return value;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? ` (last error: ${(last as Error).message})` : ''}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
 
 /** The kube client has no request timeout of its own: a call the test awaits outside `until` gets one here. */
 async function within<T>(what: string, work: Promise<T>, ms = 30_000): Promise<T> {

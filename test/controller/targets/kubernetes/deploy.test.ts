@@ -26,6 +26,7 @@ import {
   type KubeObject,
 } from '../../../../controller/targets/kubernetes/index.js';
 import { createShardManager, shardOf } from '../../../../controller/leader/index.js';
+import { until as waitUntil } from '../../../support/until.js';
 
 const DEPLOY = join(process.cwd(), 'deploy');
 const SA_USER = 'system:serviceaccount:slipway-system:slipway-controller';
@@ -38,20 +39,7 @@ function manifests(file: string): KubeObject[] {
     .filter((o): o is KubeObject => !!o);
 }
 
-async function until<T>(what: string, probe: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 120_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const value = await probe();
-      if (value) return value;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? ` (last error: ${(last as Error).message})` : ''}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
+const until = <T>(what: string, probe: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 120_000) => waitUntil(what, probe, timeoutMs, 250);
 
 async function statusOf(p: Promise<unknown>): Promise<number> {
   try {
