@@ -10,6 +10,7 @@
  * tests drive it with a controlled clock. `run()` loops `step()` every retry period for production.
  */
 import type { V1MicroTime as MicroTimeClass } from '@kubernetes/client-node';
+import type { KubeClient } from '../targets/kubernetes/index.js';
 
 interface KubeParts {
   V1MicroTime: typeof MicroTimeClass;
@@ -23,7 +24,6 @@ function loadKubeParts(): Promise<KubeParts> {
     isApiStatus: client.isApiStatus,
   })));
 }
-import type { KubeClient } from '../targets/kubernetes/index.js';
 
 export interface Clock {
   now(): Date;
