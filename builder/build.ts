@@ -11,7 +11,7 @@ import { SlipwayError } from '../lib/errors.js';
 import { slipwayHome } from '../lib/home.js';
 import { openImageStore, pushImage, type ImageStore, type OpenStoreOptions } from '../lib/oci/index.js';
 import { baseResult, BuildCache, buildCacheRoot, factsOf, resolveBuildInputs } from './cache/index.js';
-import { buildImage, type BuiltImage } from './image/index.js';
+import { buildImage, prepareImageBuild, type BuiltImage } from './image/index.js';
 import { runPipeline, type Clock, type PipelineEvent, type StageResult } from './pipeline/index.js';
 import { checkoutCommit } from './source/index.js';
 
@@ -124,6 +124,8 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
     const logDir = join(home, 'builds', key.slice(7, 23), 'logs');
     await rm(logDir, { recursive: true, force: true });
     const work = await mkdtemp(join(tmpdir(), 'slipway-build-'));
+    // The layer's worker threads start, and their buffers are made, while the stages run (seconds), not after.
+    void prepareImageBuild().catch(() => undefined);
     try {
       const checkout = join(work, 'src');
       await checkoutCommit(source, checkout);
@@ -154,7 +156,7 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
       if (contextDir !== checkout && !contextDir.startsWith(checkout + sep)) {
         throw new SlipwayError('IMAGE_CONTEXT_UNSAFE', `image context ${pipeline.image.context} is outside the checkout`, 'stalling');
       }
-      const image: BuiltImage = await buildImage({ contextDir, spec: pipeline.image, source: { url: source.sourceUrl, revision: source.commit }, epoch, uploadTo: store });
+      const image: BuiltImage = await buildImage({ contextDir, spec: pipeline.image, source: { url: source.sourceUrl, revision: source.commit }, epoch, uploadTo: [store, cache.images] });
       opts.onEvent?.({ type: 'image-built', digest: image.digest, files: image.layer.files, layerBytes: image.layer.size });
       await pushImage(cache.images, image);
       const finishedAt = new Date(clock.now()).toISOString();

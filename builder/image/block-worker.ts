@@ -8,12 +8,12 @@ const port = parentPort;
 if (!port) throw new Error('builder/image/block-worker runs as a worker thread (builder/image/workers.ts)');
 warmUpCompression();
 port.postMessage({ ready: true }); // until then the pool sends it nothing: the calling thread takes the first blocks
-port.on('message', ({ id, job, buffer }: { id: number; job: BlockJob; buffer?: ArrayBuffer }) => {
+port.on('message', ({ id, job, raw: rawInto, compressed: compressedInto }: { id: number; job: BlockJob; raw?: ArrayBuffer; compressed?: ArrayBuffer }) => {
   try {
-    const { raw, compressed } = processBlock(job, buffer);
+    const { raw, compressed, freshBuffers } = processBlock(job, rawInto, compressedInto);
     const rawBytes = transferable(raw);
     const compressedBytes = transferable(compressed);
-    port.postMessage({ id, raw: rawBytes, compressed: compressedBytes }, [rawBytes.buffer as ArrayBuffer, compressedBytes.buffer as ArrayBuffer]);
+    port.postMessage({ id, raw: rawBytes, compressed: compressedBytes, freshBuffers }, [rawBytes.buffer as ArrayBuffer, compressedBytes.buffer as ArrayBuffer]);
   } catch (err) {
     const error = isSlipwayError(err)
       ? { code: err.code, message: err.message, kind: err.kind, data: err.data }

@@ -1,18 +1,27 @@
 /** One block of the layer, start to end: its tar bytes read into place, then compressed (deflate.ts). */
-import { compressBlock } from './deflate.js';
+import { COMPRESSED_BYTES_MAX, compressBlock } from './deflate.js';
 import { fillBlock, type BlockJob } from './plan.js';
 
 export interface ProcessedBlock {
-  /** The job's tar bytes: the dictionary (`job.dictionaryLength` bytes), then the block. */
+  /** The block's tar bytes. */
   raw: Uint8Array;
+  /** Its raw deflate bytes. */
   compressed: Uint8Array;
+  /** How many of the two buffers had to be new memory (no spare was given). */
+  freshBuffers: number;
 }
 
-/** `into`: a spare buffer of an earlier block (see fillBlock). */
-export function processBlock(job: BlockJob, into?: ArrayBuffer): ProcessedBlock {
-  const raw = fillBlock(job, into);
-  const dictionary = job.dictionaryLength > 0 ? raw.subarray(0, job.dictionaryLength) : undefined;
-  return { raw, compressed: compressBlock(raw.subarray(job.dictionaryLength), dictionary, job.last) };
+/** Size of the buffers blocks are read and compressed into: room for a block's tar bytes or its compressed bytes. */
+export const BLOCK_BUFFER_BYTES = COMPRESSED_BYTES_MAX;
+
+/**
+ * Spare buffers (`BLOCK_BUFFER_BYTES`, of earlier blocks, done with): the tar bytes go into `rawInto`, the
+ * compressed ones into `compressedInto`; without them, new memory.
+ */
+export function processBlock(job: BlockJob, rawInto?: ArrayBuffer, compressedInto?: ArrayBuffer): ProcessedBlock {
+  const raw = fillBlock(job, rawInto ?? new ArrayBuffer(BLOCK_BUFFER_BYTES));
+  const compressed = compressBlock(raw, job.last, compressedInto ?? new ArrayBuffer(BLOCK_BUFFER_BYTES));
+  return { raw, compressed, freshBuffers: (rawInto ? 0 : 1) + (compressedInto ? 0 : 1) };
 }
 
 /**
@@ -42,5 +51,6 @@ export function warmUpCompression(): void {
       sample[i] = 0x61 + (i % 23);
     }
   }
-  for (let round = 0; round < 3; round++) compressBlock(sample, round ? sample.subarray(0, 32 * 1024) : undefined, round === 2);
+  const out = new ArrayBuffer(BLOCK_BUFFER_BYTES);
+  for (let round = 0; round < 3; round++) compressBlock(sample, round === 2, out);
 }

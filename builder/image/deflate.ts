@@ -6,19 +6,21 @@
  * incompressible go out as stored deflate blocks (a copy), the rest through zlib, so the CPU goes where
  * it buys bytes. The choice is a pure function of the block's bytes: the output is byte-reproducible.
  *
- * A segment is "incompressible" when its byte histogram (every second byte sampled) is close to
- * uniform: the sum of squared counts of 256 samples is at most 700, i.e. the bytes look like 150 or
- * more equally likely values (over 7.2 bits per byte, where Huffman coding saves under 10%). Random
- * bytes give 511 on average (standard deviation ~50), English text or code 2,000 and more. Integer
- * arithmetic only, so every machine decides the same. Byte-order statistics do not see repeats of
- * high-entropy data (the same PNG twice within 32 KiB): those are stored, where zlib would have
- * found the repeat; that costs size, never correctness.
+ * A segment is "incompressible" when its byte histogram is close to uniform: 128 bytes are sampled,
+ * one per 32-bit word with the lane turning (byte 0 of word 0, byte 1 of word 1, ...: a column of a
+ * 2- or 4-byte record format is not sampled alone), and the sum of their squared counts is at most
+ * 240, i.e. the bytes look like 160 or more equally likely values (over 7.3 bits per byte, where
+ * Huffman coding saves under 9%). Random bytes give 191.5 on average (above 240 once in ~6,000
+ * segments: that segment is deflated, costing a little CPU), English text or code 400 and more,
+ * base64 over 310. Integer arithmetic only, so every machine decides the same. Byte-order statistics
+ * do not see repeats of high-entropy data (the same PNG twice within 32 KiB): those are stored, where
+ * zlib would have found the repeat; that costs size, never correctness.
  *
  * Runs of compressible segments are deflated by zlib at GZIP_LEVEL and end with a sync flush (byte
- * aligned), so the stored blocks that follow can be written directly. A run at the start of the block
- * gets the 32 KiB before the block as its dictionary (as a whole-block deflate would); a run after a
- * stored run starts without one (what came just before it is incompressible). The last run of the
- * last block ends the stream (Z_FINISH, or a stored block with BFINAL set).
+ * aligned), so the stored blocks that follow can be written directly. Every run starts a fresh deflate
+ * window (no dictionary, not even across blocks: a block is a function of its own bytes, and a worker
+ * needs nothing from the block before). The last run of the last block ends the stream (Z_FINISH, or a
+ * stored block with BFINAL set).
  */
 import { endianness } from 'node:os';
 import { createDeflateRaw, deflateRawSync, constants as zlibConstants } from 'node:zlib';
@@ -33,8 +35,9 @@ export const BLOCK_BYTES = 1024 * 1024;
 export const WINDOW_BYTES = 32 * 1024;
 /** The unit of the stored/deflated decision: one tar block. */
 export const SEGMENT_BYTES = 512;
-const SAMPLE_STRIDE = 2;
-const UNIFORM_MAX_SUM_OF_SQUARES = 700;
+/** Samples per segment: one per 32-bit word. */
+const SAMPLES = SEGMENT_BYTES / 4;
+const UNIFORM_MAX_SUM_OF_SQUARES = 240;
 /** A run of incompressible segments shorter than this is deflated with its neighbours (a zlib call costs more). */
 const MIN_STORED_SEGMENTS = 2;
 const STORED_MAX = 65_535;
@@ -45,43 +48,35 @@ const ZLIB_OPTIONS = { level: GZIP_LEVEL, memLevel: 8, windowBits: 15, strategy:
 export function classifySegments(block: Uint8Array): Uint8Array {
   const segments = Math.ceil(block.length / SEGMENT_BYTES);
   const stored = new Uint8Array(segments);
-  const counts = new Uint16Array(256);
+  const counts = new Uint8Array(256);
   const full = Math.floor(block.length / SEGMENT_BYTES);
-  // Little-endian and aligned (always, for the blocks buildLayer makes): bytes 0 and 2 of each 32-bit word are
-  // the samples at stride 2, read with half the loads. The sum only grows, so stopping after a pair of samples
-  // instead of a single one decides the same.
-  const words = LITTLE_ENDIAN && block.byteOffset % 4 === 0 ? new Uint32Array(block.buffer, block.byteOffset, full * (SEGMENT_BYTES / 4)) : undefined;
+  // Little-endian and aligned (always, for the blocks buildLayer makes): sample k is byte k % 4 of word k, one
+  // load and a shift. The sum only grows, so stopping as soon as it passes the bound decides the same.
+  const words = LITTLE_ENDIAN && block.byteOffset % 4 === 0 ? new Uint32Array(block.buffer, block.byteOffset, full * SAMPLES) : undefined;
   for (let s = 0; s < full; s++) {
     counts.fill(0);
     let sumOfSquares = 0;
+    const first = s * SAMPLES;
+    let k = 0;
     if (words) {
-      const end = (s + 1) * (SEGMENT_BYTES / 4);
-      let i = s * (SEGMENT_BYTES / 4);
-      for (; i < end; i++) {
-        const w = words[i]!;
-        const b0 = w & 0xff;
-        const c0 = counts[b0]!;
-        sumOfSquares += 2 * c0 + 1; // (c+1)² - c²
-        counts[b0] = c0 + 1;
-        const b2 = (w >>> 16) & 0xff;
-        const c2 = counts[b2]!;
-        sumOfSquares += 2 * c2 + 1;
-        counts[b2] = c2 + 1;
+      for (; k < SAMPLES; k++) {
+        const b = (words[first + k]! >>> ((k & 3) << 3)) & 0xff;
+        const c = counts[b]!;
+        sumOfSquares += 2 * c + 1; // (c+1)² - c²
+        counts[b] = c + 1;
         if (sumOfSquares > UNIFORM_MAX_SUM_OF_SQUARES) break;
       }
-      if (i >= end) stored[s] = 1;
     } else {
-      const end = (s + 1) * SEGMENT_BYTES;
-      let i = s * SEGMENT_BYTES;
-      for (; i < end; i += SAMPLE_STRIDE) {
-        const b = block[i]!;
+      const base = s * SEGMENT_BYTES;
+      for (; k < SAMPLES; k++) {
+        const b = block[base + 4 * k + (k & 3)]!;
         const c = counts[b]!;
         sumOfSquares += 2 * c + 1;
         counts[b] = c + 1;
         if (sumOfSquares > UNIFORM_MAX_SUM_OF_SQUARES) break;
       }
-      if (i >= end) stored[s] = 1;
     }
+    if (k >= SAMPLES) stored[s] = 1;
   }
   return stored;
 }
@@ -110,25 +105,30 @@ function runsOf(block: Uint8Array): Run[] {
   return runs;
 }
 
-/** Raw deflate of `block` (see the module comment). `dictionary`: the up to 32 KiB of tar before it. */
-export function compressBlock(block: Uint8Array, dictionary: Uint8Array | undefined, last: boolean): Buffer {
+/** Room for any block's compressed bytes (the worst case: every segment its own run). */
+export const COMPRESSED_BYTES_MAX = compressedRoom(BLOCK_BYTES, BLOCK_BYTES / SEGMENT_BYTES);
+
+function compressedRoom(length: number, runs: number): number {
+  // Stored: 5 bytes per 64 KiB; deflated: at most 5 bytes per 16 KiB plus the flush (see RunDeflater).
+  return length + (length >> 9) + 80 * runs + 64;
+}
+
+/**
+ * Raw deflate of `block` (see the module comment), written into `into` when it has room (a buffer of an
+ * earlier block: fresh memory costs a page fault per 4 KiB), else into new memory. The result is a view.
+ */
+export function compressBlock(block: Uint8Array, last: boolean, into?: ArrayBuffer): Buffer {
   const runs = runsOf(block);
-  // Room for the worst case: every run stored or deflated with its framing (see RunDeflater).
-  const out = Buffer.allocUnsafe(block.length + (block.length >> 9) + 80 * runs.length + 64);
+  const room = compressedRoom(block.length, runs.length);
+  const out = into && into.byteLength >= room ? Buffer.from(into, 0, room) : Buffer.allocUnsafe(room);
   let used = 0;
+  // One zlib stream per block (not per thread: see createRunDeflater), reset between runs.
   const deflater = createRunDeflater();
   try {
     runs.forEach((run, i) => {
       const final = last && i === runs.length - 1;
       if (!run.stored) {
-        const data = block.subarray(run.start, run.end);
-        if (run.start === 0 && dictionary?.length) {
-          const compressed = deflateOnce(data, final, dictionary);
-          out.set(compressed, used);
-          used += compressed.length;
-        } else {
-          used += deflater.deflateInto(data, final, out, used);
-        }
+        used += deflater.deflateInto(block.subarray(run.start, run.end), final, out, used);
         return;
       }
       for (let at = run.start; at < run.end; at += STORED_MAX) {
@@ -143,19 +143,14 @@ export function compressBlock(block: Uint8Array, dictionary: Uint8Array | undefi
   } finally {
     deflater.close();
   }
-  // A well-compressed block would keep the whole allocation alive until the layer is done: copy it out.
-  return used < out.length / 2 ? Buffer.from(out.subarray(0, used)) : out.subarray(0, used);
+  return out.subarray(0, used);
 }
 
-function deflateOnce(data: Uint8Array, final: boolean, dictionary?: Uint8Array): Buffer {
-  return deflateRawSync(data, {
-    ...ZLIB_OPTIONS,
-    finishFlush: final ? zlibConstants.Z_FINISH : zlibConstants.Z_SYNC_FLUSH,
-    ...(dictionary ? { dictionary } : {}),
-  });
+function deflateOnce(data: Uint8Array, final: boolean): Buffer {
+  return deflateRawSync(data, { ...ZLIB_OPTIONS, finishFlush: final ? zlibConstants.Z_FINISH : zlibConstants.Z_SYNC_FLUSH });
 }
 
-/** Deflates the runs of one block, one after the other, each as its own raw deflate stream (same settings, no dictionary). */
+/** Deflates runs one after the other, each as its own raw deflate stream (same settings, no dictionary). */
 export interface RunDeflater {
   /** Writes the run's deflate bytes to `out` at `offset` (room for `data.length + data.length/1024 + 64` bytes); returns their length. */
   deflateInto(data: Uint8Array, final: boolean, out: Buffer, offset: number): number;
@@ -169,14 +164,15 @@ interface ZlibHandle {
 
 /**
  * A layer of many small files has thousands of runs; `deflateRawSync` sets up and tears down a zlib
- * stream for each (~25 µs, as much as compressing 5 KiB). This keeps one stream per block and resets
- * it between runs, through the synchronous handle Node's own `zlib.*Sync` functions use
- * (`_handle.writeSync`, `_writeState`; not public API). Reproducibility: a reset stream keeps stale
- * window bytes past the new data, which zlib may read (never copy) near the end of the input; they are
- * the block's own earlier runs, in the same order on every machine and whatever thread compresses the
- * block, so the bytes stay a function of the block. On a Node without that handle every run gets a
- * fresh stream (`deflateRawSync`), which could differ in rare matches at a run's end: layer digests
- * already depend on the Node's zlib (layer.ts).
+ * stream for each (~25 µs, as much as compressing 5 KiB). This keeps one stream and resets it between
+ * runs, through the synchronous handle Node's own `zlib.*Sync` functions use (`_handle.writeSync`,
+ * `_writeState`; not public API). Reproducibility: a reset stream keeps stale window bytes past the new
+ * data, which zlib compares (never copies) when it looks for a match near the end of the input, so they
+ * can change which match it picks; the stream is therefore one per block, never one per thread: the
+ * stale bytes are the block's own earlier runs, in the same order whatever thread compresses the block,
+ * and the bytes stay a function of the block. On a Node without that handle every run gets a fresh
+ * stream (`deflateRawSync`), which could differ in rare matches at a run's end: layer digests already
+ * depend on the Node's zlib (layer.ts).
  */
 export function createRunDeflater(): RunDeflater {
   const stream = createDeflateRaw(ZLIB_OPTIONS);

@@ -4,14 +4,15 @@
  * canonical JSON (sorted keys, no whitespace). The context's contents land at the image's workingDir
  * (or / when none is set). Same inputs, same digest, on every run and machine.
  */
-import { canonicalJson, computeDigest, MEDIA_TYPES, type ImageConfig, type ImageManifest, type ImageStore, type ImageToPush } from '../../lib/oci/index.js';
+import { canonicalJson, computeDigest, MEDIA_TYPES, type BlobUpload, type ImageConfig, type ImageManifest, type ImageStore, type ImageToPush } from '../../lib/oci/index.js';
+import { SlipwayError } from '../../lib/errors.js';
 import type { ImageConfigSpec } from '../../schemas/index.js';
-import { buildLayer, collectEntries, type BuiltLayer, type LayerEntry } from './layer.js';
+import { buildLayer, collectEntries, streamLayer, type LayerEntry, type StreamedLayer } from './layer.js';
 import { warmUp as warmUpBlockWorkers } from './workers.js';
 
 export { imageEpoch } from './epoch.js';
-export { closeBlockWorkers } from './workers.js';
-export { collectEntries, buildLayer, gzipFixed, GZIP_LEVEL, BLOCK_BYTES, type LayerEntry, type BuiltLayer, type LayerSink } from './layer.js';
+export { closeBlockWorkers, prepareBlockWorkers as prepareImageBuild } from './workers.js';
+export { collectEntries, buildLayer, streamLayer, gzipFixed, GZIP_LEVEL, BLOCK_BYTES, type LayerEntry, type BuiltLayer, type StreamedLayer, type LayerSink } from './layer.js';
 
 export const LABEL_SOURCE = 'org.opencontainers.image.source';
 export const LABEL_REVISION = 'org.opencontainers.image.revision';
@@ -25,11 +26,14 @@ export interface BuildImageOptions {
   /** Seconds since the epoch: every file's mtime and the image's `created`. */
   epoch: number;
   /**
-   * Start uploading the layer to this store while it is compressed (when the store can take a stream,
-   * as a registry can). pushImage then finds the blob there. Best effort: if the streamed upload fails,
-   * pushImage uploads the layer the ordinary way, with its retries and errors.
+   * Stores to write the layer to while it is compressed (those that take a streamed upload: a registry,
+   * an OCI layout). pushImage then finds the blob there. When every one of them takes it, the layer's
+   * bytes are not kept (`blobs` has none for it) and its block buffers go round, so a layer of any
+   * size is made in a few MiB. Best effort: if a streamed upload fails, the layer is made again and
+   * kept (the same bytes: the build is reproducible), and pushImage uploads it the ordinary way, with
+   * its retries and errors.
    */
-  uploadTo?: ImageStore;
+  uploadTo?: ImageStore | ImageStore[];
   /** The config's platform (default linux/amd64: fixed, so the digest does not depend on the build machine). */
   platform?: { os: string; architecture: string };
 }
@@ -46,7 +50,7 @@ export interface BuiltImage extends ImageToPush {
 export async function buildImage(opts: BuildImageOptions): Promise<BuiltImage> {
   const workingDir = opts.spec.workingDir ?? '/';
   const entries = await collectEntries(opts.contextDir, workingDir.replace(/^\/+|\/+$/g, ''), warmUpBlockWorkers);
-  const layer = await buildLayerUploading(entries, opts.epoch, opts.uploadTo);
+  const { layer, bytes: layerBytes } = await layerUploading(entries, opts.epoch, opts.uploadTo === undefined ? [] : [opts.uploadTo].flat());
   const created = new Date(opts.epoch * 1000).toISOString().replace(/\.000Z$/, 'Z');
 
   const labels: Record<string, string> = {
@@ -79,7 +83,7 @@ export async function buildImage(opts: BuildImageOptions): Promise<BuiltImage> {
     schemaVersion: 2,
     mediaType: MEDIA_TYPES.imageManifest,
     config: { mediaType: MEDIA_TYPES.imageConfig, digest: configDigest, size: configBytes.length },
-    layers: [{ mediaType: MEDIA_TYPES.layerTarGzip, digest: layer.digest, size: layer.bytes.length }],
+    layers: [{ mediaType: MEDIA_TYPES.layerTarGzip, digest: layer.digest, size: layer.size }],
     annotations: { [LABEL_SOURCE]: opts.source.url, [LABEL_REVISION]: opts.source.revision, [LABEL_CREATED]: created },
   };
   const manifestBytes = Buffer.from(canonicalJson(manifest));
@@ -92,62 +96,58 @@ export async function buildImage(opts: BuildImageOptions): Promise<BuiltImage> {
     configDigest,
     blobs: [
       { digest: configDigest, bytes: configBytes },
-      { digest: layer.digest, bytes: layer.bytes },
+      layerBytes ? { digest: layer.digest, bytes: layerBytes } : { digest: layer.digest },
     ],
-    layer: { digest: layer.digest, diffId: layer.diffId, size: layer.bytes.length, tarSize: layer.tarSize, files: layer.files },
+    layer: { digest: layer.digest, diffId: layer.diffId, size: layer.size, tarSize: layer.tarSize, files: layer.files },
   };
 }
 
-/** buildLayer, with the gzip bytes streamed to `store` as they come when it takes streamed uploads. */
-async function buildLayerUploading(entries: LayerEntry[], epoch: number, store: ImageStore | undefined): Promise<BuiltLayer> {
-  if (!store?.putBlobStream) return buildLayer(entries, epoch);
-  let controller!: ReadableStreamDefaultController<Uint8Array>;
-  let open = true;
-  const stream = new ReadableStream<Uint8Array>({
-    start: (c) => {
-      controller = c;
-    },
-    cancel: () => {
-      open = false;
-    },
-  });
-  let digest!: { resolve: (d: string) => void; reject: (e: unknown) => void };
-  const digestPromise = new Promise<string>((resolve, reject) => (digest = { resolve, reject }));
-  digestPromise.catch(() => undefined);
-  const upload = store.putBlobStream(stream, digestPromise).then(
-    () => true,
-    () => false, // pushImage uploads it again the ordinary way and reports what goes wrong there
-  );
-  let layer: BuiltLayer;
-  try {
-    layer = await buildLayer(entries, epoch, (chunk) => {
-      if (!open) return;
-      try {
-        controller.enqueue(chunk);
-      } catch {
-        open = false; // the upload gave up on the stream; the layer is still built
-      }
+/**
+ * The layer, written to the stores that take a streamed upload while it is compressed. Its bytes come
+ * back only when some store still needs them (one that takes no stream, or an upload that failed).
+ */
+async function layerUploading(entries: LayerEntry[], epoch: number, stores: ImageStore[]): Promise<{ layer: StreamedLayer; bytes?: Buffer }> {
+  const streaming = stores.filter((s) => s.startBlobUpload);
+  const opened = await Promise.all(streaming.map((s) => s.startBlobUpload!().catch(() => undefined)));
+  const live = new Set(opened.filter((u): u is BlobUpload => u !== undefined));
+  const drop = (upload: BlobUpload) => {
+    live.delete(upload);
+    void upload.abort().catch(() => undefined);
+  };
+  const everyUpload = (chunk: Buffer) =>
+    Promise.all([...live].map((u) => u.write(chunk).catch(() => drop(u)))).then(() => {
+      if (live.size === 0) throw new AllUploadsFailed();
     });
+  const keep = stores.length === 0 || live.size < stores.length;
+  let layer: StreamedLayer;
+  let bytes: Buffer | undefined;
+  try {
+    if (keep) {
+      const built = await buildLayer(entries, epoch, live.size ? everyUpload : undefined);
+      layer = built;
+      bytes = built.bytes;
+    } else {
+      layer = await streamLayer(entries, epoch, everyUpload);
+    }
   } catch (err) {
-    if (open) {
-      try {
-        controller.error(err);
-      } catch {
-        /* already closed by the reader */
-      }
-    }
-    digest.reject(err);
-    await upload;
-    throw err;
+    for (const u of live) drop(u);
+    if (!(err instanceof AllUploadsFailed)) throw err;
+    const built = await buildLayer(entries, epoch);
+    return { layer: built, bytes: built.bytes };
   }
-  if (open) {
-    try {
-      controller.close();
-    } catch {
-      /* already closed by the reader */
-    }
+  const finished = await Promise.all([...live].map((u) => u.finish(layer.digest, layer.size).then(() => true, () => false)));
+  if (bytes || (finished.length === stores.length && finished.every(Boolean))) return { layer, ...(bytes ? { bytes } : {}) };
+  // A store missed the blob and the bytes were not kept: make them again (the same bytes: the build is reproducible).
+  const again = await buildLayer(entries, epoch);
+  if (again.digest !== layer.digest) {
+    throw new SlipwayError('IMAGE_CONTEXT_CHANGED', `the image context changed while the image was built (the layer came out as ${layer.digest}, then as ${again.digest}); nothing may write to it after the build stage`, 'stalling', { first: layer.digest, second: again.digest });
   }
-  digest.resolve(layer.digest);
-  await upload;
-  return layer;
+  return { layer, bytes: again.bytes };
+}
+
+/** Every streamed upload of the layer failed: it is made again, kept, and pushed the ordinary way. */
+class AllUploadsFailed extends Error {
+  constructor() {
+    super('every streamed upload of the layer failed');
+  }
 }

@@ -22,7 +22,7 @@ export { BLOCK_BYTES, GZIP_LEVEL } from './deflate.js';
 
 /** Up to this many blocks are compressed in this thread: starting worker threads costs more. */
 const IN_PROCESS_MAX_BLOCKS = 2;
-const MAX_BLOCKS_AHEAD = 16;
+const MAX_BLOCKS_AHEAD = 8;
 
 const gzip = promisify(gzipCallback);
 
@@ -42,15 +42,21 @@ export interface LayerEntry {
   linkname?: string;
 }
 
-export interface BuiltLayer {
-  /** gzip bytes (what is pushed). */
-  bytes: Buffer;
+/** A layer made and sent somewhere as it was made (streamLayer): what names it, not its bytes. */
+export interface StreamedLayer {
   digest: string;
+  /** Size of the gzip bytes. */
+  size: number;
   /** sha256 of the uncompressed tar: the config's rootfs diff_id. */
   diffId: string;
   /** Size of the uncompressed tar. */
   tarSize: number;
   files: number;
+}
+
+export interface BuiltLayer extends StreamedLayer {
+  /** gzip bytes (what is pushed). */
+  bytes: Buffer;
 }
 
 /**
@@ -111,33 +117,75 @@ export async function collectEntries(dir: string, prefix = '', onLarge?: () => v
   return keyed.map((k) => k.entry);
 }
 
-/** Where compressed layer bytes go as they are made, in order (e.g. a registry upload running alongside). */
-export type LayerSink = (chunk: Buffer) => void;
+/**
+ * Where compressed layer bytes go as they are made, in order (e.g. a registry upload running alongside).
+ * streamLayer reuses a chunk's memory once the promise the sink returned for it settles.
+ */
+export type LayerSink = (chunk: Buffer) => void | Promise<void>;
 
+/** Chunks handed to a sink and not yet settled before the layer waits for the oldest: bounds the memory a slow upload holds. */
+const MAX_UNSETTLED_CHUNKS = 8;
+
+/** The layer's gzip bytes, kept (`sink`, when given, sees each chunk as it is made). */
+export async function buildLayer(entries: LayerEntry[], epochSeconds: number, sink?: LayerSink): Promise<BuiltLayer> {
+  const kept: Buffer[] = [];
+  const layer = await makeLayer(entries, epochSeconds, (chunk, release) => {
+    // A block buffer is ~1.2 MiB; one that compressed well is copied out (and goes round) rather than held whole.
+    const keep = release && chunk.length < chunk.buffer.byteLength / 2 ? Buffer.from(chunk) : chunk;
+    if (keep !== chunk) release!();
+    kept.push(keep);
+    void sink?.(keep);
+  });
+  return { ...layer, bytes: Buffer.concat(kept, layer.size) };
+}
+
+/**
+ * The layer sent to `sink` and not kept: block buffers are reused as soon as the sink has settled
+ * their chunk, so a layer of any size is made in a few MiB that are already mapped. A sink that
+ * rejects stops the layer (rejecting with its error).
+ */
+export async function streamLayer(entries: LayerEntry[], epochSeconds: number, sink: LayerSink): Promise<StreamedLayer> {
+  const unsettled: Promise<void>[] = [];
+  let failure: { error: unknown } | undefined;
+  const layer = await makeLayer(entries, epochSeconds, async (chunk, release) => {
+    if (failure) throw failure.error;
+    const sent = Promise.resolve(sink(chunk)).then(
+      () => release?.(),
+      (error: unknown) => {
+        failure ??= { error };
+      },
+    );
+    unsettled.push(sent);
+    if (unsettled.length > MAX_UNSETTLED_CHUNKS) await unsettled.shift();
+  });
+  await Promise.all(unsettled);
+  if (failure) throw failure.error;
+  return layer;
+}
 
 /**
  * Packs the entries as tar and gzips it the way pigz does, on worker threads (workers.ts): the tar is
  * laid out first (plan.ts), cut into fixed 1 MiB blocks, and each block is read from disk and
  * compressed by a worker on its own (deflate.ts: stored deflate blocks for incompressible segments,
- * zlib at GZIP_LEVEL for the rest, the 32 KiB before the block as dictionary, a sync flush at its end).
- * The pieces are joined under one gzip header and trailer (CRC-32 and length of the whole tar): one
- * ordinary gzip member whose bytes depend only on the tar and the fixed settings, never on scheduling.
- * This thread hashes the tar (diff_id), the gzip (digest) and computes the CRC as blocks come back in
- * order; `sink` receives the gzip bytes while later blocks are still being compressed.
+ * zlib at GZIP_LEVEL for the rest, a sync flush at its end). The pieces are joined under one gzip
+ * header and trailer (CRC-32 and length of the whole tar): one ordinary gzip member whose bytes depend
+ * only on the tar and the fixed settings, never on scheduling. This thread hashes the tar (diff_id),
+ * the gzip (digest) and computes the CRC as blocks come back in order, and hands each compressed piece
+ * to `emit` while later blocks are still being compressed, with `release` when the piece is in a block
+ * buffer that may go round again once the caller is done with it. `emit` may return a promise to make
+ * the layer wait (backpressure).
  */
-export async function buildLayer(entries: LayerEntry[], epochSeconds: number, sink?: LayerSink): Promise<BuiltLayer> {
+async function makeLayer(entries: LayerEntry[], epochSeconds: number, emit: (chunk: Buffer, release?: () => void) => void | Promise<void>): Promise<StreamedLayer> {
   const plan = planTar(entries, epochSeconds);
   const tarHash = createHash('sha256');
   const gzHash = createHash('sha256');
-  const out: Buffer[] = [];
   let gzSize = 0;
-  const emit = (chunk: Buffer) => {
+  const send = async (chunk: Buffer, release?: () => void) => {
     gzHash.update(chunk);
-    out.push(chunk);
     gzSize += chunk.length;
-    sink?.(chunk);
+    await emit(chunk, release);
   };
-  emit(gzipHeader());
+  await send(gzipHeader());
 
   const cursor = { piece: 0 };
   const pool = plan.blocks > IN_PROCESS_MAX_BLOCKS ? blockWorkers() : undefined;
@@ -164,25 +212,26 @@ export async function buildLayer(entries: LayerEntry[], epochSeconds: number, si
     // While block i is being compressed elsewhere, this thread compresses the next queued one.
     for (let stolen = !ready[i] ? pool?.steal() : undefined; stolen; stolen = !ready[i] ? pool?.steal() : undefined) {
       try {
-        stolen.resolve(processBlock(stolen.job, pool?.spareBuffer()));
+        const block = processBlock(stolen.job, pool?.spareBuffer(), pool?.spareBuffer());
+        if (pool) pool.freshBuffers += block.freshBuffers;
+        stolen.resolve(block);
       } catch (err) {
         stolen.reject(err);
       }
       await new Promise<void>((r) => setImmediate(r)); // let finished blocks, worker messages and the upload move
     }
     const { raw, compressed } = await results[i]!;
-    const block = raw.subarray(jobs[i]!.dictionaryLength);
-    tarHash.update(block);
-    crc = crc32(block, crc);
+    tarHash.update(raw);
+    crc = crc32(raw, crc);
     pool?.recycle(raw.buffer);
-    emit(Buffer.from(compressed.buffer, compressed.byteOffset, compressed.byteLength));
+    const piece = Buffer.from(compressed.buffer, compressed.byteOffset, compressed.byteLength);
+    await send(piece, pool ? () => pool.recycle(compressed.buffer) : undefined);
   }
   const trailer = Buffer.alloc(8);
   trailer.writeUInt32LE(crc >>> 0, 0);
   trailer.writeUInt32LE(plan.size % 2 ** 32, 4);
-  emit(trailer);
-  const bytes = Buffer.concat(out, gzSize);
-  return { bytes, digest: `sha256:${gzHash.digest('hex')}`, diffId: `sha256:${tarHash.digest('hex')}`, tarSize: plan.size, files: plan.files };
+  await send(trailer);
+  return { digest: `sha256:${gzHash.digest('hex')}`, size: gzSize, diffId: `sha256:${tarHash.digest('hex')}`, tarSize: plan.size, files: plan.files };
 }
 
 /** The 10-byte gzip header zlib writes at GZIP_LEVEL, with mtime 0 and the OS byte fixed to Unix. */

@@ -11,7 +11,7 @@
 import { closeSync, constants as fsConstants, openSync, readSync } from 'node:fs';
 import { SlipwayError } from '../../lib/errors.js';
 import type { LayerEntry } from './layer.js';
-import { BLOCK_BYTES, WINDOW_BYTES } from './deflate.js';
+import { BLOCK_BYTES } from './deflate.js';
 import { padding, tarHeader, TAR_BLOCK, TAR_END, type TarHeaderFields } from './tar.js';
 
 /** Bytes of the tar at `at`: a header (or the end-of-archive blocks), or `length` bytes of a file from `offset`. */
@@ -39,12 +39,10 @@ export interface TarPlan {
   pieces: Piece[];
 }
 
-/** What a worker needs for one block: the tar from `start` (up to 32 KiB before the block, the dictionary) to the block's end. */
+/** What a worker needs for one block: the tar from `start` to the block's end. */
 export interface BlockJob {
   index: number;
   start: number;
-  /** Bytes before the block proper (its dictionary). */
-  dictionaryLength: number;
   length: number;
   last: boolean;
   /** The job's header bytes, back to back (one buffer to send to a worker, not one per header). */
@@ -82,11 +80,10 @@ export function planTar(entries: LayerEntry[], epochSeconds: number): TarPlan {
   return { size: at, files, blocks: Math.max(1, Math.ceil(at / BLOCK_BYTES)), pieces };
 }
 
-/** The pieces (cut to fit, `at` relative) covering block `index` and the dictionary before it. */
+/** The pieces (cut to fit, `at` relative) covering block `index`. */
 export function blockJob(plan: TarPlan, index: number, cursor: { piece: number } = { piece: 0 }): BlockJob {
-  const blockStart = index * BLOCK_BYTES;
-  const start = Math.max(0, blockStart - WINDOW_BYTES);
-  const end = Math.min(plan.size, blockStart + BLOCK_BYTES);
+  const start = index * BLOCK_BYTES;
+  const end = Math.min(plan.size, start + BLOCK_BYTES);
   const literalParts: Uint8Array[] = [];
   const literals: number[] = [];
   const files: FilePiece[] = [];
@@ -113,27 +110,19 @@ export function blockJob(plan: TarPlan, index: number, cursor: { piece: number }
     literal.set(part, o);
     o += part.length;
   }
-  return { index, start, dictionaryLength: blockStart - start, length: end - start, last: end === plan.size, literal, literals, files };
+  return { index, start, length: end - start, last: end === plan.size, literal, literals, files };
 }
 
 function pieceEnd(p: Piece): number {
   return p.at + p.length;
 }
 
-/** Room for any job's bytes: a block and the dictionary before it. */
-export const JOB_BYTES = BLOCK_BYTES + WINDOW_BYTES;
-
 /**
  * The job's bytes: headers copied, file ranges read straight into place (open, pread, close). `into`: a
- * JOB_BYTES buffer of an earlier block to reuse (zeroed first; fresh memory costs a page fault per 4 KiB).
+ * BLOCK_BYTES buffer of an earlier block to reuse (zeroed first; fresh memory costs a page fault per 4 KiB).
  */
 export function fillBlock(job: BlockJob, into?: ArrayBuffer): Buffer {
-  const buf =
-    into && into.byteLength >= job.length
-      ? Buffer.from(into, 0, job.length).fill(0)
-      : job.length >= BLOCK_BYTES
-        ? Buffer.alloc(JOB_BYTES).subarray(0, job.length) // full size, so it can be reused for any later block
-        : Buffer.alloc(job.length);
+  const buf = into && into.byteLength >= job.length ? Buffer.from(into, 0, job.length).fill(0) : Buffer.alloc(job.length);
   const { literal, literals } = job;
   for (let i = 0; i < literals.length; i += 3) {
     const from = literals[i + 1]!;

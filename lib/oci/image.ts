@@ -39,11 +39,15 @@ export interface PulledImage {
   layers: PulledLayer[];
 }
 
-/** A built image ready to push: every blob by digest, the manifest bytes last. */
+/**
+ * A built image ready to push: every blob by digest, the manifest bytes last. A blob without bytes was
+ * already written to the stores it is meant for (a layer streamed while it was built): pushing it
+ * elsewhere fails.
+ */
 export interface ImageToPush {
   manifestBytes: Uint8Array;
   mediaType?: string;
-  blobs: { digest: string; bytes: Uint8Array }[];
+  blobs: { digest: string; bytes?: Uint8Array }[];
 }
 
 /**
@@ -51,7 +55,12 @@ export interface ImageToPush {
  * manifest leaves nothing that names the image, so nothing half-pushed can be reported as pushed.
  */
 export async function pushImage(store: ImageStore, image: ImageToPush, tag?: string): Promise<string> {
-  for (const blob of image.blobs) await store.putBlob(blob.digest, blob.bytes);
+  for (const blob of image.blobs) {
+    if (blob.bytes) await store.putBlob(blob.digest, blob.bytes);
+    else if (!(await store.hasBlob(blob.digest))) {
+      throw new SlipwayError('BLOB_NOT_AVAILABLE', `blob ${blob.digest} was streamed to other stores while it was built and is not in ${store.repository}; build with this store as a target`, 'stalling', { digest: blob.digest, repository: store.repository });
+    }
+  }
   for (const blob of image.blobs) {
     if (!(await store.hasBlob(blob.digest))) {
       throw new SlipwayError('PUSH_INCOMPLETE', `${store.repository} does not have blob ${blob.digest} after pushing it; the manifest was not pushed`, 'waiting');

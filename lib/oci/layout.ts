@@ -4,13 +4,13 @@
  * Blob writes are temp file + rename, so concurrent writers of the same blob are safe; index.json
  * updates happen under a lock file.
  */
-import { mkdir, readFile, rename, writeFile, access, unlink } from 'node:fs/promises';
-import { randomBytes } from 'node:crypto';
+import { mkdir, open, readFile, rename, writeFile, access, unlink } from 'node:fs/promises';
+import { createHash, randomBytes } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import { SlipwayError } from '../errors.js';
 import { assertDigest, computeDigest, isDigest, verifyDigest } from './digest.js';
 import { withFileLock } from './lock.js';
-import { MEDIA_TYPES, type Descriptor, type FetchedManifest, type ImageStore } from './types.js';
+import { MEDIA_TYPES, type BlobUpload, type Descriptor, type FetchedManifest, type ImageStore } from './types.js';
 
 export const REF_NAME_ANNOTATION = 'org.opencontainers.image.ref.name';
 
@@ -45,6 +45,48 @@ export class OciLayoutStore implements ImageStore {
     if (await this.hasBlob(digest)) return;
     verifyDigest(data, digest, `blob for ${this.repository}`);
     await atomicWrite(this.blobPath(digest), data);
+  }
+
+  /** A blob written as it is made: to a temp file beside the blobs, hashed, renamed to its digest on `finish`. */
+  async startBlobUpload(): Promise<BlobUpload> {
+    await this.init();
+    const tmp = join(this.root, 'blobs', 'sha256', `.upload-${process.pid}-${randomBytes(6).toString('hex')}`);
+    const file = await open(tmp, 'wx');
+    const hash = createHash('sha256');
+    let size = 0;
+    let closed = false;
+    const close = async () => {
+      if (closed) return;
+      closed = true;
+      await file.close();
+    };
+    return {
+      write: async (chunk) => {
+        // Positioned: writes may overlap, and each must land where its bytes go.
+        const at = size;
+        size += chunk.length;
+        hash.update(chunk);
+        for (let done = 0; done < chunk.length; ) done += (await file.write(chunk, done, chunk.length - done, at + done)).bytesWritten;
+      },
+      finish: async (digest, total) => {
+        assertDigest(digest);
+        try {
+          await close();
+          const actual = `sha256:${hash.digest('hex')}`;
+          if (actual !== digest || total !== size) {
+            throw new SlipwayError('DIGEST_MISMATCH', `blob for ${this.repository}: the ${size} bytes written hash to ${actual}, not ${digest} (${total} bytes)`, 'stalling', { expected: digest, actual });
+          }
+          await rename(tmp, this.blobPath(digest));
+        } catch (err) {
+          await unlink(tmp).catch(() => undefined);
+          throw err;
+        }
+      },
+      abort: async () => {
+        await close().catch(() => undefined);
+        await unlink(tmp).catch(() => undefined);
+      },
+    };
   }
 
   async getBlob(digest: string): Promise<Buffer> {

@@ -1,12 +1,15 @@
 /**
- * An OCI distribution registry (`host:port/name`) on Node's fetch. Plain http for loopback hosts,
+ * An OCI distribution registry (`host:port/name`) on Node's fetch (and node:http for the streamed
+ * layer upload, which needs to know when each chunk has left). Plain http for loopback hosts,
  * https otherwise. Basic and Bearer challenges are answered from the credentials given (or
  * SLIPWAY_REGISTRY_USERNAME / SLIPWAY_REGISTRY_PASSWORD). Only 408, 429, 5xx and connection errors
  * are retried, with exponential backoff. Every read is checked against its digest.
  */
+import { request as httpRequest, type IncomingMessage } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import { SlipwayError } from '../errors.js';
 import { assertDigest, computeDigest, isDigest, verifyDigest } from './digest.js';
-import { MEDIA_TYPES, type Descriptor, type FetchedManifest, type ImageStore } from './types.js';
+import { MEDIA_TYPES, type BlobUpload, type Descriptor, type FetchedManifest, type ImageStore } from './types.js';
 
 export interface RegistryCredentials {
   username: string;
@@ -175,41 +178,76 @@ export class RegistryStore implements ImageStore {
   }
 
   /**
-   * A streamed upload: one session, the chunks sent in one PATCH as they come (the registry receives
-   * and hashes while the caller is still compressing), then the closing PUT with the digest. The
-   * session is opened first, so an auth challenge is answered before any body is sent; a streamed
-   * body cannot be replayed, so this is not retried: on failure the caller uses putBlob.
+   * A streamed upload: one session, the chunks sent in one chunked PATCH as they come (the registry
+   * receives and hashes while the caller is still compressing), then the closing PUT with the digest.
+   * The session is opened first, so an auth challenge is answered before any body is sent; a streamed
+   * body cannot be replayed, so nothing here is retried: on failure the caller uses putBlob. The PATCH
+   * goes through node:http rather than fetch because `write` must say when a chunk's memory is free
+   * again (the layer builder reuses its buffers), which a fetch body stream cannot.
    */
-  async putBlobStream(chunks: ReadableStream<Uint8Array>, digestPromise: Promise<string>): Promise<void> {
-    let location: URL;
-    try {
-      const start = await this.send({ method: 'POST', url: this.url('blobs/uploads/'), access: 'pull,push', expect: [202] });
-      const started = start.headers.get('location');
-      if (!started) throw new SlipwayError('REGISTRY_PROTOCOL', `${this.repository}: upload started without a Location header`, 'generic');
-      location = new URL(started, this.base);
-      const patch = await this.sendAuthorized({
-        method: 'PATCH',
-        url: location.toString(),
-        headers: { 'content-type': 'application/octet-stream' },
-        body: chunks,
-        access: 'pull,push',
-        expect: [202],
+  async startBlobUpload(): Promise<BlobUpload> {
+    const start = await this.send({ method: 'POST', url: this.url('blobs/uploads/'), access: 'pull,push', expect: [202] });
+    await start.body?.cancel();
+    const started = start.headers.get('location');
+    if (!started) throw new SlipwayError('REGISTRY_PROTOCOL', `${this.repository}: upload started without a Location header`, 'generic');
+    const session = new URL(started, this.base);
+    const authorization = this.authorization.get('pull,push');
+    const request = session.protocol === 'https:' ? httpsRequest : httpRequest;
+    const req = request(session, {
+      method: 'PATCH',
+      headers: { 'content-type': 'application/octet-stream', ...(authorization ? { authorization } : {}) },
+      timeout: this.timeoutMs,
+    });
+    let failure: Error | undefined;
+    const fail = (err: Error) => {
+      failure ??= err;
+      req.destroy();
+    };
+    req.on('timeout', () => fail(new Error(`PATCH ${session.pathname}: no progress for ${this.timeoutMs} ms`)));
+    const answered = new Promise<IncomingMessage>((resolve, reject) => {
+      req.on('response', resolve);
+      req.on('error', (err) => {
+        fail(err);
+        reject(failure);
       });
-      await patch.body?.cancel();
-      location = new URL(patch.headers.get('location') ?? location.toString(), this.base);
-    } catch (err) {
-      await chunks.cancel().catch(() => undefined);
-      throw err;
-    }
-    const digest = await digestPromise;
-    assertDigest(digest);
-    location.searchParams.set('digest', digest);
-    const put = await this.sendAuthorized({ method: 'PUT', url: location.toString(), headers: { 'content-length': '0' }, access: 'pull,push', expect: [201] });
-    await put.body?.cancel();
-    const stored = put.headers.get('docker-content-digest');
-    if (stored && stored !== digest) {
-      throw new SlipwayError('DIGEST_MISMATCH', `${this.repository} stored blob ${digest} as ${stored}`, 'stalling', { expected: digest, actual: stored });
-    }
+    });
+    answered.catch(() => undefined);
+    let sent = 0;
+    return {
+      write: (chunk) =>
+        new Promise<void>((resolve, reject) => {
+          if (failure) return reject(failure);
+          sent += chunk.length;
+          req.write(chunk, (err) => (err ? reject(failure ?? err) : resolve()));
+        }),
+      finish: async (digest, size) => {
+        assertDigest(digest);
+        if (failure) throw failure;
+        if (size !== sent) throw new Error(`the upload of ${digest} sent ${sent} bytes, not ${size}`);
+        req.end();
+        const res = await answered;
+        const detail = await readAll(res);
+        if (res.statusCode !== 202) {
+          throw new SlipwayError('REGISTRY_ERROR', `${this.repository}: PATCH ${session.pathname} answered HTTP ${res.statusCode} ${summarize(detail)}`.trim(), 'generic', { status: res.statusCode, repository: this.repository });
+        }
+        // `Range: 0-<last byte>`: what the registry received.
+        const range = /^(?:bytes=)?0-(\d+)$/.exec(String(res.headers.range ?? ''));
+        if (range && Number(range[1]) + 1 !== size) {
+          throw new SlipwayError('REGISTRY_PROTOCOL', `${this.repository} received ${Number(range[1]) + 1} of the ${size} bytes of ${digest}`, 'generic', { digest });
+        }
+        const location = new URL(typeof res.headers.location === 'string' ? res.headers.location : session.toString(), this.base);
+        location.searchParams.set('digest', digest);
+        const put = await this.sendAuthorized({ method: 'PUT', url: location.toString(), headers: { 'content-length': '0' }, access: 'pull,push', expect: [201] });
+        await put.body?.cancel();
+        const stored = put.headers.get('docker-content-digest');
+        if (stored && stored !== digest) {
+          throw new SlipwayError('DIGEST_MISMATCH', `${this.repository} stored blob ${digest} as ${stored}`, 'stalling', { expected: digest, actual: stored });
+        }
+      },
+      abort: async () => {
+        fail(new Error('upload abandoned'));
+      },
+    };
   }
 
   async getBlob(digest: string): Promise<Buffer> {
@@ -423,6 +461,12 @@ export class RegistryStore implements ImageStore {
 
 function basic(c: RegistryCredentials): string {
   return `Basic ${Buffer.from(`${c.username}:${c.password}`).toString('base64')}`;
+}
+
+async function readAll(res: IncomingMessage): Promise<string> {
+  const parts: Buffer[] = [];
+  for await (const part of res) parts.push(part as Buffer);
+  return Buffer.concat(parts).toString('utf8');
 }
 
 function summarize(text: string): string {

@@ -34,6 +34,16 @@ export interface FetchedManifest {
   bytes: Buffer;
 }
 
+/** A blob upload in progress (ImageStore.startBlobUpload). */
+export interface BlobUpload {
+  /** Sends the next chunk; resolves once the chunk's memory may be reused (it has been handed to the OS). */
+  write(chunk: Uint8Array): Promise<void>;
+  /** After the last chunk: commits the blob under `digest` (the store checks it); `size` is the total length. */
+  finish(digest: string, size: number): Promise<void>;
+  /** Gives up; nothing of the upload remains that counts as a blob. */
+  abort(): Promise<void>;
+}
+
 /**
  * Where images live. Every read is checked against its digest; a mismatch is refused.
  * `repository` is the user-facing name: `host:port/name` or `oci:<path>`.
@@ -44,11 +54,12 @@ export interface ImageStore {
   putBlob(digest: string, data: Uint8Array): Promise<void>;
   getBlob(digest: string): Promise<Buffer>;
   /**
-   * Optional: upload a blob while it is still being made (a layer being compressed). `digest` resolves
-   * after the last chunk; the store checks the bytes against it. A rejection leaves nothing that counts
-   * as the blob, so the caller can fall back to putBlob.
+   * Optional: upload a blob while it is still being made (a layer being compressed). Chunks go in order
+   * through `write`, then `finish` names the digest, which the store checks the bytes against. Nothing
+   * counts as the blob until `finish` resolves; after a rejection (or `abort`) the caller can fall back
+   * to putBlob.
    */
-  putBlobStream?(chunks: ReadableStream<Uint8Array>, digest: Promise<string>): Promise<void>;
+  startBlobUpload?(): Promise<BlobUpload>;
   /** Stores a manifest (by digest, and under `tag` when given); returns its digest. */
   putManifest(bytes: Uint8Array, mediaType: string, tag?: string): Promise<string>;
   /** A manifest by digest or tag; undefined when absent. */

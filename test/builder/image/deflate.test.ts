@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { constants as zlibConstants, deflateRawSync, inflateRawSync } from 'node:zlib';
 import { processBlock } from '../../../builder/image/block.js';
-import { BLOCK_BYTES, classifySegments, compressBlock, SEGMENT_BYTES } from '../../../builder/image/deflate.js';
+import { BLOCK_BYTES, classifySegments, COMPRESSED_BYTES_MAX, compressBlock, SEGMENT_BYTES } from '../../../builder/image/deflate.js';
 import { buildLayer, collectEntries } from '../../../builder/image/layer.js';
 import { blockJob, planTar } from '../../../builder/image/plan.js';
 
@@ -62,34 +62,44 @@ describe('a compressed block', () => {
   const mixed = Buffer.concat(Array.from({ length: 96 }, (_, i) => Buffer.concat([noise(5 * 1024, i + 1), text(5 * 1024 + 512, i)])));
 
   it('inflates back to its bytes, with incompressible runs costing 5 bytes per 64 KiB', () => {
-    const out = compressBlock(mixed, undefined, true);
+    const out = compressBlock(mixed, true);
     expect(inflateLast(out).equals(mixed)).toBe(true);
     const random = noise(BLOCK_BYTES, 9);
-    const stored = compressBlock(random, undefined, true);
+    const stored = compressBlock(random, true);
     expect(inflateLast(stored).equals(random)).toBe(true);
     expect(stored.length).toBeLessThanOrEqual(random.length + 5 * Math.ceil(random.length / 65_535) + 16);
   });
 
   it('is about as small as zlib level 1 over the whole block', () => {
-    const ours = compressBlock(mixed, undefined, true).length;
+    const ours = compressBlock(mixed, true).length;
     const zlib = deflateRawSync(mixed, { level: 1 }).length;
     expect(ours).toBeLessThan(zlib * 1.03);
   });
 
-  it('continues a stream: non-final blocks end byte aligned, and the next block uses the previous 32 KiB as its dictionary', () => {
+  it('continues a stream: non-final blocks end byte aligned, and the next block follows directly', () => {
     const first = mixed.subarray(0, 600_000);
     const second = Buffer.concat([text(40_000, 99), mixed.subarray(600_000)]);
-    const a = compressBlock(first, undefined, false);
-    const b = compressBlock(second, first.subarray(first.length - 32 * 1024), true);
+    const a = compressBlock(first, false);
+    const b = compressBlock(second, true);
     expect(inflateRawSync(Buffer.concat([a, b])).equals(Buffer.concat([first, second]))).toBe(true);
     // A non-final block alone is a valid stream prefix: it ends with the sync-flush marker or a whole stored block.
     expect(inflateRawSync(a, { finishFlush: zlibConstants.Z_SYNC_FLUSH }).equals(first)).toBe(true);
   });
 
-  it('is the same bytes every time (the reused zlib stream keeps no state between blocks)', () => {
-    const once = compressBlock(mixed, undefined, false);
-    compressBlock(noise(300_000, 10), undefined, true);
-    expect(compressBlock(mixed, undefined, false).equals(once)).toBe(true);
+  it('is the same bytes every time, whatever was compressed before and into whatever buffer', () => {
+    const once = Buffer.from(compressBlock(mixed, false));
+    const reused = new ArrayBuffer(COMPRESSED_BYTES_MAX);
+    compressBlock(noise(300_000, 10), true, reused);
+    const again = compressBlock(mixed, false, reused);
+    expect(again.buffer).toBe(reused);
+    expect(again.equals(once)).toBe(true);
+  });
+
+  it('writes into a new buffer when the one offered is too small', () => {
+    const small = new ArrayBuffer(1024);
+    const out = compressBlock(mixed, true, small);
+    expect(out.buffer).not.toBe(small);
+    expect(inflateLast(out).equals(mixed)).toBe(true);
   });
 });
 

@@ -67,7 +67,7 @@ describe('image builder', () => {
       const a = await buildImage({ contextDir: one, spec, source, epoch });
       const b = await buildImage({ contextDir: two, spec, source, epoch });
       expect(b.digest).toBe(a.digest);
-      expect(Buffer.compare(Buffer.from(a.blobs[1]!.bytes), Buffer.from(b.blobs[1]!.bytes))).toBe(0);
+      expect(Buffer.compare(Buffer.from(a.blobs[1]!.bytes!), Buffer.from(b.blobs[1]!.bytes!))).toBe(0);
       expect(a.digest).toBe(computeDigest(a.manifestBytes));
     });
   });
@@ -77,7 +77,7 @@ describe('image builder', () => {
       const dir = join(tmp, 'layer/dist');
       await writeContext(dir, 0);
       const image = await buildImage({ contextDir: dir, spec, source, epoch });
-      const headers = await tarEntries(image.blobs[1]!.bytes);
+      const headers = await tarEntries(image.blobs[1]!.bytes!);
       expect(headers.map((h) => h.name)).toEqual([
         'app/',
         'app/B-upper.txt',
@@ -99,7 +99,7 @@ describe('image builder', () => {
       expect(mode('app/run.sh')).toBe(0o755);
       expect(mode('app/server.js')).toBe(0o644);
       expect(headers.find((h) => h.name === 'app/util-link.js')).toMatchObject({ type: 'symlink', linkname: 'lib/util.js' });
-      const gz = Buffer.from(image.blobs[1]!.bytes);
+      const gz = Buffer.from(image.blobs[1]!.bytes!);
       // mtime 0, XFL 4 (zlib's "fastest" mark for the fixed level 1), OS 3 (Unix).
       expect([...gz.subarray(4, 10)]).toEqual([0, 0, 0, 0, 4, 3]);
       expect(image.config.rootfs?.diff_ids).toEqual([computeDigest(gunzipSync(gz))]);

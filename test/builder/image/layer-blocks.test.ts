@@ -5,9 +5,10 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { createHash } from 'node:crypto';
 import { gunzipSync } from 'node:zlib';
-import { BLOCK_BYTES, GZIP_LEVEL, buildImage, buildLayer, collectEntries } from '../../../builder/image/index.js';
+import { BLOCK_BYTES, GZIP_LEVEL, buildImage, buildLayer, collectEntries, streamLayer } from '../../../builder/image/index.js';
 import { openImageStore, pushImage } from '../../../lib/oci/index.js';
 import { classifySegments } from '../../../builder/image/deflate.js';
+import { blockWorkers } from '../../../builder/image/workers.js';
 
 const execFileAsync = promisify(execFile);
 const epoch = 1_767_225_600;
@@ -100,16 +101,70 @@ describe('a layer larger than one compression block', () => {
 
   it('hands the gzip bytes to a sink in order while it is made', async () => {
     const pieces: Buffer[] = [];
-    const layer = await buildLayer(await collectEntries(a, 'app'), epoch, (chunk) => pieces.push(chunk));
+    const layer = await buildLayer(await collectEntries(a, 'app'), epoch, (chunk) => void pieces.push(chunk));
     expect(pieces.length).toBeGreaterThan(3);
     expect(Buffer.concat(pieces).equals(layer.bytes)).toBe(true);
   });
 
-  it('gives the same image digest whether or not an upload target is given that cannot take a stream', async () => {
+  it('streamed without keeping: the same bytes, and the layer waits for a slow sink (at most 8 chunks unsettled)', async () => {
+    const kept = await buildLayer(await collectEntries(a, 'app'), epoch);
+    const copies: Buffer[] = [];
+    let unsettled = 0;
+    let most = 0;
+    const layer = await streamLayer(await collectEntries(a, 'app'), epoch, async (chunk) => {
+      copies.push(Buffer.from(chunk)); // the chunk's memory is reused after this settles
+      most = Math.max(most, ++unsettled);
+      await new Promise((r) => setTimeout(r, 5));
+      unsettled--;
+    });
+    expect(layer.digest).toBe(kept.digest);
+    expect(layer.size).toBe(kept.bytes.length);
+    expect(Buffer.concat(copies).equals(kept.bytes)).toBe(true);
+    expect(most).toBeLessThanOrEqual(9);
+  });
+
+  it('streamed without keeping: block buffers go round, so a second layer needs no new memory for its blocks', async () => {
+    const big = join(tmp, 'round');
+    await mkdir(big);
+    for (let i = 0; i < 24; i++) await writeFile(join(big, `f${i}.js`), body(i, 1024 * 1024));
+    const entries = await collectEntries(big, 'app');
+    const kept = await buildLayer(entries, epoch);
+    const stream = async () => {
+      const copies: Buffer[] = [];
+      const before = blockWorkers().freshBuffers;
+      const layer = await streamLayer(entries, epoch, async (chunk) => {
+        copies.push(Buffer.from(chunk));
+        await new Promise((r) => setImmediate(r));
+      });
+      expect(layer.digest).toBe(kept.digest);
+      expect(Buffer.concat(copies).equals(kept.bytes)).toBe(true);
+      return blockWorkers().freshBuffers - before;
+    };
+    await stream();
+    expect(await stream()).toBe(0);
+  });
+
+  it('stops with the error of a sink that fails', async () => {
+    let calls = 0;
+    const failing = streamLayer(await collectEntries(a, 'app'), epoch, async () => {
+      if (++calls === 3) throw new Error('the upload broke');
+    });
+    await expect(failing).rejects.toThrow('the upload broke');
+  });
+
+  it('gives the same image digest whether or not the layer is streamed to a layout, which then has it', async () => {
     const spec = { context: 'dist', workingDir: '/app' };
     const source = { url: 'https://git.example/big.git', revision: 'c'.repeat(40) };
     const plain = await buildImage({ contextDir: a, spec, source, epoch });
-    const withLayout = await buildImage({ contextDir: b, spec, source, epoch, uploadTo: openImageStore(`oci:${join(tmp, 'layout')}`) });
-    expect(withLayout.digest).toBe(plain.digest);
+    const layout = openImageStore(`oci:${join(tmp, 'layout')}`);
+    const streamed = await buildImage({ contextDir: b, spec, source, epoch, uploadTo: layout });
+    expect(streamed.digest).toBe(plain.digest);
+    expect(streamed.blobs[1]!.bytes).toBeUndefined(); // written to the layout as it was made, not kept
+    expect((await layout.getBlob(streamed.layer.digest)).equals(plain.blobs[1]!.bytes!)).toBe(true);
+    await pushImage(layout, streamed, 'streamed');
+    // Another store cannot get a layer that was not kept: said, and nothing is pushed there.
+    const elsewhere = openImageStore(`oci:${join(tmp, 'elsewhere')}`);
+    await expect(pushImage(elsewhere, streamed)).rejects.toMatchObject({ code: 'BLOB_NOT_AVAILABLE' });
+    expect(await elsewhere.getManifest(streamed.digest)).toBeUndefined();
   });
 });

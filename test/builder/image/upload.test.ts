@@ -1,8 +1,8 @@
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildImage } from '../../../builder/image/index.js';
-import { pullImage, pushImage, RegistryStore } from '../../../lib/oci/index.js';
+import { OciLayoutStore, pullImage, pushImage, RegistryStore } from '../../../lib/oci/index.js';
 import { skopeo, startAuthProxy, startRegistry, type AuthProxy, type TestRegistry } from '../../support/registry.js';
 
 const epoch = 1_767_225_600;
@@ -49,10 +49,36 @@ describe('streaming the layer to a registry while it is compressed', () => {
     await pushImage(store, image);
     // Only the config is uploaded by the push; the layer is already there.
     expect(layerRequests(afterBuild).map((r) => r.method)).toEqual(['PUT']);
+    expect(image.blobs[1]!.bytes).toBeUndefined(); // streamed, not kept
     const pulled = await pullImage(store, image.digest);
-    expect(pulled.layers[0]!.bytes.equals(image.blobs[1]!.bytes as Buffer)).toBe(true);
+    const plain = await buildImage({ contextDir: context, spec, source, epoch });
+    expect(pulled.layers[0]!.bytes.equals(plain.blobs[1]!.bytes!)).toBe(true);
     const inspected = JSON.parse(await skopeo(['inspect', '--raw', '--tls-verify=false', `docker://${registry.host}/streamed@${image.digest}`]));
     expect(inspected.layers[0].digest).toBe(image.layer.digest);
+  });
+
+  it('streams to a registry and an OCI layout at once; both have the layer, and neither upload left anything else behind', async () => {
+    const store = new RegistryStore(`${registry.host}/teed`);
+    const layout = new OciLayoutStore(join(tmp, 'teed-layout'));
+    const image = await buildImage({ contextDir: context, spec, source, epoch, uploadTo: [store, layout] });
+    expect(image.blobs[1]!.bytes).toBeUndefined();
+    await pushImage(store, image);
+    await pushImage(layout, image, 'teed');
+    expect((await pullImage(store, image.digest)).layers[0]!.descriptor.digest).toBe(image.layer.digest);
+    expect((await pullImage(layout, image.digest)).layers[0]!.descriptor.digest).toBe(image.layer.digest);
+    expect((await readdir(join(tmp, 'teed-layout', 'blobs', 'sha256'))).filter((f) => f.startsWith('.'))).toEqual([]);
+  });
+
+  it('keeps the layer when one of two streamed uploads fails, so the push to that store still works', async () => {
+    const store = new RegistryStore(`${proxy.host}/half`, { credentials: { username: 'ci', password: 'secret' }, retry: { baseDelayMs: 10 } });
+    const layout = new OciLayoutStore(join(tmp, 'half-layout'));
+    proxy.setFault({ status: 500, count: 1, match: /\/half\/blobs\/uploads\/.+/ });
+    const image = await buildImage({ contextDir: context, spec, source, epoch, uploadTo: [store, layout] });
+    expect(image.blobs[1]!.bytes).toBeDefined();
+    expect(await layout.hasBlob(image.layer.digest)).toBe(true);
+    expect(await store.hasBlob(image.layer.digest)).toBe(false);
+    await pushImage(store, image);
+    expect((await pullImage(store, image.digest)).layers[0]!.descriptor.digest).toBe(image.layer.digest);
   });
 
   it('falls back to the ordinary upload when the streamed one fails, and the image is the same', async () => {

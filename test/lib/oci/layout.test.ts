@@ -115,4 +115,38 @@ describe('OCI image layout store', () => {
     expect(await store.getManifest(computeDigest('x'))).toBeUndefined();
     await expect(pullImage(store, computeDigest('x'))).rejects.toMatchObject({ code: 'MANIFEST_NOT_FOUND' });
   });
+
+  describe('a blob written as it is made (startBlobUpload)', () => {
+    const parts = [Buffer.from('first part, '), Buffer.alloc(300_000, 7), Buffer.from('and the end')];
+    const whole = Buffer.concat(parts);
+    const leftovers = async () => (await readdir(join(dir, 'blobs', 'sha256'))).filter((f) => f.startsWith('.'));
+
+    it('lands under its digest with the bytes in order, even when the writes overlap', async () => {
+      const store = openImageStore(`oci:${dir}`);
+      const upload = await store.startBlobUpload!();
+      await Promise.all(parts.map((p) => upload.write(p)));
+      await upload.finish(computeDigest(whole), whole.length);
+      expect((await store.getBlob(computeDigest(whole))).equals(whole)).toBe(true);
+      expect(await leftovers()).toEqual([]);
+    });
+
+    it('refuses a digest the bytes do not have, and leaves nothing behind', async () => {
+      const store = openImageStore(`oci:${dir}`);
+      const upload = await store.startBlobUpload!();
+      for (const p of parts) await upload.write(p);
+      const claimed = computeDigest('something else');
+      await expect(upload.finish(claimed, whole.length)).rejects.toMatchObject({ code: 'DIGEST_MISMATCH' });
+      expect(await store.hasBlob(claimed)).toBe(false);
+      expect(await leftovers()).toEqual([]);
+    });
+
+    it('leaves nothing behind when abandoned', async () => {
+      const store = openImageStore(`oci:${dir}`);
+      const upload = await store.startBlobUpload!();
+      await upload.write(parts[0]!);
+      await upload.abort();
+      expect(await leftovers()).toEqual([]);
+      expect(await store.hasBlob(computeDigest(parts[0]!))).toBe(false);
+    });
+  });
 });
