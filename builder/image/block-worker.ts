@@ -1,12 +1,12 @@
 /** Worker thread entry (workers.ts starts it): fills and compresses the blocks it is sent, one at a time. */
 import { parentPort } from 'node:worker_threads';
 import { isSlipwayError } from '../../lib/errors.js';
-import { processBlock, transferable, warmUpCompression } from './block.js';
+import { processBlock, transferable, warmUpBlocks } from './block.js';
 import type { BlockJob } from './plan.js';
 
 const port = parentPort;
 if (!port) throw new Error('builder/image/block-worker runs as a worker thread (builder/image/workers.ts)');
-warmUpCompression();
+warmUpBlocks();
 port.postMessage({ ready: true }); // until then the pool sends it nothing: the calling thread takes the first blocks
 port.on('message', ({ id, job, raw: rawInto, compressed: compressedInto }: { id: number; job: BlockJob; raw?: ArrayBuffer; compressed?: ArrayBuffer }) => {
   try {

@@ -49,8 +49,17 @@ export interface BuiltImage extends ImageToPush {
 
 export async function buildImage(opts: BuildImageOptions): Promise<BuiltImage> {
   const workingDir = opts.spec.workingDir ?? '/';
-  const entries = await collectEntries(opts.contextDir, workingDir.replace(/^\/+|\/+$/g, ''), warmUpBlockWorkers);
-  const { layer, bytes: layerBytes } = await layerUploading(entries, opts.epoch, opts.uploadTo === undefined ? [] : [opts.uploadTo].flat());
+  const stores = opts.uploadTo === undefined ? [] : [opts.uploadTo].flat();
+  // Upload sessions open while the context is listed.
+  const uploads = Promise.all(stores.map((s) => s.startBlobUpload?.().catch(() => undefined)));
+  let entries: LayerEntry[];
+  try {
+    entries = await collectEntries(opts.contextDir, workingDir.replace(/^\/+|\/+$/g, ''), warmUpBlockWorkers);
+  } catch (err) {
+    for (const u of await uploads) void u?.abort().catch(() => undefined);
+    throw err;
+  }
+  const { layer, bytes: layerBytes } = await layerUploading(entries, opts.epoch, stores, await uploads);
   const created = new Date(opts.epoch * 1000).toISOString().replace(/\.000Z$/, 'Z');
 
   const labels: Record<string, string> = {
@@ -103,12 +112,11 @@ export async function buildImage(opts: BuildImageOptions): Promise<BuiltImage> {
 }
 
 /**
- * The layer, written to the stores that take a streamed upload while it is compressed. Its bytes come
- * back only when some store still needs them (one that takes no stream, or an upload that failed).
+ * The layer, written through the uploads opened (one per store that takes a streamed upload; undefined
+ * for the others) while it is compressed. Its bytes come back only when some store still needs them
+ * (one that takes no stream, or an upload that failed).
  */
-async function layerUploading(entries: LayerEntry[], epoch: number, stores: ImageStore[]): Promise<{ layer: StreamedLayer; bytes?: Buffer }> {
-  const streaming = stores.filter((s) => s.startBlobUpload);
-  const opened = await Promise.all(streaming.map((s) => s.startBlobUpload!().catch(() => undefined)));
+async function layerUploading(entries: LayerEntry[], epoch: number, stores: ImageStore[], opened: (BlobUpload | undefined)[]): Promise<{ layer: StreamedLayer; bytes?: Buffer }> {
   const live = new Set(opened.filter((u): u is BlobUpload => u !== undefined));
   const drop = (upload: BlobUpload) => {
     live.delete(upload);

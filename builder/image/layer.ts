@@ -20,6 +20,7 @@ import { blockWorkers } from './workers.js';
 
 export { BLOCK_BYTES, GZIP_LEVEL } from './deflate.js';
 
+const SURROGATE = /[\uD800-\uDFFF]/;
 /** Up to this many blocks are compressed in this thread: starting worker threads costs more. */
 const IN_PROCESS_MAX_BLOCKS = 2;
 const MAX_BLOCKS_AHEAD = 8;
@@ -111,7 +112,9 @@ export async function collectEntries(dir: string, prefix = '', onLarge?: () => v
     }
   };
   walk(root, '');
-  // Byte order of the UTF-8 paths, the same on every machine and locale.
+  // Byte order of the UTF-8 paths, the same on every machine and locale. Without surrogate pairs (characters
+  // past U+FFFF), JavaScript's UTF-16 comparison is that order already; with them, compare the UTF-8 bytes.
+  if (!entries.some((entry) => SURROGATE.test(entry.path))) return entries.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
   const keyed = entries.map((entry) => ({ key: Buffer.from(entry.path), entry }));
   keyed.sort((a, b) => Buffer.compare(a.key, b.key));
   return keyed.map((k) => k.entry);
@@ -126,7 +129,10 @@ export type LayerSink = (chunk: Buffer) => void | Promise<void>;
 /** Chunks handed to a sink and not yet settled before the layer waits for the oldest: bounds the memory a slow upload holds. */
 const MAX_UNSETTLED_CHUNKS = 8;
 
-/** The layer's gzip bytes, kept (`sink`, when given, sees each chunk as it is made). */
+/**
+ * The layer's gzip bytes, kept. `sink`, when given, sees each chunk as it is made; the chunks it gets are
+ * never reused, and the layer neither waits for it nor stops when it fails (the bytes are kept anyway).
+ */
 export async function buildLayer(entries: LayerEntry[], epochSeconds: number, sink?: LayerSink): Promise<BuiltLayer> {
   const kept: Buffer[] = [];
   const layer = await makeLayer(entries, epochSeconds, (chunk, release) => {
@@ -134,7 +140,8 @@ export async function buildLayer(entries: LayerEntry[], epochSeconds: number, si
     const keep = release && chunk.length < chunk.buffer.byteLength / 2 ? Buffer.from(chunk) : chunk;
     if (keep !== chunk) release!();
     kept.push(keep);
-    void sink?.(keep);
+    const sent = sink?.(keep);
+    if (sent) sent.catch(() => undefined);
   });
   return { ...layer, bytes: Buffer.concat(kept, layer.size) };
 }

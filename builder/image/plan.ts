@@ -1,10 +1,10 @@
 /**
  * The layer's tar laid out before a byte of it is read: where every entry's header (tar.ts) and, from
- * the sizes the walk saw, each file's bytes go. Header bytes are written when the block holding them is
- * handed out (an entry whose name fits ustar's 100 bytes has a 512-byte header; only longer ones are
- * written up front to learn their length), so the first block goes out before thousands of headers exist. Each 1 MiB compression block is then a list of
- * pieces (header bytes, or a range of a file) that a worker thread fills and compresses on its own, so
- * reading the files happens on every core too. A file that shrank since the walk is an error (the tar
+ * the sizes the walk saw, each file's bytes go. An entry whose name fits ustar's 100 bytes has a 512-byte
+ * header, written by the worker that fills its block, straight into the block; only longer ones (with a
+ * pax header) are written up front, to learn their length. Each 1 MiB compression block is then a list
+ * of pieces (headers to write, header bytes, or a range of a file) that a worker thread fills and
+ * compresses on its own, so writing headers and reading the files happen on every core too. A file that shrank since the walk is an error (the tar
  * would not match its headers); one that grew is read up to the size its header records. Nothing may
  * write to the context once the build stage is done.
  */
@@ -12,15 +12,16 @@ import { closeSync, constants as fsConstants, openSync, readSync } from 'node:fs
 import { SlipwayError } from '../../lib/errors.js';
 import type { LayerEntry } from './layer.js';
 import { BLOCK_BYTES } from './deflate.js';
-import { padding, tarHeader, TAR_BLOCK, TAR_END, type TarHeaderFields } from './tar.js';
+import { isPlainHeader, padding, tarHeader, TAR_BLOCK, TAR_END, writePlainHeader, type TarHeaderFields } from './tar.js';
 
 /** Bytes of the tar at `at`: a header (or the end-of-archive blocks), or `length` bytes of a file from `offset`. */
 export type Piece = HeaderPiece | FilePiece;
 export interface HeaderPiece {
   at: number;
   length: number;
-  /** Written on first use from `header`. */
+  /** A header written up front (a pax header and its entry's), or the end-of-archive blocks. */
   bytes?: Uint8Array;
+  /** A plain (512-byte) header, written into the block by the worker. */
   header?: TarHeaderFields;
 }
 export interface FilePiece {
@@ -45,7 +46,10 @@ export interface BlockJob {
   start: number;
   length: number;
   last: boolean;
-  /** The job's header bytes, back to back (one buffer to send to a worker, not one per header). */
+  /** Plain headers to write, and where (relative to `start`, in step). */
+  headers: TarHeaderFields[];
+  headerAt: number[];
+  /** The job's bytes written up front, back to back (one buffer to send to a worker, not one per piece). */
   literal: Uint8Array;
   /** Where each run of `literal` goes: [at, from, length] triples, `at` relative to `start`. */
   literals: number[];
@@ -60,8 +64,7 @@ export function planTar(entries: LayerEntry[], epochSeconds: number): TarPlan {
   for (const e of entries) {
     const size = e.type === 'file' ? (e.size ?? 0) : 0;
     const header: TarHeaderFields = { path: e.path, type: e.type, mode: e.mode, size, mtimeSeconds: epochSeconds, ...(e.type === 'symlink' ? { linkname: e.linkname! } : {}) };
-    const plain = Buffer.byteLength(e.path) + (e.type === 'directory' ? 1 : 0) <= 100 && (!e.linkname || Buffer.byteLength(e.linkname) <= 100);
-    if (plain) {
+    if (isPlainHeader(e)) {
       pieces.push({ at, length: TAR_BLOCK, header });
       at += TAR_BLOCK;
     } else {
@@ -87,6 +90,8 @@ export function blockJob(plan: TarPlan, index: number, cursor: { piece: number }
   const literalParts: Uint8Array[] = [];
   const literals: number[] = [];
   const files: FilePiece[] = [];
+  const headers: TarHeaderFields[] = [];
+  const headerAt: number[] = [];
   let literalLength = 0;
   // `cursor` lets a caller walking the blocks in order skip the pieces already behind it.
   while (cursor.piece < plan.pieces.length && pieceEnd(plan.pieces[cursor.piece]!) <= start) cursor.piece++;
@@ -95,8 +100,12 @@ export function blockJob(plan: TarPlan, index: number, cursor: { piece: number }
     if (p.at >= end) break;
     const from = Math.max(p.at, start);
     const to = Math.min(pieceEnd(p), end);
-    if (!('path' in p)) {
-      const bytes = (p.bytes ??= tarHeader(p.header!));
+    if ('header' in p && p.header) {
+      // Plain headers are 512 bytes at a 512-byte boundary, never cut by a block (BLOCK_BYTES is a multiple of 512).
+      headers.push(p.header);
+      headerAt.push(p.at - start);
+    } else if (!('path' in p)) {
+      const bytes = p.bytes!;
       literalParts.push(from === p.at && to - from === bytes.length ? bytes : bytes.subarray(from - p.at, to - p.at));
       literals.push(from - start, literalLength, to - from);
       literalLength += to - from;
@@ -110,7 +119,7 @@ export function blockJob(plan: TarPlan, index: number, cursor: { piece: number }
     literal.set(part, o);
     o += part.length;
   }
-  return { index, start, length: end - start, last: end === plan.size, literal, literals, files };
+  return { index, start, length: end - start, last: end === plan.size, headers, headerAt, literal, literals, files };
 }
 
 function pieceEnd(p: Piece): number {
@@ -123,6 +132,7 @@ function pieceEnd(p: Piece): number {
  */
 export function fillBlock(job: BlockJob, into?: ArrayBuffer): Buffer {
   const buf = into && into.byteLength >= job.length ? Buffer.from(into, 0, job.length).fill(0) : Buffer.alloc(job.length);
+  for (let i = 0; i < job.headers.length; i++) writePlainHeader(buf, job.headerAt[i]!, job.headers[i]!);
   const { literal, literals } = job;
   for (let i = 0; i < literals.length; i += 3) {
     const from = literals[i + 1]!;

@@ -104,19 +104,38 @@ const TEMPLATE_SUM = TEMPLATE.reduce((sum, byte, i) => sum + (i >= 148 && i < 15
 
 function ustarBlock(f: UstarFields): Buffer {
   const b = Buffer.allocUnsafe(TAR_BLOCK);
-  TEMPLATE.copy(b);
-  // Every field written below lies where the template is zero, so the checksum is the template's plus theirs.
-  const nameLength = b.write(f.name, 0, 100, 'utf8');
-  octal(b, 100, 8, f.mode & 0o7777);
-  octal(b, 124, 12, f.size);
-  octal(b, 136, 12, f.mtime);
-  b[156] = f.type.charCodeAt(0);
-  const linkLength = f.linkname ? b.write(f.linkname, 157, 100, 'utf8') : 0;
-  const prefixLength = f.prefix ? b.write(f.prefix, 345, 155, 'utf8') : 0;
-  const sum = TEMPLATE_SUM + sumOf(b, 0, nameLength) + sumOf(b, 100, 108) + sumOf(b, 124, 148) + b[156]! + sumOf(b, 157, 157 + linkLength) + sumOf(b, 345, 345 + prefixLength);
-  octal(b, 148, 7, sum); // six digits and a NUL,
-  b[155] = 0x20; // then a space
+  writeUstar(b, 0, f);
   return b;
+}
+
+/**
+ * The header of an entry whose name (with a directory's slash) and link target fit ustar's 100 bytes,
+ * written at `offset` of `target` (the layer's workers write headers straight into their block).
+ */
+export function writePlainHeader(target: Buffer, offset: number, h: TarHeaderFields): void {
+  const name = h.type === 'directory' ? `${h.path}/` : h.path;
+  writeUstar(target, offset, { name, prefix: '', mode: h.mode, size: h.size, mtime: h.mtimeSeconds, type: TYPE_FLAG[h.type], linkname: h.linkname ?? '' });
+}
+
+/** Whether writePlainHeader can write this entry's header (one 512-byte block, no pax header, a size ustar holds). */
+export function isPlainHeader(h: { path: string; type: TarHeaderFields['type']; size?: number; linkname?: string }): boolean {
+  return (h.size ?? 0) <= MAX_USTAR_SIZE && Buffer.byteLength(h.path) + (h.type === 'directory' ? 1 : 0) <= 100 && (!h.linkname || Buffer.byteLength(h.linkname) <= 100);
+}
+
+function writeUstar(b: Buffer, o: number, f: UstarFields): void {
+  TEMPLATE.copy(b, o);
+  // Every field written below lies where the template is zero, so the checksum is the template's plus theirs.
+  const nameLength = b.write(f.name, o, 100, 'utf8');
+  octal(b, o + 100, 8, f.mode & 0o7777);
+  octal(b, o + 124, 12, f.size);
+  octal(b, o + 136, 12, f.mtime);
+  b[o + 156] = f.type.charCodeAt(0);
+  const linkLength = f.linkname ? b.write(f.linkname, o + 157, 100, 'utf8') : 0;
+  const prefixLength = f.prefix ? b.write(f.prefix, o + 345, 155, 'utf8') : 0;
+  const sum =
+    TEMPLATE_SUM + sumOf(b, o, o + nameLength) + sumOf(b, o + 100, o + 108) + sumOf(b, o + 124, o + 148) + b[o + 156]! + sumOf(b, o + 157, o + 157 + linkLength) + sumOf(b, o + 345, o + 345 + prefixLength);
+  octal(b, o + 148, 7, sum); // six digits and a NUL,
+  b[o + 155] = 0x20; // then a space
 }
 
 function sumOf(b: Buffer, from: number, to: number): number {

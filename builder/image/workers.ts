@@ -16,7 +16,7 @@ import { pathToFileURL } from 'node:url';
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
 import { SlipwayError, type ErrorKind } from '../../lib/errors.js';
-import { BLOCK_BUFFER_BYTES, warmUpCompression, type ProcessedBlock } from './block.js';
+import { BLOCK_BUFFER_BYTES, warmUpBlocks, type ProcessedBlock } from './block.js';
 import type { BlockJob } from './plan.js';
 
 const MAX_WORKERS = 3;
@@ -190,7 +190,7 @@ export async function prepareBlockWorkers(opts: { evenFromSource?: boolean } = {
   if (import.meta.url.endsWith('.ts') && !opts.evenFromSource) return;
   const pool = blockWorkers();
   pool.prefill(MAX_SPARE_BUFFERS / 2);
-  warmUpCompression();
+  warmUpBlocks();
   await pool.ready();
 }
 

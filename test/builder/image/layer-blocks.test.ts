@@ -168,3 +168,22 @@ describe('a layer larger than one compression block', () => {
     expect(await elsewhere.getManifest(streamed.digest)).toBeUndefined();
   });
 });
+
+describe('the order of a layer\'s entries', () => {
+  const byBytes = (paths: string[]) => [...paths].sort((x, y) => Buffer.compare(Buffer.from(x), Buffer.from(y)));
+
+  it.each([
+    ['without characters past U+FFFF', ['a/b', 'a-c', 'a.js', 'Z', 'é', '\uE000x', 'ab', 'a b']],
+    ['with characters past U+FFFF (UTF-16 order differs there)', ['a/b', 'a-c', '\u{1F600}', '\uE000x', '\uFFFDz', 'é']],
+  ])('is the byte order of the UTF-8 paths, %s', async (_, names) => {
+    const dir = await mkdtemp(join(tmp, 'order-'));
+    for (const name of names) {
+      await mkdir(join(dir, name, '..'), { recursive: true });
+      await writeFile(join(dir, name), name);
+    }
+    const paths = (await collectEntries(dir)).map((e) => e.path);
+    expect(paths).toEqual(byBytes(paths));
+    expect(paths).toEqual(expect.arrayContaining(names));
+  });
+});
+
