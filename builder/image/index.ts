@@ -59,35 +59,16 @@ export async function buildImage(opts: BuildImageOptions): Promise<BuiltImage> {
     for (const u of await uploads) void u?.abort().catch(() => undefined);
     throw err;
   }
-  const { layer, bytes: layerBytes } = await layerUploading(entries, opts.epoch, stores, await uploads);
-  const created = new Date(opts.epoch * 1000).toISOString().replace(/\.000Z$/, 'Z');
-
-  const labels: Record<string, string> = {
-    ...(opts.spec.labels ?? {}),
-    [LABEL_SOURCE]: opts.source.url,
-    [LABEL_REVISION]: opts.source.revision,
-    [LABEL_CREATED]: created,
-  };
-  const env = Object.entries(opts.spec.env ?? {})
-    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-    .map(([k, v]) => `${k}=${v}`);
-  const config: ImageConfig = {
-    architecture: opts.platform?.architecture ?? 'amd64',
-    os: opts.platform?.os ?? 'linux',
-    created,
-    config: {
-      ...(opts.spec.entrypoint ? { Entrypoint: opts.spec.entrypoint } : {}),
-      ...(opts.spec.cmd ? { Cmd: opts.spec.cmd } : {}),
-      ...(env.length ? { Env: env } : {}),
-      WorkingDir: workingDir,
-      ...(opts.spec.exposedPort ? { ExposedPorts: { [`${opts.spec.exposedPort}/tcp`]: {} } } : {}),
-      Labels: labels,
-    },
-    rootfs: { type: 'layers', diff_ids: [layer.diffId] },
-    history: [{ created, created_by: `slipway build (context ${opts.spec.context})` }],
-  };
-  const configBytes = Buffer.from(canonicalJson(config));
-  const configDigest = computeDigest(configBytes);
+  // The config names the layer's diff_id only: it is uploaded while the stores finish taking the layer.
+  let configured: { config: ImageConfig; configBytes: Buffer; configDigest: string } | undefined;
+  const { layer, bytes: layerBytes } = await layerUploading(entries, opts.epoch, stores, await uploads, async (made) => {
+    configured = imageConfig(opts, workingDir, made.diffId);
+    const { configBytes, configDigest } = configured;
+    // Best effort: pushImage uploads whatever is missing, with its retries and errors.
+    await Promise.all(stores.map((s) => s.putBlob(configDigest, configBytes).catch(() => undefined)));
+  });
+  const { config, configBytes, configDigest } = configured ?? imageConfig(opts, workingDir, layer.diffId);
+  const created = createdOf(opts.epoch);
   const manifest: ImageManifest = {
     schemaVersion: 2,
     mediaType: MEDIA_TYPES.imageManifest,
@@ -111,12 +92,54 @@ export async function buildImage(opts: BuildImageOptions): Promise<BuiltImage> {
   };
 }
 
+/** The image's `created` time: the epoch, to the second. */
+function createdOf(epoch: number): string {
+  return new Date(epoch * 1000).toISOString().replace(/\.000Z$/, 'Z');
+}
+
+/** The image config (canonical JSON) for a layer with this diff_id. */
+function imageConfig(opts: BuildImageOptions, workingDir: string, diffId: string): { config: ImageConfig; configBytes: Buffer; configDigest: string } {
+  const created = createdOf(opts.epoch);
+  const labels: Record<string, string> = {
+    ...(opts.spec.labels ?? {}),
+    [LABEL_SOURCE]: opts.source.url,
+    [LABEL_REVISION]: opts.source.revision,
+    [LABEL_CREATED]: created,
+  };
+  const env = Object.entries(opts.spec.env ?? {})
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    .map(([k, v]) => `${k}=${v}`);
+  const config: ImageConfig = {
+    architecture: opts.platform?.architecture ?? 'amd64',
+    os: opts.platform?.os ?? 'linux',
+    created,
+    config: {
+      ...(opts.spec.entrypoint ? { Entrypoint: opts.spec.entrypoint } : {}),
+      ...(opts.spec.cmd ? { Cmd: opts.spec.cmd } : {}),
+      ...(env.length ? { Env: env } : {}),
+      WorkingDir: workingDir,
+      ...(opts.spec.exposedPort ? { ExposedPorts: { [`${opts.spec.exposedPort}/tcp`]: {} } } : {}),
+      Labels: labels,
+    },
+    rootfs: { type: 'layers', diff_ids: [diffId] },
+    history: [{ created, created_by: `slipway build (context ${opts.spec.context})` }],
+  };
+  const configBytes = Buffer.from(canonicalJson(config));
+  return { config, configBytes, configDigest: computeDigest(configBytes) };
+}
+
 /**
  * The layer, written through the uploads opened (one per store that takes a streamed upload; undefined
  * for the others) while it is compressed. Its bytes come back only when some store still needs them
  * (one that takes no stream, or an upload that failed).
  */
-async function layerUploading(entries: LayerEntry[], epoch: number, stores: ImageStore[], opened: (BlobUpload | undefined)[]): Promise<{ layer: StreamedLayer; bytes?: Buffer }> {
+async function layerUploading(
+  entries: LayerEntry[],
+  epoch: number,
+  stores: ImageStore[],
+  opened: (BlobUpload | undefined)[],
+  whileFinishing: (layer: StreamedLayer) => Promise<void>,
+): Promise<{ layer: StreamedLayer; bytes?: Buffer }> {
   const live = new Set(opened.filter((u): u is BlobUpload => u !== undefined));
   const drop = (upload: BlobUpload) => {
     live.delete(upload);
@@ -143,7 +166,7 @@ async function layerUploading(entries: LayerEntry[], epoch: number, stores: Imag
     const built = await buildLayer(entries, epoch);
     return { layer: built, bytes: built.bytes };
   }
-  const finished = await Promise.all([...live].map((u) => u.finish(layer.digest, layer.size).then(() => true, () => false)));
+  const [finished] = await Promise.all([Promise.all([...live].map((u) => u.finish(layer.digest, layer.size).then(() => true, () => false))), whileFinishing(layer)]);
   if (bytes || (finished.length === stores.length && finished.every(Boolean))) return { layer, ...(bytes ? { bytes } : {}) };
   // A store missed the blob and the bytes were not kept: make them again (the same bytes: the build is reproducible).
   const again = await buildLayer(entries, epoch);
