@@ -7,12 +7,11 @@
 import { canonicalJson, computeDigest, MEDIA_TYPES, type BlobUpload, type ImageConfig, type ImageManifest, type ImageStore, type ImageToPush } from '../../lib/oci/index.js';
 import { SlipwayError } from '../../lib/errors.js';
 import type { ImageConfigSpec } from '../../schemas/index.js';
-import { buildLayer, collectEntries, streamLayer, type LayerEntry, type StreamedLayer } from './layer.js';
-import { warmUp as warmUpBlockWorkers } from './workers.js';
+import { buildLayer, entriesOf, streamLayer, type LayerEntry, type StreamedLayer } from './layer.js';
 
 export { imageEpoch } from './epoch.js';
 export { closeBlockWorkers, prepareBlockWorkers as prepareImageBuild } from './workers.js';
-export { collectEntries, buildLayer, streamLayer, gzipFixed, GZIP_LEVEL, BLOCK_BYTES, type LayerEntry, type BuiltLayer, type StreamedLayer, type LayerSink } from './layer.js';
+export { collectEntries, entriesOf, buildLayer, streamLayer, gzipFixed, GZIP_LEVEL, BLOCK_BYTES, type LayerEntry, type BuiltLayer, type StreamedLayer, type LayerSink } from './layer.js';
 
 export const LABEL_SOURCE = 'org.opencontainers.image.source';
 export const LABEL_REVISION = 'org.opencontainers.image.revision';
@@ -52,16 +51,18 @@ export async function buildImage(opts: BuildImageOptions): Promise<BuiltImage> {
   const stores = opts.uploadTo === undefined ? [] : [opts.uploadTo].flat();
   // Upload sessions open while the context is listed.
   const uploads = Promise.all(stores.map((s) => s.startBlobUpload?.().catch(() => undefined)));
-  let entries: LayerEntry[];
+  // Listed as the layer is made (a context that is not there fails here, before a byte is sent).
+  const listEntries = () => entriesOf(opts.contextDir, workingDir.replace(/^\/+|\/+$/g, ''));
+  let entries: Iterable<LayerEntry>;
   try {
-    entries = await collectEntries(opts.contextDir, workingDir.replace(/^\/+|\/+$/g, ''), warmUpBlockWorkers);
+    entries = await listEntries();
   } catch (err) {
-    for (const u of await uploads) void u?.abort().catch(() => undefined);
+    await Promise.all((await uploads).map((u) => u?.abort().catch(() => undefined)));
     throw err;
   }
   // The config names the layer's diff_id only: it is uploaded while the stores finish taking the layer.
   let configured: { config: ImageConfig; configBytes: Buffer; configDigest: string } | undefined;
-  const { layer, bytes: layerBytes } = await layerUploading(entries, opts.epoch, stores, await uploads, async (made) => {
+  const { layer, bytes: layerBytes } = await layerUploading(entries, listEntries, opts.epoch, stores, await uploads, async (made) => {
     configured = imageConfig(opts, workingDir, made.diffId);
     const { configBytes, configDigest } = configured;
     // Best effort: pushImage uploads whatever is missing, with its retries and errors.
@@ -134,7 +135,9 @@ function imageConfig(opts: BuildImageOptions, workingDir: string, diffId: string
  * (one that takes no stream, or an upload that failed).
  */
 async function layerUploading(
-  entries: LayerEntry[],
+  entries: Iterable<LayerEntry>,
+  /** Lists the entries again, for a layer made a second time. */
+  listAgain: () => Promise<Iterable<LayerEntry>>,
   epoch: number,
   stores: ImageStore[],
   opened: (BlobUpload | undefined)[],
@@ -143,10 +146,10 @@ async function layerUploading(
   const live = new Set(opened.filter((u): u is BlobUpload => u !== undefined));
   const drop = (upload: BlobUpload) => {
     live.delete(upload);
-    void upload.abort().catch(() => undefined);
+    return upload.abort().catch(() => undefined);
   };
   const everyUpload = (chunk: Buffer) =>
-    Promise.all([...live].map((u) => u.write(chunk).catch(() => drop(u)))).then(() => {
+    Promise.all([...live].map((u) => u.write(chunk).catch(() => void drop(u)))).then(() => {
       if (live.size === 0) throw new AllUploadsFailed();
     });
   const keep = stores.length === 0 || live.size < stores.length;
@@ -161,15 +164,16 @@ async function layerUploading(
       layer = await streamLayer(entries, epoch, everyUpload);
     }
   } catch (err) {
-    for (const u of live) drop(u);
+    // Nothing of a failed layer stays behind as an upload.
+    await Promise.all([...live].map(drop));
     if (!(err instanceof AllUploadsFailed)) throw err;
-    const built = await buildLayer(entries, epoch);
+    const built = await buildLayer(await listAgain(), epoch);
     return { layer: built, bytes: built.bytes };
   }
   const [finished] = await Promise.all([Promise.all([...live].map((u) => u.finish(layer.digest, layer.size).then(() => true, () => false))), whileFinishing(layer)]);
   if (bytes || (finished.length === stores.length && finished.every(Boolean))) return { layer, ...(bytes ? { bytes } : {}) };
   // A store missed the blob and the bytes were not kept: make them again (the same bytes: the build is reproducible).
-  const again = await buildLayer(entries, epoch);
+  const again = await buildLayer(await listAgain(), epoch);
   if (again.digest !== layer.digest) {
     throw new SlipwayError('IMAGE_CONTEXT_CHANGED', `the image context changed while the image was built (the layer came out as ${layer.digest}, then as ${again.digest}); nothing may write to it after the build stage`, 'stalling', { first: layer.digest, second: again.digest });
   }

@@ -14,8 +14,8 @@ import { createHash } from 'node:crypto';
 import { crc32, gzip as gzipCallback, constants as zlibConstants } from 'node:zlib';
 import { SlipwayError } from '../../lib/errors.js';
 import { processBlock, type ProcessedBlock } from './block.js';
-import { BLOCK_BYTES, GZIP_LEVEL } from './deflate.js';
-import { blockJob, planTar, type BlockJob } from './plan.js';
+import { GZIP_LEVEL } from './deflate.js';
+import { blockJob, TarLayout, type BlockJob } from './plan.js';
 import { blockWorkers } from './workers.js';
 
 export { BLOCK_BYTES, GZIP_LEVEL } from './deflate.js';
@@ -61,39 +61,44 @@ export interface BuiltLayer extends StreamedLayer {
 }
 
 /**
- * Every entry under `dir`, placed under `prefix` (e.g. `app`), parents first, sorted by path.
- * `onLarge` is called once, during the walk, when the files listed so far need worker threads to
- * compress (buildImage starts them then, so they are up when the first block is).
+ * Every entry under `dir`, placed under `prefix` (e.g. `app`), in tar order (entriesOf), as a list.
  */
-export async function collectEntries(dir: string, prefix = '', onLarge?: () => void): Promise<LayerEntry[]> {
+export async function collectEntries(dir: string, prefix = ''): Promise<LayerEntry[]> {
+  return [...(await entriesOf(dir, prefix))];
+}
+
+/**
+ * The entries under `dir`, placed under `prefix`, listed lazily as they are taken (the layer lays out
+ * and compresses its first blocks while the rest of the context is still being listed). Order: parents
+ * first, depth first, each directory's entries by the UTF-8 bytes of their names: the same on every
+ * machine and locale, whatever order the files were written in. Fails at once when `dir` is missing;
+ * an unsafe entry (a symlink out of the context, a socket) fails when the walk reaches it.
+ */
+export async function entriesOf(dir: string, prefix = ''): Promise<Iterable<LayerEntry>> {
   const root = resolve(dir);
   const st = await lstat(root).catch(() => undefined);
   if (!st?.isDirectory()) {
     throw new SlipwayError('IMAGE_CONTEXT_MISSING', `the image context ${root} does not exist or is not a directory; the build stage must create it`, 'stalling', { context: root });
   }
-  const entries: LayerEntry[] = [];
   const parts = prefix.split('/').filter(Boolean);
-  for (let i = 1; i <= parts.length; i++) entries.push({ path: parts.slice(0, i).join('/'), type: 'directory', mode: 0o755 });
-  const base = parts.join('/');
+  return walkContext(root, parts);
+}
 
-  let listed = 0;
-  // Synchronous: thousands of small stats through the thread pool cost more in round trips than in work.
-  const walk = (abs: string, rel: string): void => {
-    for (const d of readdirSync(abs, { withFileTypes: true })) {
+// Synchronous: thousands of small stats through the thread pool cost more in round trips than in work.
+function* walkContext(root: string, parts: string[]): Generator<LayerEntry> {
+  for (let i = 1; i <= parts.length; i++) yield { path: parts.slice(0, i).join('/'), type: 'directory', mode: 0o755 };
+  const base = parts.join('/');
+  function* walk(abs: string, rel: string): Generator<LayerEntry> {
+    for (const d of byName(readdirSync(abs, { withFileTypes: true }))) {
       const full = `${abs}/${d.name}`; // abs is absolute (resolve); path.join would normalize it again per entry
       const relPath = rel ? `${rel}/${d.name}` : d.name;
       const path = base ? `${base}/${relPath}` : relPath;
       if (d.isDirectory()) {
-        entries.push({ path, type: 'directory', mode: 0o755 });
-        walk(full, relPath);
+        yield { path, type: 'directory', mode: 0o755 };
+        yield* walk(full, relPath);
       } else if (d.isFile()) {
         const s = lstatSync(full);
-        entries.push({ path, type: 'file', mode: s.mode & 0o111 ? 0o755 : 0o644, source: full, size: s.size });
-        listed += s.size;
-        if (onLarge && listed > IN_PROCESS_MAX_BLOCKS * BLOCK_BYTES) {
-          onLarge();
-          onLarge = undefined;
-        }
+        yield { path, type: 'file', mode: s.mode & 0o111 ? 0o755 : 0o644, source: full, size: s.size };
       } else if (d.isSymbolicLink()) {
         const target = readlinkSync(full);
         const landing = posix.normalize(posix.join(posix.dirname(relPath), target));
@@ -105,19 +110,24 @@ export async function collectEntries(dir: string, prefix = '', onLarge?: () => v
             { path: relPath, target },
           );
         }
-        entries.push({ path, type: 'symlink', mode: 0o777, linkname: target });
+        yield { path, type: 'symlink', mode: 0o777, linkname: target };
       } else {
         throw new SlipwayError('IMAGE_CONTEXT_UNSAFE', `${relPath} in the image context is not a file, directory or symlink (a socket or device?); remove it in the build stage`, 'stalling', { path: relPath });
       }
     }
-  };
-  walk(root, '');
-  // Byte order of the UTF-8 paths, the same on every machine and locale. Without surrogate pairs (characters
-  // past U+FFFF), JavaScript's UTF-16 comparison is that order already; with them, compare the UTF-8 bytes.
-  if (!entries.some((entry) => SURROGATE.test(entry.path))) return entries.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
-  const keyed = entries.map((entry) => ({ key: Buffer.from(entry.path), entry }));
+  }
+  yield* walk(root, '');
+}
+
+/**
+ * Directory entries by the UTF-8 bytes of their names. Without surrogate pairs (characters past U+FFFF),
+ * JavaScript's UTF-16 comparison is that order already; with them, the bytes are compared.
+ */
+function byName<T extends { name: string }>(entries: T[]): T[] {
+  if (!entries.some((e) => SURROGATE.test(e.name))) return entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  const keyed = entries.map((e) => ({ key: Buffer.from(e.name), e }));
   keyed.sort((a, b) => Buffer.compare(a.key, b.key));
-  return keyed.map((k) => k.entry);
+  return keyed.map((k) => k.e);
 }
 
 /**
@@ -133,7 +143,7 @@ const MAX_UNSETTLED_CHUNKS = 8;
  * The layer's gzip bytes, kept. `sink`, when given, sees each chunk as it is made; the chunks it gets are
  * never reused, and the layer neither waits for it nor stops when it fails (the bytes are kept anyway).
  */
-export async function buildLayer(entries: LayerEntry[], epochSeconds: number, sink?: LayerSink): Promise<BuiltLayer> {
+export async function buildLayer(entries: Iterable<LayerEntry>, epochSeconds: number, sink?: LayerSink): Promise<BuiltLayer> {
   const kept: Buffer[] = [];
   const layer = await makeLayer(entries, epochSeconds, (chunk, release) => {
     // A block buffer is ~1.2 MiB; one that compressed well is copied out (and goes round) rather than held whole.
@@ -151,7 +161,7 @@ export async function buildLayer(entries: LayerEntry[], epochSeconds: number, si
  * their chunk, so a layer of any size is made in a few MiB that are already mapped. A sink that
  * rejects stops the layer (rejecting with its error).
  */
-export async function streamLayer(entries: LayerEntry[], epochSeconds: number, sink: LayerSink): Promise<StreamedLayer> {
+export async function streamLayer(entries: Iterable<LayerEntry>, epochSeconds: number, sink: LayerSink): Promise<StreamedLayer> {
   const unsettled: Promise<void>[] = [];
   let failure: { error: unknown } | undefined;
   const layer = await makeLayer(entries, epochSeconds, async (chunk, release) => {
@@ -172,18 +182,27 @@ export async function streamLayer(entries: LayerEntry[], epochSeconds: number, s
 
 /**
  * Packs the entries as tar and gzips it the way pigz does, on worker threads (workers.ts): the tar is
- * laid out first (plan.ts), cut into fixed 1 MiB blocks, and each block is read from disk and
- * compressed by a worker on its own (deflate.ts: stored deflate blocks for incompressible segments,
- * zlib at GZIP_LEVEL for the rest, a sync flush at its end). The pieces are joined under one gzip
- * header and trailer (CRC-32 and length of the whole tar): one ordinary gzip member whose bytes depend
- * only on the tar and the fixed settings, never on scheduling. This thread hashes the tar (diff_id),
- * the gzip (digest) and computes the CRC as blocks come back in order, and hands each compressed piece
- * to `emit` while later blocks are still being compressed, with `release` when the piece is in a block
- * buffer that may go round again once the caller is done with it. `emit` may return a promise to make
- * the layer wait (backpressure).
+ * laid out entry by entry as they are listed (plan.ts), cut into fixed 1 MiB blocks, and each block,
+ * once laid out, is read from disk and compressed by a worker on its own (deflate.ts: stored deflate
+ * blocks for incompressible segments, zlib at GZIP_LEVEL for the rest, a sync flush at its end), while
+ * this thread lists further. The pieces are joined under one gzip header and trailer (CRC-32 and length
+ * of the whole tar): one ordinary gzip member whose bytes depend only on the tar and the fixed settings,
+ * never on scheduling. This thread hashes the tar (diff_id), the gzip (digest) and computes the CRC as
+ * blocks come back in order, and hands each compressed piece to `emit` while later blocks are still
+ * being compressed, with `release` when the piece is in a block buffer that may go round again once the
+ * caller is done with it. `emit` may return a promise to make the layer wait (backpressure).
  */
-async function makeLayer(entries: LayerEntry[], epochSeconds: number, emit: (chunk: Buffer, release?: () => void) => void | Promise<void>): Promise<StreamedLayer> {
-  const plan = planTar(entries, epochSeconds);
+async function makeLayer(entries: Iterable<LayerEntry>, epochSeconds: number, emit: (chunk: Buffer, release?: () => void) => void | Promise<void>): Promise<StreamedLayer> {
+  const layout = new TarLayout(epochSeconds);
+  const listing = entries[Symbol.iterator]();
+  /** Lists and lays out entries until `blocks` blocks are laid out, or the context is all listed. */
+  const layOut = (blocks: number) => {
+    while (!layout.complete && layout.readyBlocks < blocks) {
+      const next = listing.next();
+      if (next.done) layout.end();
+      else layout.add(next.value);
+    }
+  };
   const tarHash = createHash('sha256');
   const gzHash = createHash('sha256');
   let gzSize = 0;
@@ -194,16 +213,18 @@ async function makeLayer(entries: LayerEntry[], epochSeconds: number, emit: (chu
   };
   await send(gzipHeader());
 
+  // Small layers stay in this thread: handing blocks to workers costs more.
+  layOut(IN_PROCESS_MAX_BLOCKS + 1);
+  const pool = layout.readyBlocks > IN_PROCESS_MAX_BLOCKS ? blockWorkers() : undefined;
   const cursor = { piece: 0 };
-  const pool = plan.blocks > IN_PROCESS_MAX_BLOCKS ? blockWorkers() : undefined;
   const jobs: BlockJob[] = [];
   const results: Promise<ProcessedBlock>[] = [];
   const ready: boolean[] = [];
   // Blocks are handed out at most MAX_BLOCKS_AHEAD beyond the one being hashed: the tar in flight stays a
   // few MiB however large the layer, and a failed block does not leave the rest of a huge layer queued.
   const dispatchUpTo = (end: number) => {
-    for (let i = jobs.length; i < Math.min(end, plan.blocks); i++) {
-      const job = blockJob(plan, i, cursor);
+    for (let i = jobs.length; i < Math.min(end, layout.readyBlocks); i++) {
+      const job = blockJob(layout, i, cursor);
       jobs.push(job);
       const result = pool ? pool.run(job) : Promise.resolve().then(() => processBlock(job));
       result.then(
@@ -213,11 +234,22 @@ async function makeLayer(entries: LayerEntry[], epochSeconds: number, emit: (chu
       results.push(result);
     }
   };
+  const letOthersMove = () => new Promise<void>((r) => setImmediate(r)); // finished blocks, worker messages, the upload
   let crc = 0;
-  for (let i = 0; i < plan.blocks; i++) {
+  for (let i = 0; !layout.complete || i < layout.readyBlocks; i++) {
+    layOut(i + 1);
+    if (layout.complete && i >= layout.readyBlocks) break;
     dispatchUpTo(i + MAX_BLOCKS_AHEAD);
-    // While block i is being compressed elsewhere, this thread compresses the next queued one.
-    for (let stolen = !ready[i] ? pool?.steal() : undefined; stolen; stolen = !ready[i] ? pool?.steal() : undefined) {
+    while (!ready[i]) {
+      // While block i is being compressed elsewhere: list further so the workers have blocks, else compress a queued one here.
+      if (!layout.complete && layout.readyBlocks < i + MAX_BLOCKS_AHEAD) {
+        layOut(layout.readyBlocks + 1);
+        dispatchUpTo(i + MAX_BLOCKS_AHEAD);
+        await letOthersMove();
+        continue;
+      }
+      const stolen = pool?.steal();
+      if (!stolen) break;
       try {
         const block = processBlock(stolen.job, pool?.spareBuffer(), pool?.spareBuffer());
         if (pool) pool.freshBuffers += block.freshBuffers;
@@ -225,7 +257,7 @@ async function makeLayer(entries: LayerEntry[], epochSeconds: number, emit: (chu
       } catch (err) {
         stolen.reject(err);
       }
-      await new Promise<void>((r) => setImmediate(r)); // let finished blocks, worker messages and the upload move
+      await letOthersMove();
     }
     const { raw, compressed } = await results[i]!;
     tarHash.update(raw);
@@ -236,9 +268,9 @@ async function makeLayer(entries: LayerEntry[], epochSeconds: number, emit: (chu
   }
   const trailer = Buffer.alloc(8);
   trailer.writeUInt32LE(crc >>> 0, 0);
-  trailer.writeUInt32LE(plan.size % 2 ** 32, 4);
+  trailer.writeUInt32LE(layout.size % 2 ** 32, 4);
   await send(trailer);
-  return { digest: `sha256:${gzHash.digest('hex')}`, size: gzSize, diffId: `sha256:${tarHash.digest('hex')}`, tarSize: plan.size, files: plan.files };
+  return { digest: `sha256:${gzHash.digest('hex')}`, size: gzSize, diffId: `sha256:${tarHash.digest('hex')}`, tarSize: layout.size, files: layout.files };
 }
 
 /** The 10-byte gzip header zlib writes at GZIP_LEVEL, with mtime 0 and the OS byte fixed to Unix. */

@@ -57,34 +57,59 @@ export interface BlockJob {
   files: FilePiece[];
 }
 
-export function planTar(entries: LayerEntry[], epochSeconds: number): TarPlan {
-  const pieces: Piece[] = [];
-  let at = 0;
-  let files = 0;
-  for (const e of entries) {
+/**
+ * The tar laid out entry by entry, as the walk lists them: blocks can be handed out while later entries
+ * are still being listed.
+ */
+export class TarLayout {
+  readonly pieces: Piece[] = [];
+  size = 0;
+  files = 0;
+  /** The end-of-archive blocks are laid out: nothing more comes. */
+  complete = false;
+
+  constructor(private readonly epochSeconds: number) {}
+
+  add(e: LayerEntry): void {
     const size = e.type === 'file' ? (e.size ?? 0) : 0;
-    const header: TarHeaderFields = { path: e.path, type: e.type, mode: e.mode, size, mtimeSeconds: epochSeconds, ...(e.type === 'symlink' ? { linkname: e.linkname! } : {}) };
+    const header: TarHeaderFields = { path: e.path, type: e.type, mode: e.mode, size, mtimeSeconds: this.epochSeconds, ...(e.type === 'symlink' ? { linkname: e.linkname! } : {}) };
     if (isPlainHeader(e)) {
-      pieces.push({ at, length: TAR_BLOCK, header });
-      at += TAR_BLOCK;
+      this.pieces.push({ at: this.size, length: TAR_BLOCK, header });
+      this.size += TAR_BLOCK;
     } else {
       const bytes = tarHeader(header);
-      pieces.push({ at, length: bytes.length, bytes });
-      at += bytes.length;
+      this.pieces.push({ at: this.size, length: bytes.length, bytes });
+      this.size += bytes.length;
     }
     if (e.type === 'file') {
-      files++;
-      if (size > 0) pieces.push({ at, path: e.source!, offset: 0, length: size, size });
-      at += size + padding(size); // the padding stays zero: blocks start zero-filled
+      this.files++;
+      if (size > 0) this.pieces.push({ at: this.size, path: e.source!, offset: 0, length: size, size });
+      this.size += size + padding(size); // the padding stays zero: blocks start zero-filled
     }
   }
-  pieces.push({ at, length: TAR_END.length, bytes: TAR_END });
-  at += TAR_END.length;
-  return { size: at, files, blocks: Math.max(1, Math.ceil(at / BLOCK_BYTES)), pieces };
+
+  end(): void {
+    this.pieces.push({ at: this.size, length: TAR_END.length, bytes: TAR_END });
+    this.size += TAR_END.length;
+    this.complete = true;
+  }
+
+  /** Blocks whose bytes are all laid out (every block, once complete). */
+  get readyBlocks(): number {
+    return this.complete ? Math.max(1, Math.ceil(this.size / BLOCK_BYTES)) : Math.floor(this.size / BLOCK_BYTES);
+  }
 }
 
-/** The pieces (cut to fit, `at` relative) covering block `index`. */
-export function blockJob(plan: TarPlan, index: number, cursor: { piece: number } = { piece: 0 }): BlockJob {
+export function planTar(entries: Iterable<LayerEntry>, epochSeconds: number): TarPlan {
+  const layout = new TarLayout(epochSeconds);
+  for (const e of entries) layout.add(e);
+  layout.end();
+  return { size: layout.size, files: layout.files, blocks: layout.readyBlocks, pieces: layout.pieces };
+}
+
+/** The pieces (cut to fit, `at` relative) covering block `index`, which must be laid out (TarLayout.readyBlocks). */
+export function blockJob(plan: TarPlan | TarLayout, index: number, cursor: { piece: number } = { piece: 0 }): BlockJob {
+  const complete = 'complete' in plan ? plan.complete : true;
   const start = index * BLOCK_BYTES;
   const end = Math.min(plan.size, start + BLOCK_BYTES);
   const literalParts: Uint8Array[] = [];
@@ -119,7 +144,7 @@ export function blockJob(plan: TarPlan, index: number, cursor: { piece: number }
     literal.set(part, o);
     o += part.length;
   }
-  return { index, start, length: end - start, last: end === plan.size, headers, headerAt, literal, literals, files };
+  return { index, start, length: end - start, last: complete && end === plan.size, headers, headerAt, literal, literals, files };
 }
 
 function pieceEnd(p: Piece): number {

@@ -1,9 +1,9 @@
 /**
  * Worker threads that fill and compress layer blocks (block-worker.ts), one per core but one (at most
  * three): the calling thread compresses too, taking queued blocks while it waits (`steal`).
- * Started on first use and kept for the process (unref'd, so they never keep it alive); `warmUp()`
- * starts them early (`slipway build` does while the pipeline's stages run) so their start-up is done
- * before the first block. Which worker compresses which block never changes a byte: a block's output
+ * Started on first use and kept for the process (unref'd, so they never keep it alive);
+ * `prepareBlockWorkers()` starts them early (`slipway build` does while the pipeline's stages run) so
+ * their start-up is done before the first block. Which worker compresses which block never changes a byte: a block's output
  * depends on its content only.
  * Block buffers go round: a job takes two spare buffers (one for the tar bytes, one for the compressed
  * bytes), and the caller gives them back once it has hashed or sent them (`recycle`); fresh memory costs
@@ -173,11 +173,6 @@ let sharedPool: BlockWorkers | undefined;
 /** The process's pool, started on first use. */
 export function blockWorkers(): BlockWorkers {
   return (sharedPool ??= new BlockWorkers());
-}
-
-/** Starts the pool now, so the workers are up when the first block is ready. */
-export function warmUp(): void {
-  blockWorkers();
 }
 
 /**

@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -147,6 +147,21 @@ describe('a layer larger than one compression block', () => {
     expect(await stream()).toBe(0);
   });
 
+  it('refuses an unsafe entry the walk meets after blocks went out, leaving no blob and no partial upload behind', async () => {
+    const dir = join(tmp, 'late-unsafe');
+    await mkdir(join(dir, 'a'), { recursive: true });
+    for (let i = 0; i < 8; i++) await writeFile(join(dir, 'a', `f${i}.bin`), body(i, 1024 * 1024));
+    await symlink('../../outside', join(dir, 'zz-escape')); // listed last: after several blocks are laid out
+    const layoutDir = join(tmp, 'late-unsafe-layout');
+    const layout = openImageStore(`oci:${layoutDir}`);
+    const spec = { context: 'dist', workingDir: '/app' };
+    await expect(buildImage({ contextDir: dir, spec, source: { url: 'https://git.example/x.git', revision: 'e'.repeat(40) }, epoch, uploadTo: layout })).rejects.toMatchObject({
+      code: 'IMAGE_CONTEXT_UNSAFE',
+      message: expect.stringContaining('zz-escape'),
+    });
+    expect(await readdir(join(layoutDir, 'blobs', 'sha256'))).toEqual([]);
+  });
+
   it('stops with the error of a sink that fails', async () => {
     let calls = 0;
     const failing = streamLayer(await collectEntries(a, 'app'), epoch, async () => {
@@ -173,20 +188,38 @@ describe('a layer larger than one compression block', () => {
 });
 
 describe('the order of a layer\'s entries', () => {
-  const byBytes = (paths: string[]) => [...paths].sort((x, y) => Buffer.compare(Buffer.from(x), Buffer.from(y)));
+  /** Parents first, depth first, each directory's entries by the UTF-8 bytes of their names. */
+  const expectedOrder = (paths: string[]) => {
+    const children = new Map<string, string[]>();
+    for (const p of paths) {
+      const parent = p.includes('/') ? p.slice(0, p.lastIndexOf('/')) : '';
+      children.set(parent, [...(children.get(parent) ?? []), p]);
+    }
+    const name = (p: string) => Buffer.from(p.slice(p.lastIndexOf('/') + 1));
+    const out: string[] = [];
+    const visit = (parent: string) => {
+      for (const p of (children.get(parent) ?? []).sort((x, y) => Buffer.compare(name(x), name(y)))) {
+        out.push(p);
+        visit(p);
+      }
+    };
+    visit('');
+    return out;
+  };
 
   it.each([
-    ['without characters past U+FFFF', ['a/b', 'a-c', 'a.js', 'Z', 'é', '\uE000x', 'ab', 'a b']],
-    ['with characters past U+FFFF (UTF-16 order differs there)', ['a/b', 'a-c', '\u{1F600}', '\uE000x', '\uFFFDz', 'é']],
-  ])('is the byte order of the UTF-8 paths, %s', async (_, names) => {
+    ['without characters past U+FFFF', ['a/b', 'a-c', 'a.js', 'Z', 'é', '\uE000x', 'ab', 'a b', 'a/b-c/d', 'a/b.d']],
+    ['with characters past U+FFFF (UTF-16 order differs there)', ['a/b', 'a-c', '\u{1F600}', '\uE000x', '\uFFFDz', 'é', 'a/\u{1F600}', 'a/\uE000']],
+  ])('is parents first, depth first, names by their UTF-8 bytes, %s', async (_, names) => {
     const dir = await mkdtemp(join(tmp, 'order-'));
     for (const name of names) {
       await mkdir(join(dir, name, '..'), { recursive: true });
       await writeFile(join(dir, name), name);
     }
     const paths = (await collectEntries(dir)).map((e) => e.path);
-    expect(paths).toEqual(byBytes(paths));
+    expect(paths).toEqual(expectedOrder(paths));
     expect(paths).toEqual(expect.arrayContaining(names));
+    // A directory comes before what it holds, and what it holds comes before its next sibling ('a/b' before 'a-c').
+    expect(paths.indexOf('a/b')).toBeLessThan(paths.indexOf('a-c'));
   });
 });
-
