@@ -1,5 +1,5 @@
 /**
- * A byte-reproducible tar+gzip layer from a directory: entries sorted by path, every mtime the given
+ * A byte-reproducible tar+gzip layer from a directory: entries in a fixed order (entriesOf), every mtime the given
  * epoch, uid/gid 0 with no user names, modes normalized (0755 directories and executables, 0644 other
  * files, 0777 symlinks), one gzip member with a zero mtime and a fixed OS byte, its deflate stream made
  * per 1 MiB block (deflate.ts: stored where compressing does not pay, zlib level 1 elsewhere).
