@@ -7,11 +7,12 @@
  */
 import { execFile, spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { connect, createServer } from 'node:net';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { ProxyMetrics, ProxyRequestLog, ServiceProxy } from '../controller/proxy/index.js';
+import { startTcpRelay } from './tcp-relay.js';
 
 const execFileAsync = promisify(execFile);
 const SECONDS = Number(process.env.PROFILE_SECONDS ?? 5);
@@ -58,18 +59,9 @@ try {
     console.log('proxy ', result, `proxy CPU ${((used.user + used.system) / (result.rps * SECONDS)).toFixed(1)} µs/request`);
   }
   if (MODE === 'relay') {
-    const relay = createServer({ noDelay: true }, (client) => {
-      const upstream = connect({ host: '127.0.0.1', port, noDelay: true });
-      client.on('data', (chunk: Buffer) => upstream.write(chunk));
-      upstream.on('data', (chunk: Buffer) => client.write(chunk));
-      client.on('close', () => upstream.destroy());
-      upstream.on('close', () => client.destroy());
-      client.on('error', () => upstream.destroy());
-      upstream.on('error', () => client.destroy());
-    });
-    await new Promise<void>((resolve) => relay.listen(0, '127.0.0.1', () => resolve()));
+    const { relay, url } = await startTcpRelay(port);
     const before = process.cpuUsage();
-    const result = await autocannon(`http://127.0.0.1:${(relay.address() as { port: number }).port}/`, CONNECTIONS, SECONDS);
+    const result = await autocannon(url, CONNECTIONS, SECONDS);
     const used = process.cpuUsage(before);
     console.log('relay ', result, `relay CPU ${((used.user + used.system) / (result.rps * SECONDS)).toFixed(1)} µs/request`);
     relay.close();

@@ -19,11 +19,11 @@ import { readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile, mkdir } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { Agent, createServer, request } from 'node:http';
-import { connect as netConnect, createServer as createNetServer } from 'node:net';
 import { cpus, getPriority, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { openImageStore } from '../lib/oci/index.js';
+import { startTcpRelay } from './tcp-relay.js';
 import { createLocalTarget } from '../controller/targets/local/index.js';
 import { pushServiceImage } from '../test/controller/targets/local/service-image.js';
 import type { LatencyResult } from './proxy-latency.js';
@@ -186,18 +186,7 @@ try {
   const bareUrl = `http://127.0.0.1:${typeof bareAddress === 'object' && bareAddress ? bareAddress.port : 0}/`;
 
   // The floor for any proxy process in Node: bytes relayed between two sockets, no HTTP, no routing.
-  const relay = createNetServer({ noDelay: true }, (client) => {
-    const upstream = netConnect({ host: '127.0.0.1', port: instance!.port, noDelay: true });
-    client.on('data', (chunk: Buffer) => upstream.write(chunk));
-    upstream.on('data', (chunk: Buffer) => client.write(chunk));
-    client.on('close', () => upstream.destroy());
-    upstream.on('close', () => client.destroy());
-    client.on('error', () => upstream.destroy());
-    upstream.on('error', () => client.destroy());
-  });
-  await new Promise<void>((resolve) => relay.listen(0, '127.0.0.1', () => resolve()));
-  const relayAddress = relay.address();
-  const relayUrl = `http://127.0.0.1:${typeof relayAddress === 'object' && relayAddress ? relayAddress.port : 0}/`;
+  const { relay, url: relayUrl } = await startTcpRelay(instance!.port);
 
   // 1. Throughput, all traffic on stable so direct and proxied hit the same process.
   await target.setWeight(ref, 0);

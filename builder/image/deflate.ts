@@ -32,7 +32,6 @@ import { createDeflateRaw, deflateRawSync, constants as zlibConstants } from 'no
 export const GZIP_LEVEL = 1;
 /** The tar is compressed in blocks of this size, in parallel; part of the byte format. */
 export const BLOCK_BYTES = 1024 * 1024;
-export const WINDOW_BYTES = 32 * 1024;
 /** The unit of the stored/deflated decision: one tar block. */
 export const SEGMENT_BYTES = 512;
 /** Samples per segment: one per 32-bit word. */
