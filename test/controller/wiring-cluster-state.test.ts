@@ -12,8 +12,7 @@ import { stringify } from 'yaml';
 import { KUBE_START_TIMEOUT_MS, describeWithKube, startKubeApiserver, type KubeApiserver } from '../support/kube/apiserver.js';
 import { ensureNamespace, simulateDeploymentStatus } from '../support/kube/cluster.js';
 import { EnvRepo } from '../support/envrepo.js';
-import { imageShelf, type ImageShelf } from '../support/promotion-images.js';
-import { DEFAULT_BUILDER_ID } from '../../lib/provenance/index.js';
+import { imageShelf, writeTrustingSlipwayFile, type ImageShelf } from '../support/promotion-images.js';
 import { createLocalController, type LocalController } from '../../controller/wiring.js';
 import { WRITER_ANNOTATION, controllerConfigMapName, createKubeClient, type KubeClient, type KubeObject } from '../../controller/targets/kubernetes/index.js';
 import type { Strategy } from '../../schemas/index.js';
@@ -56,16 +55,7 @@ describeWithKube('the wired controller with its state on the cluster (real kube-
     v1 = await shelf.signed('web v1');
     v2 = await shelf.signed('web v2');
     repo = EnvRepo.create({ environments: ['staging'] });
-    repo.write('keys/ci.pub', shelf.publicKeyPem);
-    repo.write(
-      'slipway.yaml',
-      stringify({
-        apiVersion: 'slipway.dev/v1',
-        kind: 'Slipway',
-        metadata: { name: 'shop' },
-        spec: { environments: ['staging'], trust: { keys: [{ name: 'ci', publicKey: 'keys/ci.pub' }], builders: [DEFAULT_BUILDER_ID], sources: [{ repo: 'https://git.example/shop/*' }] } },
-      }),
-    );
+    writeTrustingSlipwayFile(repo, shelf, ['staging']);
     repo.write(
       'staging/environment.yaml',
       stringify({

@@ -12,8 +12,7 @@ import { stringify } from 'yaml';
 import { KUBE_START_TIMEOUT_MS, describeWithKube, startKubeApiserver, type KubeApiserver } from '../support/kube/apiserver.js';
 import { ensureNamespace, simulateDeploymentStatus } from '../support/kube/cluster.js';
 import { EnvRepo } from '../support/envrepo.js';
-import { imageShelf, type ImageShelf } from '../support/promotion-images.js';
-import { DEFAULT_BUILDER_ID } from '../../lib/provenance/index.js';
+import { imageShelf, writeTrustingSlipwayFile, type ImageShelf } from '../support/promotion-images.js';
 import { analysisPerEnvironment, createLocalController, type LocalController } from '../../controller/wiring.js';
 import { createKubeClient, type EnvironmentView, type KubeClient, type KubeObject } from '../../controller/targets/kubernetes/index.js';
 import { createLocalTarget, type LocalTarget } from '../../controller/targets/local/index.js';
@@ -23,22 +22,6 @@ import type { AnalysisSettings, EnvironmentConfig, Slos } from '../../schemas/in
 import { startPrometheus, type TestPrometheus } from '../support/prometheus.js';
 
 const NS = 'shop-staging';
-
-function writeSlipwayFile(repo: EnvRepo, shelf: ImageShelf): void {
-  repo.write('keys/ci.pub', shelf.publicKeyPem);
-  repo.write(
-    'slipway.yaml',
-    stringify({
-      apiVersion: 'slipway.dev/v1',
-      kind: 'Slipway',
-      metadata: { name: 'shop' },
-      spec: {
-        environments: ['dev', 'staging'],
-        trust: { keys: [{ name: 'ci', publicKey: 'keys/ci.pub' }], builders: [DEFAULT_BUILDER_ID], sources: [{ repo: 'https://git.example/shop/*' }] },
-      },
-    }),
-  );
-}
 
 function kubernetesEnvironment(kubeconfig: string, namespace: string): string {
   return stringify({
@@ -67,7 +50,7 @@ describeWithKube('the wired controller', () => {
     shelf = imageShelf(join(home, 'images'));
     digest = await shelf.signed('web v1');
     repo = EnvRepo.create({ environments: ['dev', 'staging'] });
-    writeSlipwayFile(repo, shelf);
+    writeTrustingSlipwayFile(repo, shelf, ['dev', 'staging']);
     repo.write('staging/environment.yaml', kubernetesEnvironment(kube.kubeconfigPath, NS));
     repo.setService('staging', 'web', { digest, repository: shelf.repository, replicas: 2 });
     repo.commit('staging runs on Kubernetes');
@@ -130,7 +113,7 @@ describeWithKube('the wired controller', () => {
       const localOnly = EnvRepo.create({ environments: ['dev', 'staging'] });
       let controller: LocalController | undefined;
       try {
-        writeSlipwayFile(localOnly, shelf);
+        writeTrustingSlipwayFile(localOnly, shelf, ['dev', 'staging']);
         localOnly.commit('trust the CI key');
         controller = await createLocalController({ repo: localOnly.dir, stateDir: join(home, 'state-later'), home, clock: { now: () => now } });
         expect((await controller.controller.once()).error).toBeUndefined();

@@ -17,8 +17,7 @@ import { stringify } from 'yaml';
 import { KUBE_START_TIMEOUT_MS, describeWithKube, startKubeApiserver, type KubeApiserver } from '../../support/kube/apiserver.js';
 import { ensureNamespace, simulateDeploymentStatus } from '../../support/kube/cluster.js';
 import { EnvRepo } from '../../support/envrepo.js';
-import { imageShelf, type ImageShelf } from '../../support/promotion-images.js';
-import { DEFAULT_BUILDER_ID } from '../../../lib/provenance/index.js';
+import { imageShelf, writeTrustingSlipwayFile, type ImageShelf } from '../../support/promotion-images.js';
 import { shardOf } from '../../../controller/leader/index.js';
 import { WRITER_ANNOTATION, controllerConfigMapName, createKubeClient, type KubeClient, type KubeObject } from '../../../controller/targets/kubernetes/index.js';
 import type { Strategy } from '../../../schemas/index.js';
@@ -152,19 +151,7 @@ describeWithKube('slipway controller --leader-elect, two replicas (real kube-api
     client = createKubeClient(kube.kubeConfig());
     await Promise.all([SYSTEM, ...Object.values(NAMESPACE)].map((ns) => ensureNamespace(client, ns)));
     repo = EnvRepo.create({ environments: [...ENVIRONMENTS] });
-    repo.write('keys/ci.pub', shelf.publicKeyPem);
-    repo.write(
-      'slipway.yaml',
-      stringify({
-        apiVersion: 'slipway.dev/v1',
-        kind: 'Slipway',
-        metadata: { name: 'shop' },
-        spec: {
-          environments: [...ENVIRONMENTS],
-          trust: { keys: [{ name: 'ci', publicKey: 'keys/ci.pub' }], builders: [DEFAULT_BUILDER_ID], sources: [{ repo: 'https://git.example/shop/*' }] },
-        },
-      }),
-    );
+    writeTrustingSlipwayFile(repo, shelf, [...ENVIRONMENTS]);
     for (const env of ENVIRONMENTS) {
       repo.write(
         `${env}/environment.yaml`,
