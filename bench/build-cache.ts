@@ -94,6 +94,8 @@ async function writeBigContext(context: string): Promise<{ files: number; size: 
 const childAt = process.argv.indexOf('--build-push-child');
 if (childAt >= 0) {
   const [contextDir, repository] = process.argv.slice(childAt + 1);
+  // First, as bin/slipway.js does for `build`.
+  ((await import(join(root, 'dist/builder/image/tiering.js'))) as typeof import('../builder/image/tiering.js')).tuneTieringForOneShotBuild();
   const { buildImage, prepareImageBuild } = (await import(join(root, 'dist/builder/image/index.js'))) as typeof ImageModule;
   const { openImageStore, pushImage } = (await import(join(root, 'dist/lib/oci/index.js'))) as typeof OciModule;
   const store = openImageStore(repository!);

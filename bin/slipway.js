@@ -21,4 +21,8 @@ if (process.argv[2] === 'build' && process.env.SLIPWAY_BUILD_FAST_PATH !== '0') 
   const fast = await load('cli/commands/build-cached').catch(() => undefined);
   if (fast) answered = await fast.tryCachedBuild(process.argv.slice(3));
 }
-if (!answered) await load('cli/main');
+if (!answered) {
+  // A build is a one-shot process: V8 should not spend the cores on compiling what runs for a moment (builder/image/tiering).
+  if (process.argv[2] === 'build') (await load('builder/image/tiering')).tuneTieringForOneShotBuild();
+  await load('cli/main');
+}
