@@ -63,11 +63,12 @@ export async function buildImage(opts: BuildImageOptions): Promise<BuiltImage> {
   }
   // The config names the layer's diff_id only: it is uploaded while the stores finish taking the layer.
   let configured: { config: ImageConfig; configBytes: Buffer; configDigest: string } | undefined;
-  const { layer, bytes: layerBytes } = await layerUploading(entries, listEntries, opts.epoch, stores, await uploads, async (made) => {
+  const configStoredIn: ImageStore[] = [];
+  const { layer, bytes: layerBytes, storedIn: layerStoredIn } = await layerUploading(entries, listEntries, opts.epoch, stores, await uploads, async (made) => {
     configured = imageConfig(opts, workingDir, made.diffId);
     const { configBytes, configDigest } = configured;
     // Best effort: pushImage uploads whatever is missing, with its retries and errors.
-    await Promise.all(stores.map((s) => s.putBlob(configDigest, configBytes).catch(() => undefined)));
+    await Promise.all(stores.map((s) => s.putBlob(configDigest, configBytes).then(() => void configStoredIn.push(s), () => undefined)));
   });
   const { config, configBytes, configDigest } = configured ?? imageConfig(opts, workingDir, layer.diffId);
   const created = createdOf(opts.epoch);
@@ -87,8 +88,8 @@ export async function buildImage(opts: BuildImageOptions): Promise<BuiltImage> {
     config,
     configDigest,
     blobs: [
-      { digest: configDigest, bytes: configBytes },
-      layerBytes ? { digest: layer.digest, bytes: layerBytes } : { digest: layer.digest },
+      { digest: configDigest, bytes: configBytes, storedIn: configured ? configStoredIn : [] },
+      { digest: layer.digest, ...(layerBytes ? { bytes: layerBytes } : {}), storedIn: layerStoredIn },
     ],
     layer: { digest: layer.digest, diffId: layer.diffId, size: layer.size, tarSize: layer.tarSize, files: layer.files },
   };
@@ -143,8 +144,9 @@ async function layerUploading(
   stores: ImageStore[],
   opened: (BlobUpload | undefined)[],
   whileFinishing: (layer: StreamedLayer) => Promise<void>,
-): Promise<{ layer: StreamedLayer; bytes?: Buffer }> {
+): Promise<{ layer: StreamedLayer; bytes?: Buffer; storedIn: ImageStore[] }> {
   const live = new Set(opened.filter((u): u is BlobUpload => u !== undefined));
+  const storeOf = new Map(opened.flatMap((u, i) => (u ? [[u, stores[i]!] as const] : [])));
   const drop = (upload: BlobUpload) => {
     live.delete(upload);
     return upload.abort().catch(() => undefined);
@@ -169,16 +171,18 @@ async function layerUploading(
     await Promise.all([...live].map(drop));
     if (!(err instanceof AllUploadsFailed)) throw err;
     const built = await buildLayer(await listAgain(), epoch);
-    return { layer: built, bytes: built.bytes };
+    return { layer: built, bytes: built.bytes, storedIn: [] };
   }
-  const [finished] = await Promise.all([Promise.all([...live].map((u) => u.finish(layer.digest, layer.size).then(() => true, () => false))), whileFinishing(layer)]);
-  if (bytes || (finished.length === stores.length && finished.every(Boolean))) return { layer, ...(bytes ? { bytes } : {}) };
+  const finishing = [...live];
+  const [finished] = await Promise.all([Promise.all(finishing.map((u) => u.finish(layer.digest, layer.size).then(() => true, () => false))), whileFinishing(layer)]);
+  const storedIn = finishing.filter((_, i) => finished[i]).map((u) => storeOf.get(u)!);
+  if (bytes || storedIn.length === stores.length) return { layer, ...(bytes ? { bytes } : {}), storedIn };
   // A store missed the blob and the bytes were not kept: make them again (the same bytes: the build is reproducible).
   const again = await buildLayer(await listAgain(), epoch);
   if (again.digest !== layer.digest) {
     throw new SlipwayError('IMAGE_CONTEXT_CHANGED', `the image context changed while the image was built (the layer came out as ${layer.digest}, then as ${again.digest}); nothing may write to it after the build stage`, 'stalling', { first: layer.digest, second: again.digest });
   }
-  return { layer, bytes: again.bytes };
+  return { layer, bytes: again.bytes, storedIn };
 }
 
 /** Every streamed upload of the layer failed: it is made again, kept, and pushed the ordinary way. */

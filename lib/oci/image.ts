@@ -47,7 +47,12 @@ export interface PulledImage {
 export interface ImageToPush {
   manifestBytes: Uint8Array;
   mediaType?: string;
-  blobs: { digest: string; bytes?: Uint8Array }[];
+  blobs: {
+    digest: string;
+    bytes?: Uint8Array;
+    /** Stores that confirmed this blob while the image was built (their upload's commit answered): not asked again. */
+    storedIn?: readonly ImageStore[];
+  }[];
 }
 
 /**
@@ -57,6 +62,7 @@ export interface ImageToPush {
  */
 export async function pushImage(store: ImageStore, image: ImageToPush, tag?: string): Promise<string> {
   for (const blob of image.blobs) {
+    if (blob.storedIn?.includes(store)) continue;
     if (blob.bytes) await store.putBlob(blob.digest, blob.bytes);
     else if (!(await store.hasBlob(blob.digest))) {
       throw new SlipwayError('BLOB_NOT_AVAILABLE', `blob ${blob.digest} was streamed to other stores while it was built and is not in ${store.repository}; build with this store as a target`, 'stalling', { digest: blob.digest, repository: store.repository });
