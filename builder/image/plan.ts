@@ -187,3 +187,29 @@ export function fillBlock(job: BlockJob, into?: ArrayBuffer): Buffer {
 function changed(path: string, what: string): SlipwayError {
   return new SlipwayError('IMAGE_CONTEXT_CHANGED', `${path} ${what}: the image context changed while the image was built; nothing may write to it after the build stage`, 'stalling', { path });
 }
+
+/**
+ * One round of laying out made-up entries and cutting them into jobs, so this thread has the layout
+ * optimized before a real layer arrives: prepareBlockWorkers runs rounds of it while the stages run (a
+ * one-shot build hands code to the optimizing compiler late: tiering.ts). `sample` is a file's lstat, so
+ * sizes are numbers of the kind the walk sees.
+ */
+export function layoutWarmUp(sample: { size: number; mode: number }): () => void {
+  const entries: LayerEntry[] = [];
+  for (let i = 0; i < 5000; i++) {
+    const dir = `app/warm-up/mod${i % 50}`;
+    if (i < 50) entries.push({ path: dir, type: 'directory', mode: 0o755 });
+    entries.push({ path: `${dir}/file${i}.js`, type: 'file', mode: sample.mode & 0o111 ? 0o755 : 0o644, source: `/warm-up/${dir}/file${i}.js`, size: sample.size + (i % 13) * 512 });
+  }
+  return () => {
+    const layout = new TarLayout(1_767_225_600);
+    const cursor = { piece: 0 };
+    let jobs = 0;
+    for (const e of entries) {
+      layout.add(e);
+      while (jobs < layout.readyBlocks) blockJob(layout, jobs++, cursor);
+    }
+    layout.end();
+    while (jobs < layout.readyBlocks) blockJob(layout, jobs++, cursor);
+  };
+}

@@ -9,7 +9,7 @@
  * bytes), and the caller gives them back once it has hashed or sent them (`recycle`); fresh memory costs
  * a page fault per 4 KiB, ~0.8 ms per MiB in this VM.
  */
-import { readFileSync } from 'node:fs';
+import { lstatSync, readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -17,11 +17,17 @@ import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
 import { SlipwayError, type ErrorKind } from '../../lib/errors.js';
 import { BLOCK_BUFFER_BYTES, warmUpBlocks, type ProcessedBlock } from './block.js';
-import type { BlockJob } from './plan.js';
+import { layoutWarmUp, type BlockJob } from './plan.js';
 
 const MAX_WORKERS = 3;
 /** Jobs each worker holds at once: the next one is already there when it finishes one. */
 const IN_FLIGHT_PER_WORKER = 2;
+/**
+ * Rounds of the tar layout over 5,000 made-up entries before a build: enough for V8 to optimize it under a
+ * one-shot build's budget (measured: 6 were not; 12 take ~110 ms of CPU cold, while the stages run, and cut
+ * ~65 ms of CPU from the 5,000-file build + push that follows).
+ */
+const LAYOUT_WARM_UP_ROUNDS = 12;
 /** Block buffers kept for reuse (each BLOCK_BUFFER_BYTES): enough for every block in flight, tar and compressed. */
 const MAX_SPARE_BUFFERS = 32;
 
@@ -177,15 +183,23 @@ export function blockWorkers(): BlockWorkers {
 
 /**
  * Gets a layer build ready ahead of time (`slipway build` calls it while the pipeline's stages run):
- * starts the workers, makes the block buffers and warms up this thread's compression path. Settles when
+ * starts the workers, makes the block buffers and warms up this thread's compression path and tar layout. Settles when
  * the workers are up. Not from the TypeScript sources (tests): there a worker first loads tsx (~300 ms of
  * CPU), more than it saves for the small layers most tests build; large layers still start the pool.
  */
 export async function prepareBlockWorkers(opts: { evenFromSource?: boolean } = {}): Promise<void> {
   if (import.meta.url.endsWith('.ts') && !opts.evenFromSource) return;
   const pool = blockWorkers();
+  // In steps, with turns of the event loop between them: the stages are starting meanwhile.
+  const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
   pool.prefill(MAX_SPARE_BUFFERS / 2);
+  await turn();
   warmUpBlocks();
+  const layoutRound = layoutWarmUp(lstatSync(new URL(import.meta.url)));
+  for (let round = 0; round < LAYOUT_WARM_UP_ROUNDS; round++) {
+    await turn();
+    layoutRound();
+  }
   await pool.ready();
 }
 
