@@ -10,7 +10,7 @@ import { join, resolve, sep } from 'node:path';
 import { SlipwayError } from '../lib/errors.js';
 import { slipwayHome } from '../lib/home.js';
 import { openImageStore, pushImage, type ImageStore, type OpenStoreOptions } from '../lib/oci/index.js';
-import { baseResult, BuildCache, buildCacheRoot, factsOf, resolveBuildInputs } from './cache/index.js';
+import { baseResult, BuildCache, buildCacheRoot, factsOf, layerHintPath, readLayerHint, resolveBuildInputs, writeLayerHint } from './cache/index.js';
 import { buildImage, prepareImageBuild, type BuiltImage } from './image/index.js';
 import { runPipeline, type Clock, type PipelineEvent, type StageResult } from './pipeline/index.js';
 import { checkoutCommit } from './source/index.js';
@@ -124,8 +124,12 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
     const logDir = join(home, 'builds', key.slice(7, 23), 'logs');
     await rm(logDir, { recursive: true, force: true });
     const work = await mkdtemp(join(tmpdir(), 'slipway-build-'));
-    // The layer's worker threads start, and their buffers are made, while the stages run (seconds), not after.
-    void prepareImageBuild().catch(() => undefined);
+    // The layer's worker threads start, and their buffers are made, while the stages run (seconds), not after:
+    // as much as the last image of this service needed.
+    const hintPath = layerHintPath(cacheRoot, { sourceUrl: source.sourceUrl, pipeline: pipeline.name });
+    void readLayerHint(hintPath)
+      .then((expected) => prepareImageBuild(expected ? { expected } : {}))
+      .catch(() => undefined);
     try {
       const checkout = join(work, 'src');
       await checkoutCommit(source, checkout);
@@ -158,6 +162,7 @@ export async function build(opts: BuildOptions): Promise<BuildResult> {
       }
       const image: BuiltImage = await buildImage({ contextDir, spec: pipeline.image, source: { url: source.sourceUrl, revision: source.commit }, epoch, uploadTo: [store, cache.images] });
       opts.onEvent?.({ type: 'image-built', digest: image.digest, files: image.layer.files, layerBytes: image.layer.size });
+      await writeLayerHint(hintPath, { files: image.layer.files, tarBytes: image.layer.tarSize });
       await pushImage(cache.images, image);
       const finishedAt = new Date(clock.now()).toISOString();
       await cache.store({ key, digest: image.digest, input: keyInput, stages: run.stages, startedAt, createdAt: finishedAt, layerDigest: image.layer.digest, configDigest: image.configDigest });

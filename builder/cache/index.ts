@@ -14,6 +14,7 @@ import { OciLayoutStore, withFileLock, type LockOptions } from '../../lib/oci/in
 import { cacheRecordPath, readCacheRecord, type CacheRecord } from './record.js';
 
 export { cacheRecordPath, readCacheRecord, type CacheKeyInput, type CacheRecord } from './record.js';
+export { layerHintPath, readLayerHint, writeLayerHint } from './layer-hint.js';
 export {
   cacheKey,
   buildCacheRoot,

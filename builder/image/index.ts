@@ -10,7 +10,7 @@ import type { ImageConfigSpec } from '../../schemas/index.js';
 import { buildLayer, entriesOf, streamLayer, type LayerEntry, type StreamedLayer } from './layer.js';
 
 export { imageEpoch } from './epoch.js';
-export { closeBlockWorkers, prepareBlockWorkers as prepareImageBuild } from './workers.js';
+export { closeBlockWorkers, prepareBlockWorkers as prepareImageBuild, type ExpectedLayer } from './workers.js';
 export { tuneTieringForOneShotBuild } from './tiering.js';
 export { collectEntries, entriesOf, buildLayer, streamLayer, gzipFixed, GZIP_LEVEL, BLOCK_BYTES, type LayerEntry, type BuiltLayer, type StreamedLayer, type LayerSink } from './layer.js';
 

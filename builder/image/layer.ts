@@ -16,13 +16,11 @@ import { SlipwayError } from '../../lib/errors.js';
 import { processBlock, type ProcessedBlock } from './block.js';
 import { GZIP_LEVEL } from './deflate.js';
 import { blockJob, TarLayout, type BlockJob } from './plan.js';
-import { blockWorkers } from './workers.js';
+import { blockWorkers, IN_PROCESS_MAX_BLOCKS } from './workers.js';
 
 export { BLOCK_BYTES, GZIP_LEVEL } from './deflate.js';
 
 const SURROGATE = /[\uD800-\uDFFF]/;
-/** Up to this many blocks are compressed in this thread: starting worker threads costs more. */
-const IN_PROCESS_MAX_BLOCKS = 2;
 const MAX_BLOCKS_AHEAD = 8;
 
 const gzip = promisify(gzipCallback);

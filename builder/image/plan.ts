@@ -199,7 +199,7 @@ export function layoutWarmUp(sample: { size: number; mode: number }): () => void
   for (let i = 0; i < 5000; i++) {
     const dir = `app/warm-up/mod${i % 50}`;
     if (i < 50) entries.push({ path: dir, type: 'directory', mode: 0o755 });
-    entries.push({ path: `${dir}/file${i}.js`, type: 'file', mode: sample.mode & 0o111 ? 0o755 : 0o644, source: `/warm-up/${dir}/file${i}.js`, size: sample.size + (i % 13) * 512 });
+    entries.push({ path: `${dir}/file${i}.js`, type: 'file', mode: sample.mode & 0o111 ? 0o755 : 0o644, source: `/warm-up/${dir}/file${i}.js`, size: sample.size });
   }
   return () => {
     const layout = new TarLayout(1_767_225_600);

@@ -17,17 +17,26 @@ import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
 import { SlipwayError, type ErrorKind } from '../../lib/errors.js';
 import { BLOCK_BUFFER_BYTES, warmUpBlocks, type ProcessedBlock } from './block.js';
+import { BLOCK_BYTES } from './deflate.js';
 import { layoutWarmUp, type BlockJob } from './plan.js';
+import { withDefaultTiering } from './tiering.js';
 
 const MAX_WORKERS = 3;
+/** Up to this many blocks are compressed in the calling thread: starting worker threads costs more. */
+export const IN_PROCESS_MAX_BLOCKS = 2;
+/**
+ * A layer of at least this many files has the calling thread's tar layout warmed up before it (below
+ * that, the warm-up costs more than it saves).
+ */
+const LAYOUT_WARM_UP_MIN_FILES = 1000;
 /** Jobs each worker holds at once: the next one is already there when it finishes one. */
 const IN_FLIGHT_PER_WORKER = 2;
 /**
- * Rounds of the tar layout over 5,000 made-up entries before a build: enough for V8 to optimize it under a
- * one-shot build's budget (measured: 6 were not; 12 take ~110 ms of CPU cold, while the stages run, and cut
- * ~65 ms of CPU from the 5,000-file build + push that follows).
+ * Rounds of the tar layout over 5,000 made-up entries, under V8's default budget (tiering.ts): enough for it
+ * to optimize the layout before the build (under a one-shot build's raised budget that took 12 rounds,
+ * ~110 ms of CPU cold).
  */
-const LAYOUT_WARM_UP_ROUNDS = 12;
+const LAYOUT_WARM_UP_ROUNDS = 3;
 /** Block buffers kept for reuse (each BLOCK_BUFFER_BYTES): enough for every block in flight, tar and compressed. */
 const MAX_SPARE_BUFFERS = 32;
 
@@ -175,32 +184,55 @@ export class BlockWorkers {
 }
 
 let sharedPool: BlockWorkers | undefined;
+/** This thread's block and layout code has been warmed up (once per process: it stays optimized). */
+let blocksWarm = false;
+let layoutWarm = false;
 
 /** The process's pool, started on first use. */
 export function blockWorkers(): BlockWorkers {
   return (sharedPool ??= new BlockWorkers());
 }
 
+/** How large the coming layer is expected to be (the last image of the same service: builder/cache/layer-hint). */
+export interface ExpectedLayer {
+  files: number;
+  tarBytes: number;
+}
+
 /**
- * Gets a layer build ready ahead of time (`slipway build` calls it while the pipeline's stages run):
- * starts the workers, makes the block buffers and warms up this thread's compression path and tar layout. Settles when
- * the workers are up. Not from the TypeScript sources (tests): there a worker first loads tsx (~300 ms of
- * CPU), more than it saves for the small layers most tests build; large layers still start the pool.
+ * Gets a layer build ready ahead of time (`slipway build` calls it while the pipeline's stages run), to
+ * the measure of the layer expected: for one that stays in this thread (a few MiB), nothing; otherwise
+ * it starts the workers, makes the block buffers and warms up this thread's compression path, and for
+ * one of many files its tar layout too. With no expectation (a service's first build), all but the
+ * layout. Settles when the workers are up. Not from the TypeScript sources (tests): there a worker
+ * first loads tsx (~300 ms of CPU), more than it saves for the small layers most tests build; large
+ * layers still start the pool.
  */
-export async function prepareBlockWorkers(opts: { evenFromSource?: boolean } = {}): Promise<void> {
+export async function prepareBlockWorkers(opts: { evenFromSource?: boolean; expected?: ExpectedLayer } = {}): Promise<void> {
   if (import.meta.url.endsWith('.ts') && !opts.evenFromSource) return;
+  const { expected } = opts;
+  if (expected && expected.tarBytes <= IN_PROCESS_MAX_BLOCKS * BLOCK_BYTES) return;
   const pool = blockWorkers();
   // In steps, with turns of the event loop between them: the stages are starting meanwhile.
   const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
   pool.prefill(MAX_SPARE_BUFFERS / 2);
-  await turn();
-  warmUpBlocks();
-  const layoutRound = layoutWarmUp(lstatSync(new URL(import.meta.url)));
-  for (let round = 0; round < LAYOUT_WARM_UP_ROUNDS; round++) {
+  if (!blocksWarm) {
+    blocksWarm = true;
     await turn();
-    layoutRound();
+    warmUpBlocks();
   }
+  // The workers warm up as they start, under the budget the process has (tiering.ts); this thread's layout only after.
   await pool.ready();
+  if (!layoutWarm && expected && expected.files >= LAYOUT_WARM_UP_MIN_FILES) {
+    layoutWarm = true;
+    await withDefaultTiering(async () => {
+      const layoutRound = layoutWarmUp(lstatSync(new URL(import.meta.url)));
+      for (let round = 0; round < LAYOUT_WARM_UP_ROUNDS; round++) {
+        await turn();
+        layoutRound();
+      }
+    });
+  }
 }
 
 /** Stops the pool (the next build starts a new one): for benchmarks that measure a build's start-up. */

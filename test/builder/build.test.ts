@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { build, type BuildEvent, type BuildOptions } from '../../builder/index.js';
+import { buildCacheRoot, layerHintPath, readLayerHint } from '../../builder/cache/index.js';
 import { computeDigest, openImageStore, pullImage, unpackLayers } from '../../lib/oci/index.js';
 import { createServiceRepo, type ServiceRepo } from '../support/fixtures/service-repo.js';
 import { skopeo, startRegistry, type TestRegistry } from '../support/registry.js';
@@ -68,6 +69,13 @@ describe('build()', () => {
       await skopeo(['copy', '--preserve-digests', '--src-tls-verify=false', `docker://${result.imageRef}`, `oci:${layout}:hello`]);
       const { stdout } = await execFileAsync('skopeo', ['inspect', '--raw', `oci:${layout}:hello`]);
       expect(computeDigest(Buffer.from(stdout))).toBe(result.digest);
+
+      // The next build of this service prepares the layer builder to this image's measure.
+      const built = opts.events.find((e) => e.type === 'image-built') as { files: number } | undefined;
+      const hint = await readLayerHint(layerHintPath(buildCacheRoot(home()), { sourceUrl: `file://${repo.dir}`, pipeline: result.pipeline.name }));
+      expect(hint?.files).toBe(built?.files);
+      expect(hint!.tarBytes % 512).toBe(0);
+      expect(hint!.tarBytes).toBeGreaterThan(512 * hint!.files);
     });
 
     it('puts the build output at the workingDir, runnable as the pipeline says', async () => {
