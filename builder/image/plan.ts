@@ -190,9 +190,8 @@ function changed(path: string, what: string): SlipwayError {
 
 /**
  * One round of laying out made-up entries and cutting them into jobs, so this thread has the layout
- * optimized before a real layer arrives: prepareBlockWorkers runs rounds of it while the stages run (a
- * one-shot build hands code to the optimizing compiler late: tiering.ts). `sample` is a file's lstat, so
- * sizes are numbers of the kind the walk sees.
+ * optimized before a real layer arrives: prepareBlockWorkers runs rounds of it while the stages run, under
+ * V8's default tiering (tiering.ts). `sample` is a file's lstat, so sizes are numbers of the kind the walk sees.
  */
 export function layoutWarmUp(sample: { size: number; mode: number }): () => void {
   const entries: LayerEntry[] = [];
