@@ -64,7 +64,8 @@ export async function buildImage(opts: BuildImageOptions): Promise<BuiltImage> {
   // The config names the layer's diff_id only: it is uploaded while the stores finish taking the layer.
   let configured: { config: ImageConfig; configBytes: Buffer; configDigest: string } | undefined;
   const configStoredIn: ImageStore[] = [];
-  const { layer, bytes: layerBytes, storedIn: layerStoredIn } = await layerUploading(entries, listEntries, opts.epoch, stores, await uploads, async (made) => {
+  // Not awaited: the layer is being made while the sessions open (its first chunks wait for them).
+  const { layer, bytes: layerBytes, storedIn: layerStoredIn } = await layerUploading(entries, listEntries, opts.epoch, stores, uploads, async (made) => {
     configured = imageConfig(opts, workingDir, made.diffId);
     const { configBytes, configDigest } = configured;
     // Best effort: pushImage uploads whatever is missing, with its retries and errors.
@@ -142,25 +143,38 @@ async function layerUploading(
   listAgain: () => Promise<Iterable<LayerEntry>>,
   epoch: number,
   stores: ImageStore[],
-  opened: (BlobUpload | undefined)[],
+  /** One upload per store, undefined where the store takes no stream or its session did not open. */
+  opening: Promise<(BlobUpload | undefined)[]>,
   whileFinishing: (layer: StreamedLayer) => Promise<void>,
 ): Promise<{ layer: StreamedLayer; bytes?: Buffer; storedIn: ImageStore[] }> {
-  const live = new Set(opened.filter((u): u is BlobUpload => u !== undefined));
-  const storeOf = new Map(opened.flatMap((u, i) => (u ? [[u, stores[i]!] as const] : [])));
+  const live = new Set<BlobUpload>();
+  const storeOf = new Map<BlobUpload, ImageStore>();
+  const opened = opening.then((uploads) =>
+    uploads.forEach((u, i) => {
+      if (!u) return;
+      live.add(u);
+      storeOf.set(u, stores[i]!);
+    }),
+  );
   const drop = (upload: BlobUpload) => {
     live.delete(upload);
     return upload.abort().catch(() => undefined);
   };
+  // Chunks made before the sessions are open wait for them, in order (each continuation runs in the order it was queued).
   const everyUpload = (chunk: Buffer) =>
-    Promise.all([...live].map((u) => u.write(chunk).catch(() => void drop(u)))).then(() => {
-      if (live.size === 0) throw new AllUploadsFailed();
-    });
-  const keep = stores.length === 0 || live.size < stores.length;
+    opened
+      .then(() => Promise.all([...live].map((u) => u.write(chunk).catch(() => void drop(u)))))
+      .then(() => {
+        if (live.size === 0) throw new AllUploadsFailed();
+      });
+  // Streamed and not kept when every store takes a stream; a session that then fails to open is a store
+  // that missed the blob (below: the layer is made again, kept).
+  const keep = stores.length === 0 || stores.some((s) => !s.startBlobUpload);
   let layer: StreamedLayer;
   let bytes: Buffer | undefined;
   try {
     if (keep) {
-      const built = await buildLayer(entries, epoch, live.size ? everyUpload : undefined);
+      const built = await buildLayer(entries, epoch, stores.some((s) => s.startBlobUpload) ? everyUpload : undefined);
       layer = built;
       bytes = built.bytes;
     } else {
@@ -168,11 +182,13 @@ async function layerUploading(
     }
   } catch (err) {
     // Nothing of a failed layer stays behind as an upload.
+    await opened;
     await Promise.all([...live].map(drop));
     if (!(err instanceof AllUploadsFailed)) throw err;
     const built = await buildLayer(await listAgain(), epoch);
     return { layer: built, bytes: built.bytes, storedIn: [] };
   }
+  await opened;
   const finishing = [...live];
   const [finished] = await Promise.all([Promise.all(finishing.map((u) => u.finish(layer.digest, layer.size).then(() => true, () => false))), whileFinishing(layer)]);
   const storedIn = finishing.filter((_, i) => finished[i]).map((u) => storeOf.get(u)!);

@@ -83,6 +83,22 @@ describe('streaming the layer to a registry while it is compressed', () => {
     expect((await pullImage(store, image.digest)).layers[0]!.descriptor.digest).toBe(image.layer.digest);
   });
 
+  it('makes the layer while the upload session opens; a store whose session is refused gets the layer the ordinary way', async () => {
+    const store = new RegistryStore(`${proxy.host}/nosession`, { credentials: { username: 'ci', password: 'secret' }, retry: { baseDelayMs: 10 } });
+    const layout = new OciLayoutStore(join(tmp, 'nosession-layout'));
+    proxy.setFault({ status: 403, count: 1, match: /\/nosession\/blobs\/uploads\/$/ });
+    const before = proxy.log.length;
+    const image = await buildImage({ contextDir: context, spec, source, epoch, uploadTo: [store, layout] });
+    // The refused session: no PATCH went to the registry; the layer was made again and kept for the push.
+    expect(proxy.log.slice(before).filter((r) => r.method === 'PATCH')).toEqual([]);
+    expect(image.blobs[1]!.bytes).toBeDefined();
+    expect(await layout.hasBlob(image.layer.digest)).toBe(true);
+    await pushImage(store, image);
+    await pushImage(layout, image, 'nosession');
+    expect((await pullImage(store, image.digest)).layers[0]!.descriptor.digest).toBe(image.layer.digest);
+    expect(image.digest).toBe((await buildImage({ contextDir: context, spec, source, epoch })).digest);
+  });
+
   it('falls back to the ordinary upload when the streamed one fails, and the image is the same', async () => {
     const store = new RegistryStore(`${proxy.host}/fallback`, { credentials: { username: 'ci', password: 'secret' }, retry: { baseDelayMs: 10 } });
     proxy.setFault({ status: 500, count: 1, match: /\/fallback\/blobs\/uploads\/.+/ });
