@@ -95,7 +95,7 @@ async function writeBigContext(context: string): Promise<{ files: number; size: 
 // Prints wall and CPU as JSON.
 const childAt = process.argv.indexOf('--build-push-child');
 if (childAt >= 0) {
-  const [contextDir, repository, hint] = process.argv.slice(childAt + 1);
+  const [contextDir, repository, hint, teeLayout] = process.argv.slice(childAt + 1);
   const [files, tarBytes] = (hint ?? '').split(':').map(Number);
   const expected = hint ? { expected: { files: files!, tarBytes: tarBytes! } } : {};
   // First, as bin/slipway.js does for `build`.
@@ -103,14 +103,16 @@ if (childAt >= 0) {
   const { buildImage, prepareImageBuild } = (await import(join(root, 'dist/builder/image/index.js'))) as typeof ImageModule;
   const { openImageStore, pushImage } = (await import(join(root, 'dist/lib/oci/index.js'))) as typeof OciModule;
   const store = openImageStore(repository!);
+  // slipway build also writes the layer into its build cache (an OCI layout on local disk) as it makes it.
+  const stores = teeLayout ? [store, openImageStore(`oci:${teeLayout}`)] : [store];
   await store.hasBlob(`sha256:${'0'.repeat(64)}`); // the registry is reachable (slipway build has asked it about the cache by now)
   const prepareCpu0 = cpuNow();
   await prepareImageBuild(expected);
   const prepareCpuMs = cpuNow() - prepareCpu0;
   const cpu0 = cpuNow();
   const t0 = performance.now();
-  const built = await buildImage({ contextDir: contextDir!, spec: { context: 'dist', entrypoint: ['node', 'mod00/file0.js'], workingDir: '/app' }, source: { url: 'https://example.invalid/big', revision: 'b'.repeat(40) }, epoch: 1_767_225_600, uploadTo: store });
-  await pushImage(store, built);
+  const built = await buildImage({ contextDir: contextDir!, spec: { context: 'dist', entrypoint: ['node', 'mod00/file0.js'], workingDir: '/app' }, source: { url: 'https://example.invalid/big', revision: 'b'.repeat(40) }, epoch: 1_767_225_600, uploadTo: stores });
+  for (const s of stores) await pushImage(s, built);
   process.stdout.write(`${JSON.stringify({ wallMs: performance.now() - t0, cpuMs: cpuNow() - cpu0, prepareCpuMs, digest: built.digest })}\n`);
   process.exit(0);
 }
@@ -240,7 +242,7 @@ try {
   const source = { url: 'https://example.invalid/big', revision: 'b'.repeat(40) };
   const layout = join(tmp, 'big-layout');
   const ROUNDS = 5;
-  interface Round { freshMs: number; freshCpuMs: number; freshPrepareCpuMs: number; firstMs: number; firstCpuMs: number; firstPrepareCpuMs: number; streamedMs: number; streamedCpuMs: number; buildMs: number; buildCpuMs: number; pushMs: number; pushCpuMs: number; skopeoMs: number; skopeoCpuMs?: number }
+  interface Round { freshMs: number; freshCpuMs: number; freshPrepareCpuMs: number; teeMs: number; teeCpuMs: number; firstMs: number; firstCpuMs: number; firstPrepareCpuMs: number; streamedMs: number; streamedCpuMs: number; buildMs: number; buildCpuMs: number; pushMs: number; pushCpuMs: number; skopeoMs: number; skopeoCpuMs?: number }
   const rounds: Round[] = [];
   const loads: number[] = [];
   let image: Awaited<ReturnType<typeof buildImage>> | undefined;
@@ -250,6 +252,8 @@ try {
     // then as its first build (no hint).
     const child = await execFileAsync(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--build-push-child', context, `${registry.host}/big-fresh-${round}`, `${files}:${files * (size + 512)}`], { cwd: root });
     const fresh = JSON.parse(child.stdout.trim().split('\n').pop()!) as { wallMs: number; cpuMs: number; prepareCpuMs: number; digest: string };
+    const teeChild = await execFileAsync(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--build-push-child', context, `${registry.host}/big-tee-${round}`, `${files}:${files * (size + 512)}`, join(tmp, `tee-${round}`)], { cwd: root });
+    const tee = JSON.parse(teeChild.stdout.trim().split('\n').pop()!) as { wallMs: number; cpuMs: number; digest: string };
     const firstChild = await execFileAsync(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--build-push-child', context, `${registry.host}/big-first-${round}`], { cwd: root });
     const first = JSON.parse(firstChild.stdout.trim().split('\n').pop()!) as { wallMs: number; cpuMs: number; prepareCpuMs: number; digest: string };
     // The same in this process, where the code has run before.
@@ -273,7 +277,7 @@ try {
     cpu0 = cpuNow();
     const [, pushMs] = await timed(() => pushImage(openImageStore(`${registry.host}/big-sequential-${round}`), built));
     const pushCpuMs = cpuNow() - cpu0;
-    if (streamed.digest !== built.digest || fresh.digest !== built.digest || first.digest !== built.digest) throw new Error(`streamed, fresh, first and sequential builds differ: ${streamed.digest} ${fresh.digest} ${first.digest} ${built.digest}`);
+    if (streamed.digest !== built.digest || fresh.digest !== built.digest || first.digest !== built.digest || tee.digest !== built.digest) throw new Error(`streamed, fresh, first, tee and sequential builds differ: ${streamed.digest} ${fresh.digest} ${first.digest} ${tee.digest} ${built.digest}`);
     if (!image) {
       image = built;
       await pushImage(openImageStore(`oci:${layout}`), image, 'big');
@@ -285,7 +289,7 @@ try {
     const skopeoRun = await measured('skopeo', ['copy', '--quiet', '--preserve-digests', '--dest-tls-verify=false', `oci:${layout}:big`, `docker://${skopeoRegistry.host}/big-skopeo-${round}:big`]).finally(() =>
       skopeoRegistry.stop(),
     );
-    rounds.push({ freshMs: fresh.wallMs, freshCpuMs: fresh.cpuMs, freshPrepareCpuMs: fresh.prepareCpuMs, firstMs: first.wallMs, firstCpuMs: first.cpuMs, firstPrepareCpuMs: first.prepareCpuMs, streamedMs, streamedCpuMs, buildMs, buildCpuMs, pushMs, pushCpuMs, skopeoMs: skopeoRun.wallMs, ...(skopeoRun.cpuMs !== undefined ? { skopeoCpuMs: skopeoRun.cpuMs } : {}) });
+    rounds.push({ freshMs: fresh.wallMs, freshCpuMs: fresh.cpuMs, freshPrepareCpuMs: fresh.prepareCpuMs, teeMs: tee.wallMs, teeCpuMs: tee.cpuMs, firstMs: first.wallMs, firstCpuMs: first.cpuMs, firstPrepareCpuMs: first.prepareCpuMs, streamedMs, streamedCpuMs, buildMs, buildCpuMs, pushMs, pushCpuMs, skopeoMs: skopeoRun.wallMs, ...(skopeoRun.cpuMs !== undefined ? { skopeoCpuMs: skopeoRun.cpuMs } : {}) });
   }
   const layerMB = image!.layer.size / 1024 / 1024;
   const med = (f: (r: Round) => number) => median(rounds.map(f));
@@ -331,13 +335,14 @@ try {
   log('');
   log(`## 2. Image build + push, ${files} files, ${totalMB.toFixed(0)} MB (layer ${layerMB.toFixed(1)} MB gzip)`);
   log('');
-  log(`Median of ${ROUNDS} interleaved rounds (each round: streamed build+push in a new process as a later and as a first build of the service, the same in this process, sequential build then push, skopeo copy; each to a new repository; skopeo to a new registry).`);
+  log(`Median of ${ROUNDS} interleaved rounds (each round: streamed build+push in a new process as a later build of the service, with and without the build cache's copy, and as its first build, the same in this process, sequential build then push, skopeo copy; each to a new repository; skopeo to a new registry).`);
   log(`Compiled modules (dist/); before every build the worker threads are started anew and their block buffers made (\`prepareImageBuild\`, which \`slipway build\` runs while the pipeline's stages run), outside the timer. CPU is user+sys of this process (all its threads; the registry's own CPU is not in it). Load average (1 min) at the start of each round: ${loads.map((l) => l.toFixed(1)).join(', ')}.`);
   log(`The new process first raises V8's interrupt budget, as \`slipway build\` does (builder/image/tiering.ts). Its \`prepareImageBuild\` (while the stages would run; not in the table) took ${ms(med((r) => r.freshPrepareCpuMs))} of CPU for a later build of the service (threads, buffers, warm-up of compression and, for a layer of 1,000 files or more, of the tar layout: the last image's size is the hint), ${ms(med((r) => r.firstPrepareCpuMs))} for its first build (no hint: all but the tar layout).`);
   log('');
   log('| step | wall | CPU user+sys | throughput (wall) |');
   log('| --- | --- | --- | --- |');
   log(`| **slipway build + push, layer streamed to the registry while compressed, in a new process** (what \`slipway build\` does: cold code), a later build of the service | ${ms(med((r) => r.freshMs))} | ${ms(med((r) => r.freshCpuMs))} | ${(totalMB / (med((r) => r.freshMs) / 1000)).toFixed(1)} MB/s of output |`);
+  log(`| the same, a later build, also writing the layer into a local OCI layout as it is made (\`slipway build\` keeps its build cache so; skopeo has no such copy) | ${ms(med((r) => r.teeMs))} | ${ms(med((r) => r.teeCpuMs))} | ${(totalMB / (med((r) => r.teeMs) / 1000)).toFixed(1)} MB/s of output |`);
   log(`| the same, the service's first build (no hint: the tar layout not warmed up) | ${ms(med((r) => r.firstMs))} | ${ms(med((r) => r.firstCpuMs))} | ${(totalMB / (med((r) => r.firstMs) / 1000)).toFixed(1)} MB/s of output |`);
   log(`| the same in the bench's process (the code has run before: warm JIT) | ${ms(med((r) => r.streamedMs))} | ${ms(med((r) => r.streamedCpuMs))} | ${(totalMB / (med((r) => r.streamedMs) / 1000)).toFixed(1)} MB/s of output |`);
   log(`| slipway build alone (tar + parallel gzip) | ${ms(med((r) => r.buildMs))} | ${ms(med((r) => r.buildCpuMs))} | ${(totalMB / (med((r) => r.buildMs) / 1000)).toFixed(1)} MB/s of output |`);
@@ -349,6 +354,7 @@ try {
   const firstRatios = rounds.map((r) => r.firstMs / r.skopeoMs);
   log(
     `Ratio slipway build+push (streamed, new process, a later build of the service) / skopeo copy, per round: ${ratios.map((x) => `${x.toFixed(2)}x`).join(', ')}; **median ${median(ratios).toFixed(2)}x** (target <= 1.5x). ` +
+      `With the build cache's copy: ${median(rounds.map((r) => r.teeMs / r.skopeoMs)).toFixed(2)}x. ` +
       `The service's first build: ${firstRatios.map((x) => `${x.toFixed(2)}x`).join(', ')}; median ${median(firstRatios).toFixed(2)}x. ` +
       `In the bench's process (warm code): ${warmRatios.map((x) => `${x.toFixed(2)}x`).join(', ')}; median ${median(warmRatios).toFixed(2)}x. ` +
       `Sequential build then push: ${median(rounds.map((r) => (r.buildMs + r.pushMs) / r.skopeoMs)).toFixed(2)}x.`,
