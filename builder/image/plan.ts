@@ -40,22 +40,39 @@ export interface TarPlan {
   pieces: Piece[];
 }
 
-/** What a worker needs for one block: the tar from `start` to the block's end. */
+/**
+ * What a worker needs for one block: the tar from `start` to the block's end. Packed into typed arrays and
+ * NUL-separated strings rather than an object per entry: a job goes to a worker by structured clone, which
+ * costs per object (serializing ~100 header and file objects per block was ~20 ms of the calling thread's
+ * CPU for 5,000 files; no POSIX path holds a NUL).
+ */
 export interface BlockJob {
   index: number;
   start: number;
   length: number;
   last: boolean;
-  /** Plain headers to write, and where (relative to `start`, in step). */
-  headers: TarHeaderFields[];
-  headerAt: number[];
+  /** Plain headers to write: where (relative to `start`), what kind (HEADER_KINDS), mode, size, mtime. */
+  headerAt: Int32Array;
+  headerKind: Uint8Array;
+  headerMode: Uint16Array;
+  headerSize: Float64Array;
+  headerMtime: Float64Array;
+  /** Each header's path, then for a symlink its target, each followed by a NUL. */
+  headerText: string;
   /** The job's bytes written up front, back to back (one buffer to send to a worker, not one per piece). */
   literal: Uint8Array;
   /** Where each run of `literal` goes: [at, from, length] triples, `at` relative to `start`. */
-  literals: number[];
-  /** File ranges, `at` relative to `start`. */
-  files: FilePiece[];
+  literals: Int32Array;
+  /** File ranges: where in the block, from which offset of the file, how many bytes, the file's size. */
+  fileAt: Int32Array;
+  fileOffset: Float64Array;
+  fileLength: Int32Array;
+  fileSize: Float64Array;
+  /** The files' paths, each followed by a NUL. */
+  filePaths: string;
 }
+
+const HEADER_KINDS: readonly TarHeaderFields['type'][] = ['file', 'directory', 'symlink'];
 
 /**
  * The tar laid out entry by entry, as the walk lists them: blocks can be handed out while later entries
@@ -72,7 +89,7 @@ export class TarLayout {
 
   add(e: LayerEntry): void {
     const size = e.type === 'file' ? (e.size ?? 0) : 0;
-    const header: TarHeaderFields = { path: e.path, type: e.type, mode: e.mode, size, mtimeSeconds: this.epochSeconds, ...(e.type === 'symlink' ? { linkname: e.linkname! } : {}) };
+    const header: TarHeaderFields = { path: e.path, type: e.type, mode: e.mode, size, mtimeSeconds: this.epochSeconds, linkname: e.type === 'symlink' ? e.linkname! : '' };
     if (isPlainHeader(e)) {
       this.pieces.push({ at: this.size, length: TAR_BLOCK, header });
       this.size += TAR_BLOCK;
@@ -114,9 +131,17 @@ export function blockJob(plan: TarPlan | TarLayout, index: number, cursor: { pie
   const end = Math.min(plan.size, start + BLOCK_BYTES);
   const literalParts: Uint8Array[] = [];
   const literals: number[] = [];
-  const files: FilePiece[] = [];
-  const headers: TarHeaderFields[] = [];
   const headerAt: number[] = [];
+  const headerKind: number[] = [];
+  const headerMode: number[] = [];
+  const headerSize: number[] = [];
+  const headerMtime: number[] = [];
+  let headerText = '';
+  const fileAt: number[] = [];
+  const fileOffset: number[] = [];
+  const fileLength: number[] = [];
+  const fileSize: number[] = [];
+  let filePaths = '';
   let literalLength = 0;
   // `cursor` lets a caller walking the blocks in order skip the pieces already behind it.
   while (cursor.piece < plan.pieces.length && pieceEnd(plan.pieces[cursor.piece]!) <= start) cursor.piece++;
@@ -127,15 +152,24 @@ export function blockJob(plan: TarPlan | TarLayout, index: number, cursor: { pie
     const to = Math.min(pieceEnd(p), end);
     if ('header' in p && p.header) {
       // Plain headers are 512 bytes at a 512-byte boundary, never cut by a block (BLOCK_BYTES is a multiple of 512).
-      headers.push(p.header);
+      const h = p.header;
       headerAt.push(p.at - start);
+      headerKind.push(HEADER_KINDS.indexOf(h.type));
+      headerMode.push(h.mode);
+      headerSize.push(h.size);
+      headerMtime.push(h.mtimeSeconds);
+      headerText += h.type === 'symlink' ? `${h.path}\0${h.linkname ?? ''}\0` : `${h.path}\0`;
     } else if (!('path' in p)) {
       const bytes = p.bytes!;
       literalParts.push(from === p.at && to - from === bytes.length ? bytes : bytes.subarray(from - p.at, to - p.at));
       literals.push(from - start, literalLength, to - from);
       literalLength += to - from;
     } else {
-      files.push({ at: from - start, path: p.path, offset: p.offset + (from - p.at), length: to - from, size: p.size });
+      fileAt.push(from - start);
+      fileOffset.push(p.offset + (from - p.at));
+      fileLength.push(to - from);
+      fileSize.push(p.size);
+      filePaths += `${p.path}\0`;
     }
   }
   const literal = new Uint8Array(literalLength);
@@ -144,7 +178,25 @@ export function blockJob(plan: TarPlan | TarLayout, index: number, cursor: { pie
     literal.set(part, o);
     o += part.length;
   }
-  return { index, start, length: end - start, last: complete && end === plan.size, headers, headerAt, literal, literals, files };
+  return {
+    index,
+    start,
+    length: end - start,
+    last: complete && end === plan.size,
+    headerAt: Int32Array.from(headerAt),
+    headerKind: Uint8Array.from(headerKind),
+    headerMode: Uint16Array.from(headerMode),
+    headerSize: Float64Array.from(headerSize),
+    headerMtime: Float64Array.from(headerMtime),
+    headerText,
+    literal,
+    literals: Int32Array.from(literals),
+    fileAt: Int32Array.from(fileAt),
+    fileOffset: Float64Array.from(fileOffset),
+    fileLength: Int32Array.from(fileLength),
+    fileSize: Float64Array.from(fileSize),
+    filePaths,
+  };
 }
 
 function pieceEnd(p: Piece): number {
@@ -157,24 +209,45 @@ function pieceEnd(p: Piece): number {
  */
 export function fillBlock(job: BlockJob, into?: ArrayBuffer): Buffer {
   const buf = into && into.byteLength >= job.length ? Buffer.from(into, 0, job.length).fill(0) : Buffer.alloc(job.length);
-  for (let i = 0; i < job.headers.length; i++) writePlainHeader(buf, job.headerAt[i]!, job.headers[i]!);
+  const text = job.headerText;
+  let t = 0;
+  const next = () => {
+    const nul = text.indexOf('\0', t);
+    const value = text.slice(t, nul);
+    t = nul + 1;
+    return value;
+  };
+  for (let i = 0; i < job.headerAt.length; i++) {
+    const type = HEADER_KINDS[job.headerKind[i]!]!;
+    const path = next();
+    const linkname = type === 'symlink' ? next() : '';
+    writePlainHeader(buf, job.headerAt[i]!, { path, type, mode: job.headerMode[i]!, size: job.headerSize[i]!, mtimeSeconds: job.headerMtime[i]!, linkname });
+  }
   const { literal, literals } = job;
   for (let i = 0; i < literals.length; i += 3) {
     const from = literals[i + 1]!;
     buf.set(literal.subarray(from, from + literals[i + 2]!), literals[i]!);
   }
-  for (const p of job.files) {
+  const paths = job.filePaths;
+  let pathAt = 0;
+  for (let i = 0; i < job.fileAt.length; i++) {
+    const nul = paths.indexOf('\0', pathAt);
+    const path = paths.slice(pathAt, nul);
+    pathAt = nul + 1;
+    const at = job.fileAt[i]!;
+    const offset = job.fileOffset[i]!;
+    const length = job.fileLength[i]!;
     let fd: number;
     try {
-      fd = openSync(p.path, fsConstants.O_RDONLY | (fsConstants.O_NOFOLLOW ?? 0));
+      fd = openSync(path, fsConstants.O_RDONLY | (fsConstants.O_NOFOLLOW ?? 0));
     } catch (err) {
-      throw changed(p.path, `cannot be read any more (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+      throw changed(path, `cannot be read any more (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
     }
     try {
       let done = 0;
-      while (done < p.length) {
-        const n = readSync(fd, buf, p.at + done, p.length - done, p.offset + done);
-        if (n === 0) throw changed(p.path, `is shorter than the ${p.size} bytes it had when the context was listed`);
+      while (done < length) {
+        const n = readSync(fd, buf, at + done, length - done, offset + done);
+        if (n === 0) throw changed(path, `is shorter than the ${job.fileSize[i]!} bytes it had when the context was listed`);
         done += n;
       }
     } finally {
