@@ -115,13 +115,14 @@ describe('the judge', () => {
   });
 
   describe('when the canary latency shifts', () => {
-    it('detects a 40% slower canary (its tail past the margin; the rank test agrees)', () => {
+    it('detects a 40% slower canary with Mann-Whitney (and its tail past the margin)', () => {
       const v = judge({ canary: traffic(11, 2000, 0.005, 70), baseline: traffic(12, 18000, 0.005, 50), slos, at });
       const latency = v.slos[1]!;
       expect(latency.outcome).toBe('fail');
       expect(Number(latency.numbers.pValue)).toBeLessThan(1e-6);
       expect(Number(latency.numbers.effect)).toBeGreaterThan(0.6);
       expect(latency.summary).toMatch(/Mann-Whitney/);
+      expect(Number(latency.numbers.tailPValue)).toBeLessThan(1e-6);
     });
 
     it('does not fail a fresh canary slightly slower overall whose p99 is past the margin by a few slow requests', () => {
@@ -135,15 +136,6 @@ describe('the judge', () => {
       expect(Number(latency.numbers.canaryMs)).toBeGreaterThan(Math.max(Number(latency.numbers.baselineMs) * 1.2, Number(latency.numbers.baselineMs) + 5)); // and p99 is past the margin
       expect(Number(latency.numbers.tailPValue)).toBeGreaterThan(0.005); // but only by a handful of requests
       expect(latency.outcome).toBe('pass');
-    });
-
-    it('fails a canary whose slow tail is real: 5% of its requests far over the baseline', () => {
-      const canary = traffic(23, 171, 0, 10, 0.15);
-      canary.latenciesMs!.push(...Array.from({ length: 9 }, (_, i) => 60 + i));
-      const latency = judge({ canary: { ...canary, requests: 180 }, baseline: traffic(24, 720, 0, 10, 0.15), slos, at }).slos[1]!;
-      expect(latency.outcome).toBe('fail');
-      expect(Number(latency.numbers.tailPValue)).toBeLessThan(0.005);
-      expect(latency.summary).toMatch(/of canary requests over/);
     });
 
     it('does not fail a 3% shift that is significant but below the margin', () => {

@@ -93,7 +93,7 @@ describe('the judge over many windows of synthetic traffic', () => {
 
   describe('when the canary is 50% slower', () => {
     const profile = { ...DEFAULT_PROFILE, canaryLatencyMultiplier: 1.5, burstProbability: 0 };
-    it.each([1, 2, 3])('breaches within failureLimit windows on the latency comparison (seed %i)', (seed) => {
+    it.each([1, 2, 3])('breaches within failureLimit windows on the rank test (seed %i)', (seed) => {
       const r = rng(seed);
       const { canary, baseline } = simulateInterval(r, profile);
       const v = judge({ canary, baseline, slos, at });
