@@ -11,7 +11,6 @@ import { buildLayer, entriesOf, streamLayer, type LayerEntry, type StreamedLayer
 
 export { imageEpoch } from './epoch.js';
 export { closeBlockWorkers, prepareBlockWorkers as prepareImageBuild, type ExpectedLayer } from './workers.js';
-export { tuneTieringForOneShotBuild } from './tiering.js';
 export { collectEntries, entriesOf, buildLayer, streamLayer, gzipFixed, GZIP_LEVEL, BLOCK_BYTES, type LayerEntry, type BuiltLayer, type StreamedLayer, type LayerSink } from './layer.js';
 
 export const LABEL_SOURCE = 'org.opencontainers.image.source';

@@ -209,18 +209,11 @@ function pieceEnd(p: Piece): number {
  */
 export function fillBlock(job: BlockJob, into?: ArrayBuffer): Buffer {
   const buf = into && into.byteLength >= job.length ? Buffer.from(into, 0, job.length).fill(0) : Buffer.alloc(job.length);
-  const text = job.headerText;
-  let t = 0;
-  const next = () => {
-    const nul = text.indexOf('\0', t);
-    const value = text.slice(t, nul);
-    t = nul + 1;
-    return value;
-  };
+  const headerText = nulSeparated(job.headerText);
   for (let i = 0; i < job.headerAt.length; i++) {
     const type = HEADER_KINDS[job.headerKind[i]!]!;
-    const path = next();
-    const linkname = type === 'symlink' ? next() : '';
+    const path = headerText();
+    const linkname = type === 'symlink' ? headerText() : '';
     writePlainHeader(buf, job.headerAt[i]!, { path, type, mode: job.headerMode[i]!, size: job.headerSize[i]!, mtimeSeconds: job.headerMtime[i]!, linkname });
   }
   const { literal, literals } = job;
@@ -228,12 +221,9 @@ export function fillBlock(job: BlockJob, into?: ArrayBuffer): Buffer {
     const from = literals[i + 1]!;
     buf.set(literal.subarray(from, from + literals[i + 2]!), literals[i]!);
   }
-  const paths = job.filePaths;
-  let pathAt = 0;
+  const filePath = nulSeparated(job.filePaths);
   for (let i = 0; i < job.fileAt.length; i++) {
-    const nul = paths.indexOf('\0', pathAt);
-    const path = paths.slice(pathAt, nul);
-    pathAt = nul + 1;
+    const path = filePath();
     const at = job.fileAt[i]!;
     const offset = job.fileOffset[i]!;
     const length = job.fileLength[i]!;
@@ -255,6 +245,17 @@ export function fillBlock(job: BlockJob, into?: ArrayBuffer): Buffer {
     }
   }
   return buf;
+}
+
+/** Reads `text` one NUL-terminated value at a time, in order. */
+function nulSeparated(text: string): () => string {
+  let at = 0;
+  return () => {
+    const nul = text.indexOf('\0', at);
+    const value = text.slice(at, nul);
+    at = nul + 1;
+    return value;
+  };
 }
 
 function changed(path: string, what: string): SlipwayError {

@@ -17,7 +17,7 @@
  */
 import { setFlagsFromString } from 'node:v8';
 
-export const ONE_SHOT_INTERRUPT_BUDGET = 1_000_000;
+const ONE_SHOT_INTERRUPT_BUDGET = 1_000_000;
 /** V8's own default (Node 20, V8 11.3). */
 const DEFAULT_INTERRUPT_BUDGET = 67_584;
 
